@@ -1,0 +1,1 @@
+//! Sans-IO wire protocol: CBOR frames, HMAC, handshake, replay window.

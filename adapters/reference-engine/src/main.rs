@@ -1,0 +1,3 @@
+//! A headless reference engine speaking the real protocol, with fault switches.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Adapter SDK: Rust library and C ABI for engines.

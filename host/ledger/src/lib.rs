@@ -1,0 +1,1 @@
+//! Canonical scene store, transaction state machine and sequencer core.

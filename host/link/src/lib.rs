@@ -1,0 +1,1 @@
+//! QUIC server for engine adapters, engine registry, heartbeats and PANIC.

@@ -1,0 +1,1 @@
+//! The wasmtime host that loads, locks, budgets and evaluates policy components.

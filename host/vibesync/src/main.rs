@@ -1,0 +1,3 @@
+//! The VibeSync host orchestrator.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Built-in policy: semantic firewall.

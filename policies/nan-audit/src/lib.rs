@@ -1,0 +1,1 @@
+//! Built-in policy: NaN/Inf and magnitude audit.

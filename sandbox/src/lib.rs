@@ -1,0 +1,1 @@
+//! Landlock and seccomp confinement of the host process.

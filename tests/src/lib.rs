@@ -1,0 +1,1 @@
+//! Whole-system tests: real processes over real sockets.
