@@ -1,3 +1,47 @@
-//! The VibeSync host orchestrator.
+//! `vibesync`: the host orchestrator's command line.
+//!
+//! Each subcommand group lives in its own module under `cli/`; this file
+//! only parses arguments and dispatches. Errors reach the user through
+//! `anyhow` here, at the binary's edge, and nowhere else.
 
-fn main() {}
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "vibesync", version, about = "Let AI agents change live Blender and Unity scenes, safely.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect, lock, evaluate, test and diff policy components.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCmd),
+    /// Verify, show and export the write-ahead log.
+    #[command(subcommand)]
+    Wal(cli::wal::WalCmd),
+    /// Show the confinement profile and what this kernel enforces.
+    #[command(subcommand)]
+    Sandbox(cli::sandbox::SandboxCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(cmd) => cli::policy::run(cmd),
+        Command::Wal(cmd) => cli::wal::run(cmd),
+        Command::Sandbox(cmd) => cli::sandbox::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

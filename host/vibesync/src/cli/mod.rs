@@ -1,0 +1,5 @@
+//! Subcommand groups, one module each.
+
+pub mod policy;
+pub mod sandbox;
+pub mod wal;
