@@ -1,0 +1,1 @@
+//! The policy world's data as plain Rust (intent, context, leaves, verdicts, fixtures).
