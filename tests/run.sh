@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
 # The whole test suite, installing what it needs on a fresh machine.
 #
-#   tests/run.sh            everything
+#   tests/run.sh
 #
-# Installs: the Rust toolchain + wasm32-wasip2 target named in
-# rust-toolchain.toml (rustup), and later the Python venv with bpy, Mono and
-# the policy toolchains (see docs/testing.md).
+# Installs what is missing: the Rust toolchain and the wasm32-wasip2 target
+# named in rust-toolchain.toml (rustup), and Mono for the Unity adapter's core
+# (Debian packages, only when running as root). Every step prints a header so
+# a red run says where it broke. See docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 step() { printf '\n==> %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
 
 step "toolchain (rust-toolchain.toml)"
-rustup toolchain install >/dev/null 2>&1 || rustup show active-toolchain
-rustup target list --installed | grep -q wasm32-wasip2 || rustup target add wasm32-wasip2
+rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-step "cargo test (workspace)"
+step "system packages"
+need_apt=()
+have mcs || need_apt+=(mono-mcs)
+have mono || need_apt+=(mono-runtime)
+if ((${#need_apt[@]})); then
+    if [[ $(id -u) == 0 ]]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" libmono-system-core4.0-cil >/dev/null
+    else
+        echo "missing ${need_apt[*]} and not root: install them, or the Unity core tests fail" >&2
+    fi
+fi
+
+step "cargo test (workspace; builds the policy components too)"
 cargo test --workspace --locked
+
+if [[ -x adapters/unity/Tests~/run.sh ]]; then
+    step "Unity adapter core under Mono"
+    adapters/unity/Tests~/run.sh
+fi
