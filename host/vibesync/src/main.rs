@@ -28,6 +28,12 @@ enum Command {
     /// Show the confinement profile and what this kernel enforces.
     #[command(subcommand)]
     Sandbox(cli::sandbox::SandboxCmd),
+    /// Run the host: MCP for the agent, ctl socket for the operator.
+    Serve(vibesync::serve::ServeArgs),
+    /// Create the state directory, host certificate and pairing files.
+    Init(vibesync::init::InitArgs),
+    /// Operator control of a running host (status, resume, approve, ...).
+    Ctl(vibesync::ctl::client::CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +42,9 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => cli::policy::run(cmd),
         Command::Wal(cmd) => cli::wal::run(cmd),
         Command::Sandbox(cmd) => cli::sandbox::run(cmd),
+        Command::Serve(args) => vibesync::serve::run(args),
+        Command::Init(args) => vibesync::init::run(args),
+        Command::Ctl(args) => vibesync::ctl::client::run(args),
     };
     match result {
         Ok(code) => code,

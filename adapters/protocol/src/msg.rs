@@ -1,0 +1,302 @@
+//! The messages of vibesync/1: handshake, commands, replies, events,
+//! heartbeats and key rotation. Each is one frame kind (`y`) with a CBOR
+//! body (`b`). Commands and replies are the JSON objects of
+//! `docs/adapter-api.md` carried as CBOR; the adapter SDK hands them to the
+//! engine as JSON unchanged.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use vibesync_canonical::{ObjectId, Op, SceneObject};
+
+use crate::frame::Refusal;
+use crate::keys::RotationPolicy;
+
+/// Every kind of vibesync/1.
+pub const KINDS: [&str; 11] = ["hello", "challenge", "prove", "welcome", "refused", "command", "reply", "event", "heartbeat", "rekey", "bye"];
+
+/// 32 bytes carried as a CBOR byte string (nonces, proofs, keys).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct B32(pub [u8; 32]);
+
+impl std::fmt::Debug for B32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "B32({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+impl Serialize for B32 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for B32 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = B32;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a 32-byte byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<B32, E> {
+                <[u8; 32]>::try_from(v).map(B32).map_err(|_| E::invalid_length(v.len(), &self))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+/// Adapter → host, first frame: who I am and my nonce.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: String,
+    pub engine: String,
+    pub kind: String,
+    pub nonce: B32,
+}
+
+/// Host → adapter: the host's nonce.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub nonce: B32,
+}
+
+/// Adapter → host: HMAC(bootstrap secret, both nonces + engine name).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prove {
+    pub proof: B32,
+}
+
+/// Host → adapter: the host's own proof and the first session key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub proof: B32,
+    pub session_id: String,
+    pub key_id: u32,
+    pub key: B32,
+    pub rotation: RotationPolicy,
+}
+
+/// Either side: the peer refused something; carries a stable code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refused {
+    pub code: String,
+    pub message: String,
+}
+
+/// Host → adapter: a new session key, sealed under the current one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rekey {
+    pub key_id: u32,
+    pub key: B32,
+}
+
+/// Either side: orderly close.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bye {
+    pub reason: String,
+}
+
+/// Adapter → host, every second on the heartbeat stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Unix ms of the engine main thread's last `poll` (its last pump).
+    pub last_pump_ms: u64,
+    /// ms between that pump and this heartbeat, by the adapter's clock:
+    /// the host uses this (skew-free) to place the pump on its own clock.
+    pub pump_age_ms: u64,
+    /// Why the engine cannot mutate now (`compiling`, `play-mode`), if so.
+    pub busy: Option<String>,
+    /// Commands received but not yet polled by the main thread.
+    pub queue_depth: u32,
+    /// The adapter is frozen (PANIC) and refuses mutations.
+    pub frozen: bool,
+}
+
+/// Host → engine command: `{"id": n, "kind": ..., ...}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: u64,
+    #[serde(flatten)]
+    pub body: CommandBody,
+}
+
+/// The command kinds of `docs/adapter-api.md`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommandBody {
+    Apply { tid: u64, ops: Vec<Op> },
+    Verify { tid: u64, ids: Vec<ObjectId> },
+    Rollback { tid: u64, undo_token: Value },
+    Commit { tid: u64 },
+    Snapshot,
+    Resync { objects: Vec<SceneObject> },
+    Freeze { reason: String },
+    Thaw,
+    Preview {
+        width: u32,
+        height: u32,
+        #[serde(default)]
+        ids: Option<Vec<ObjectId>>,
+    },
+}
+
+impl CommandBody {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandBody::Apply { .. } => "apply",
+            CommandBody::Verify { .. } => "verify",
+            CommandBody::Rollback { .. } => "rollback",
+            CommandBody::Commit { .. } => "commit",
+            CommandBody::Snapshot => "snapshot",
+            CommandBody::Resync { .. } => "resync",
+            CommandBody::Freeze { .. } => "freeze",
+            CommandBody::Thaw => "thaw",
+            CommandBody::Preview { .. } => "preview",
+        }
+    }
+
+    /// Commands that change tracked state on purpose and are refused during
+    /// PANIC. Rollback, resync, freeze and thaw are how PANIC is handled, so
+    /// they stay allowed.
+    pub fn is_new_mutation(&self) -> bool {
+        matches!(self, CommandBody::Apply { .. } | CommandBody::Commit { .. })
+    }
+}
+
+/// Engine error codes of `docs/adapter-api.md`.
+pub const REPLY_ERROR_CODES: [&str; 11] = [
+    "no-such-object",
+    "already-exists",
+    "cycle",
+    "malformed",
+    "frozen",
+    "busy",
+    "undo-token-lost",
+    "script-error",
+    "unsupported",
+    "internal",
+    "timeout",
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplyError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Engine → host: `{"id", "ok", "result"|"error"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: u64,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReplyError>,
+}
+
+impl Reply {
+    pub fn ok(id: u64, result: Value) -> Reply {
+        Reply { id, ok: true, result: Some(result), error: None }
+    }
+    pub fn err(id: u64, code: &str, message: impl Into<String>) -> Reply {
+        Reply { id, ok: false, result: None, error: Some(ReplyError { code: code.into(), message: message.into() }) }
+    }
+    /// Checks the ok/result/error invariant.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.ok, &self.result, &self.error) {
+            (true, Some(_), None) => Ok(()),
+            (false, None, Some(e)) if REPLY_ERROR_CODES.contains(&e.code.as_str()) => Ok(()),
+            (false, None, Some(e)) => Err(format!("reply error code `{}` is not one of {REPLY_ERROR_CODES:?}", e.code)),
+            _ => Err("a reply has `ok: true` with `result`, or `ok: false` with `error`, never both".into()),
+        }
+    }
+}
+
+/// Engine → host: an edit made in the engine, in the canonical frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Change { ops: Vec<Op> },
+}
+
+/// One frame's message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    Hello(Hello),
+    Challenge(Challenge),
+    Prove(Prove),
+    Welcome(Welcome),
+    Refused(Refused),
+    Command(Command),
+    Reply(Reply),
+    Event(Event),
+    Heartbeat(Heartbeat),
+    Rekey(Rekey),
+    Bye(Bye),
+}
+
+impl Message {
+    /// The frame kind `y`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello(_) => "hello",
+            Message::Challenge(_) => "challenge",
+            Message::Prove(_) => "prove",
+            Message::Welcome(_) => "welcome",
+            Message::Refused(_) => "refused",
+            Message::Command(_) => "command",
+            Message::Reply(_) => "reply",
+            Message::Event(_) => "event",
+            Message::Heartbeat(_) => "heartbeat",
+            Message::Rekey(_) => "rekey",
+            Message::Bye(_) => "bye",
+        }
+    }
+
+    /// The CBOR body `b`.
+    pub fn encode_body(&self) -> Vec<u8> {
+        fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+            cbor4ii::serde::to_vec(Vec::new(), v).expect("message bodies always encode")
+        }
+        match self {
+            Message::Hello(m) => enc(m),
+            Message::Challenge(m) => enc(m),
+            Message::Prove(m) => enc(m),
+            Message::Welcome(m) => enc(m),
+            Message::Refused(m) => enc(m),
+            Message::Command(m) => enc(m),
+            Message::Reply(m) => enc(m),
+            Message::Event(m) => enc(m),
+            Message::Heartbeat(m) => enc(m),
+            Message::Rekey(m) => enc(m),
+            Message::Bye(m) => enc(m),
+        }
+    }
+
+    /// Decodes a body whose bytes were already checked by the scanner.
+    pub fn decode_body(kind: &str, body: &[u8]) -> Result<Message, Refusal> {
+        fn dec<'a, T: Deserialize<'a>>(kind: &str, b: &'a [u8]) -> Result<T, Refusal> {
+            cbor4ii::serde::from_slice(b).map_err(|e| Refusal::BadBody { kind: kind.into(), reason: e.to_string() })
+        }
+        Ok(match kind {
+            "hello" => Message::Hello(dec(kind, body)?),
+            "challenge" => Message::Challenge(dec(kind, body)?),
+            "prove" => Message::Prove(dec(kind, body)?),
+            "welcome" => Message::Welcome(dec(kind, body)?),
+            "refused" => Message::Refused(dec(kind, body)?),
+            "command" => Message::Command(dec(kind, body)?),
+            "reply" => {
+                let r: Reply = dec(kind, body)?;
+                r.validate().map_err(|reason| Refusal::BadBody { kind: kind.into(), reason })?;
+                Message::Reply(r)
+            }
+            "event" => Message::Event(dec(kind, body)?),
+            "heartbeat" => Message::Heartbeat(dec(kind, body)?),
+            "rekey" => Message::Rekey(dec(kind, body)?),
+            "bye" => Message::Bye(dec(kind, body)?),
+            other => return Err(Refusal::UnknownKind(other.into())),
+        })
+    }
+}

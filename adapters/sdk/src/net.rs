@@ -1,0 +1,366 @@
+//! The SDK's network thread: connect, handshake, then serve one session
+//! (control stream in and out, heartbeats every second, key rotation) and
+//! reconnect after a loss, until the engine closes the session.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use quinn::{RecvStream, SendStream};
+use tokio::sync::mpsc;
+use vibesync_protocol::{AdapterHandshake, Bye, Channel, CommandBody, Direction, Heartbeat, KeyRing, Message, Pairing, Receiver, Reply, Sender};
+
+use crate::{Outbound, Shared, now_ms};
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// Replies larger than this go on their own bulk stream.
+const BULK_THRESHOLD: usize = 512 << 10;
+const STREAM_HEARTBEAT: u8 = 1;
+const STREAM_BULK: u8 = 2;
+
+pub fn run(shared: Arc<Shared>, pairing: Pairing, mut out: mpsc::UnboundedReceiver<Outbound>) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            shared.status().last_error = Some(format!("cannot start the network runtime: {e}"));
+            shared.status().state = "closed".into();
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let mut backoff = Duration::from_millis(100);
+        while !shared.closing.load(Ordering::Relaxed) {
+            match connect_and_serve(&shared, &pairing, &mut out).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    let mut st = shared.status();
+                    st.last_error = Some(e);
+                    st.state = "connecting".into();
+                }
+            }
+            if shared.closing.load(Ordering::Relaxed) {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shared.wake.notified() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    });
+    shared.status().state = "closed".into();
+}
+
+fn client_config(pairing: &Pairing) -> Result<quinn::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let fingerprint = pairing.fingerprint().map_err(|e| e.to_string())?;
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(crate::verify::Pinned { fingerprint, provider }))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![vibesync_protocol::PROTOCOL.as_bytes().to_vec()];
+    let q = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
+    let mut c = quinn::ClientConfig::new(Arc::new(q));
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(Duration::from_secs(1)));
+    t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("fits")));
+    c.transport_config(Arc::new(t));
+    Ok(c)
+}
+
+enum Read {
+    End,
+    Frame(Message),
+    Refused(String),
+}
+
+async fn read(rs: &mut RecvStream, rx: &mut Receiver, ring: Option<&Mutex<KeyRing>>, buf: &mut Vec<u8>) -> Read {
+    let mut len = [0u8; 4];
+    if rs.read_exact(&mut len).await.is_err() {
+        return Read::End;
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if let Err(r) = rx.check_len(len) {
+        // The host never sends oversize frames: treat as a broken session.
+        return Read::Refused(r.to_string());
+    }
+    buf.resize(len, 0);
+    if rs.read_exact(buf).await.is_err() {
+        return Read::End;
+    }
+    let now = now_ms();
+    let res = match ring {
+        Some(k) => rx.open(buf, Some(&mut k.lock().expect("key ring lock")), now),
+        None => rx.open(buf, None, now),
+    };
+    match res {
+        Ok(o) => Read::Frame(o.msg),
+        Err(r) => Read::Refused(r.to_string()),
+    }
+}
+
+async fn connect_and_serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::UnboundedReceiver<Outbound>) -> Result<(), String> {
+    let addr: SocketAddr = tokio::net::lookup_host(&pairing.endpoint)
+        .await
+        .map_err(|e| format!("cannot resolve host endpoint `{}`: {e}", pairing.endpoint))?
+        .next()
+        .ok_or_else(|| format!("host endpoint `{}` resolves to nothing", pairing.endpoint))?;
+    let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0".parse().expect("addr") } else { "[::]:0".parse().expect("addr") };
+    let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    endpoint.set_default_client_config(client_config(pairing)?);
+    let conn = endpoint
+        .connect(addr, &pairing.server_name)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let result = serve(shared, pairing, out, &conn).await;
+    conn.close(0u32.into(), b"adapter done");
+    endpoint.wait_idle().await;
+    result
+}
+
+async fn serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::UnboundedReceiver<Outbound>, conn: &quinn::Connection) -> Result<(), String> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| format!("cannot open the control stream: {e}"))?;
+    let mut tx = Sender::new(Channel::Control, Direction::AdapterToHost);
+    let mut rx = Receiver::new(Channel::Control, Direction::HostToAdapter);
+    let mut buf = Vec::new();
+    let secret = pairing.secret().map_err(|e| e.to_string())?;
+    let mut nonce = [0u8; 32];
+    rand::fill(&mut nonce);
+    let mut hs = AdapterHandshake::new(&shared.engine, &shared.kind, secret, nonce);
+    let w = |e: quinn::WriteError| format!("control stream write failed: {e}");
+    send.write_all(&tx.seal(None, now_ms(), &Message::Hello(hs.hello()))).await.map_err(w)?;
+    let expect = |m: Read, what: &str| -> Result<Message, String> {
+        match m {
+            Read::Frame(Message::Refused(r)) => Err(format!("host refused the handshake: {}: {}", r.code, r.message)),
+            Read::Frame(m) => Ok(m),
+            Read::Refused(r) => Err(format!("host frame refused during the handshake: {r}")),
+            Read::End => Err(format!("host closed the connection while waiting for `{what}`")),
+        }
+    };
+    let Message::Challenge(ch) = expect(read(&mut recv, &mut rx, None, &mut buf).await, "challenge")? else {
+        return Err("host broke the handshake: expected `challenge`".into());
+    };
+    send.write_all(&tx.seal(None, now_ms(), &Message::Prove(hs.on_challenge(ch)))).await.map_err(w)?;
+    let Message::Welcome(welcome) = expect(read(&mut recv, &mut rx, None, &mut buf).await, "welcome")? else {
+        return Err("host broke the handshake: expected `welcome`".into());
+    };
+    hs.on_welcome(&welcome).map_err(|e| e.to_string())?;
+    let ring = Arc::new(Mutex::new(KeyRing::new(welcome.key_id, welcome.key.0, now_ms(), welcome.rotation)));
+
+    // A new session: commands and replies of the old one are void (the host
+    // failed them when the old session dropped).
+    shared.inbox.lock().expect("inbox lock").clear();
+    let mut carried = Vec::new();
+    while let Ok(o) = out.try_recv() {
+        // Engine edits are still news: they are sent on the new session.
+        if let Outbound::Event(e) = o {
+            carried.push(e);
+        }
+    }
+    {
+        let mut st = shared.status();
+        st.state = if st.panic { "frozen".into() } else { "connected".into() };
+        st.session_id = Some(welcome.session_id.clone());
+        st.sessions += 1;
+        st.key_id = welcome.key_id;
+        st.last_error = None;
+    }
+
+    let mut hb = conn.open_uni().await.map_err(|e| format!("cannot open the heartbeat stream: {e}"))?;
+    hb.write_all(&[STREAM_HEARTBEAT]).await.map_err(w)?;
+    let hb_task = tokio::spawn(heartbeats(shared.clone(), hb, ring.clone()));
+
+    // Reading is not cancel-safe, so it runs in its own task.
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel();
+    let reader = {
+        let ring = ring.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            loop {
+                let r = read(&mut recv, &mut rx, Some(&ring), &mut buf).await;
+                let end = matches!(r, Read::End);
+                if in_tx.send(r).is_err() || end {
+                    return;
+                }
+            }
+        })
+    };
+    for e in carried {
+        let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Event(e));
+        send.write_all(&rec).await.map_err(w)?;
+    }
+    let mut bulk_tx = Sender::new(Channel::Bulk, Direction::AdapterToHost);
+    #[cfg(feature = "fault-injection")]
+    let mut last_record: Vec<u8> = Vec::new();
+    let result = loop {
+        if shared.closing.load(Ordering::Relaxed) {
+            let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Bye(Bye { reason: "adapter closed".into() }));
+            let _ = send.write_all(&rec).await;
+            let _ = send.finish();
+            let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
+            break Ok(());
+        }
+        tokio::select! {
+            r = in_rx.recv() => match r {
+                None | Some(Read::End) => break Err(conn.close_reason().map_or("host closed the control stream".to_string(), |r| format!("connection lost: {r}"))),
+                Some(Read::Refused(e)) => {
+                    let mut st = shared.status();
+                    st.frames_refused += 1;
+                    st.last_error = Some(format!("refused a host frame: {e}"));
+                }
+                Some(Read::Frame(m)) => on_message(shared, &ring, m, &mut tx, &mut send).await?,
+            },
+            o = out.recv() => {
+                let Some(o) = o else { break Ok(()) };
+                match o {
+                    Outbound::Reply(r) => {
+                        let m = Message::Reply(r);
+                        let now = now_ms();
+                        let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
+                        if rec.len() > BULK_THRESHOLD {
+                            // Undo the control seq: the reply goes on a bulk stream instead.
+                            tx = Sender::resume(Channel::Control, Direction::AdapterToHost, tx.next_seq() - 1);
+                            let rec = bulk_tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
+                            let mut s = conn.open_uni().await.map_err(|e| format!("cannot open a bulk stream: {e}"))?;
+                            s.write_all(&[STREAM_BULK]).await.map_err(w)?;
+                            s.write_all(&rec).await.map_err(w)?;
+                            let _ = s.finish();
+                        } else {
+                            send.write_all(&rec).await.map_err(w)?;
+                            #[cfg(feature = "fault-injection")]
+                            { last_record = rec; }
+                        }
+                    }
+                    Outbound::Event(e) => {
+                        let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Event(e));
+                        send.write_all(&rec).await.map_err(w)?;
+                        #[cfg(feature = "fault-injection")]
+                        { last_record = rec; }
+                    }
+                    #[cfg(feature = "fault-injection")]
+                    Outbound::Attack(a) => {
+                        let rec = crate::net::attack(a, &tx, &ring, &last_record);
+                        send.write_all(&rec).await.map_err(w)?;
+                    }
+                }
+            }
+            _ = shared.wake.notified() => {}
+        }
+    };
+    hb_task.abort();
+    reader.abort();
+    result
+}
+
+async fn on_message(shared: &Arc<Shared>, ring: &Arc<Mutex<KeyRing>>, m: Message, tx: &mut Sender, send: &mut SendStream) -> Result<(), String> {
+    match m {
+        Message::Command(c) => {
+            // Track PANIC here too, and refuse new mutations while frozen
+            // without bothering the engine: fail closed.
+            let frozen = {
+                let mut st = shared.status();
+                match &c.body {
+                    CommandBody::Freeze { reason } => {
+                        st.panic = true;
+                        st.panic_reason = Some(reason.clone());
+                        st.state = "frozen".into();
+                    }
+                    CommandBody::Thaw => {
+                        st.panic = false;
+                        st.panic_reason = None;
+                        st.state = "connected".into();
+                    }
+                    _ => {}
+                }
+                st.panic
+            };
+            if frozen && c.body.is_new_mutation() {
+                let reason = shared.status().panic_reason.clone().unwrap_or_default();
+                let r = Reply::err(c.id, "frozen", format!("the adapter is frozen ({reason}); the host must thaw it first"));
+                let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Reply(r));
+                send.write_all(&rec).await.map_err(|e| format!("control stream write failed: {e}"))?;
+                return Ok(());
+            }
+            shared.inbox.lock().expect("inbox lock").push_back(c);
+            shared.inbox_cv.notify_all();
+        }
+        Message::Rekey(k) => {
+            ring.lock().expect("ring").install(k.key_id, k.key.0, now_ms());
+            shared.status().key_id = k.key_id;
+        }
+        Message::Refused(r) => shared.status().last_error = Some(format!("host refused a frame: {}: {}", r.code, r.message)),
+        Message::Bye(b) => return Err(format!("host closed the session: {}", b.reason)),
+        other => shared.status().last_error = Some(format!("unexpected `{}` from the host", other.kind())),
+    }
+    Ok(())
+}
+
+async fn heartbeats(shared: Arc<Shared>, mut hb: SendStream, ring: Arc<Mutex<KeyRing>>) {
+    let mut tx = Sender::new(Channel::Heartbeat, Direction::AdapterToHost);
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tick.tick().await;
+        let now = now_ms();
+        let last = shared.last_poll_ms.load(Ordering::Relaxed);
+        let msg = Message::Heartbeat(Heartbeat {
+            last_pump_ms: last,
+            pump_age_ms: now.saturating_sub(last),
+            busy: shared.busy.lock().expect("busy lock").clone(),
+            queue_depth: shared.inbox.lock().expect("inbox lock").len() as u32,
+            frozen: shared.status().panic,
+        });
+        let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now, &msg);
+        if hb.write_all(&rec).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Crafts one hostile frame with the session's real key (tests only). None
+/// of them consumes a sequence number of the honest sender.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn attack(a: crate::Attack, tx: &Sender, ring: &Mutex<KeyRing>, last: &[u8]) -> Vec<u8> {
+    use crate::Attack::*;
+    let r = ring.lock().expect("ring");
+    let (kid, key) = (r.current_id(), *r.lookup(r.current_id(), now_ms()).expect("current key"));
+    let body = Message::Event(vibesync_protocol::Event::Change { ops: vec![] }).encode_body();
+    let seq = tx.next_seq();
+    let now = now_ms();
+    let c = Channel::Control as u8;
+    let d = Direction::AdapterToHost as u8;
+    let seal = |seq, ts, body: &[u8]| vibesync_protocol::seal_raw(kid, Some(&key), c, d, seq, ts, "event", body);
+    match a {
+        Replay => last.to_vec(),
+        Stale => seal(seq, now - 6_000, &body),
+        Future => seal(seq, now + 5_000, &body),
+        Reorder => seal(seq + 1, now, &body),
+        BadTag => {
+            let mut rec = seal(seq, now, &body);
+            let n = rec.len();
+            rec[n - 1] ^= 0x01;
+            rec
+        }
+        Oversize => {
+            let len = 2usize << 20;
+            let mut rec = (len as u32).to_be_bytes().to_vec();
+            rec.resize(4 + len, 0);
+            rec
+        }
+        DeepNesting => {
+            let mut deep = vec![0x81u8; 40];
+            deep.push(0);
+            seal(seq, now, &deep)
+        }
+        Garbage => {
+            let mut g = [0u8; 64];
+            rand::fill(&mut g);
+            let mut rec = 64u32.to_be_bytes().to_vec();
+            rec.extend_from_slice(&g);
+            rec
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Host-side bindings of the `vibesync:policy/policy` world, generated from
+//! `wit/policy.wit` at compile time, and the conversions between them and the
+//! plain Rust mirror in `vibesync-policy-types`.
+//!
+//! The generated types are what wasmtime lowers into a guest; the mirror types
+//! are what the rest of the host (intake, WAL, CLI) speaks. Conversions happen
+//! once per pipeline evaluation, not once per policy.
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "policy",
+});
+
+pub use vibesync::policy::host::LogLevel;
+pub use vibesync::policy::types as wit;
+
+use vibesync_policy_types as t;
+
+fn source(s: t::Source) -> wit::Source {
+    match s {
+        t::Source::Agent => wit::Source::Agent,
+        t::Source::EngineEdit => wit::Source::EngineEdit,
+        t::Source::Operator => wit::Source::Operator,
+    }
+}
+
+fn scalar(s: &t::Scalar) -> wit::Scalar {
+    match s {
+        t::Scalar::Null => wit::Scalar::Null,
+        t::Scalar::Bool(b) => wit::Scalar::Boolean(*b),
+        t::Scalar::Int(i) => wit::Scalar::Integer(*i),
+        t::Scalar::Float(f) => wit::Scalar::Float(*f),
+        t::Scalar::Text(s) => wit::Scalar::Text(s.clone()),
+        t::Scalar::Bytes(b) => wit::Scalar::Bytes(b.clone()),
+    }
+}
+
+/// Leaves in the guest's representation.
+pub fn leaves(l: &[t::Leaf]) -> Vec<wit::Leaf> {
+    l.iter().map(|l| wit::Leaf { path: l.path.clone(), value: scalar(&l.value) }).collect()
+}
+
+/// An intent in the guest's representation.
+pub fn intent(i: &t::Intent) -> wit::Intent {
+    wit::Intent {
+        tid: i.tid,
+        source: source(i.source),
+        op: i.op.clone(),
+        op_index: i.op_index,
+        op_count: i.op_count,
+        engines: i.engines.clone(),
+        objects: i.objects.clone(),
+        rationale: i.rationale.clone(),
+        scene_version: i.scene_version,
+        payload_cbor: i.payload_cbor.clone(),
+        leaves: leaves(&i.leaves),
+    }
+}
+
+fn transform(t: &t::Transform) -> wit::Transform {
+    let [tx, ty, tz] = t.translation;
+    let [rx, ry, rz, rw] = t.rotation;
+    let [sx, sy, sz] = t.scale;
+    wit::Transform { translation: (tx, ty, tz), rotation: (rx, ry, rz, rw), scale: (sx, sy, sz) }
+}
+
+fn material(m: &t::Material) -> wit::Material {
+    let [r, g, b, a] = m.base_color;
+    let [er, eg, eb] = m.emission;
+    wit::Material {
+        base_color: (r, g, b, a),
+        roughness: m.roughness,
+        metallic: m.metallic,
+        emission: (er, eg, eb),
+        emission_strength: m.emission_strength,
+    }
+}
+
+/// A context in the guest's representation.
+pub fn context(c: &t::Context) -> wit::Context {
+    wit::Context {
+        objects: c
+            .objects
+            .iter()
+            .map(|o| wit::ObjectState {
+                id: o.id.clone(),
+                name: o.name.clone(),
+                kind: o.kind.clone(),
+                parent: o.parent.clone(),
+                transform: transform(&o.transform),
+                material: o.material.as_ref().map(material),
+                lock: o.lock.as_ref().map(|l| wit::ObjectLock { holder: l.holder.clone(), human: l.human }),
+            })
+            .collect(),
+        missing: c.missing.clone(),
+        scene_object_count: c.scene_object_count,
+        scene_version: c.scene_version,
+        project_root: c.project_root.clone(),
+    }
+}
+
+fn severity(s: wit::Severity) -> t::Severity {
+    match s {
+        wit::Severity::Info => t::Severity::Info,
+        wit::Severity::Warning => t::Severity::Warning,
+        wit::Severity::Error => t::Severity::Error,
+        wit::Severity::Critical => t::Severity::Critical,
+    }
+}
+
+fn findings(f: Vec<wit::Finding>) -> Vec<t::Finding> {
+    f.into_iter()
+        .map(|f| t::Finding { rule: f.rule, severity: severity(f.severity), path: f.path, message: f.message })
+        .collect()
+}
+
+/// A guest's verdict in the host's representation.
+pub fn verdict(v: wit::Verdict) -> t::Verdict {
+    match v {
+        wit::Verdict::Allow => t::Verdict::Allow,
+        wit::Verdict::Deny(f) => t::Verdict::Deny(findings(f)),
+        wit::Verdict::Escalate(f) => t::Verdict::Escalate(findings(f)),
+    }
+}
+
+/// A guest's self-description in the host's representation.
+pub fn policy_info(p: wit::PolicyInfo) -> t::PolicyInfo {
+    t::PolicyInfo {
+        name: p.name,
+        version: p.version,
+        description: p.description,
+        rules: p.rules.into_iter().map(|r| t::RuleInfo { id: r.id, description: r.description }).collect(),
+    }
+}

@@ -1,0 +1,144 @@
+//! `vibesync serve`: config → logs → metrics → control socket → MCP, around
+//! a core reached only through a [`CoreHandle`].
+//!
+//! This module starts the front doors and nothing else; the orchestrator
+//! core (WAL, policies, sequencer, link) is handed in as a handle by the
+//! caller. The hidden `--fake-core` flag runs the doors against
+//! [`crate::fake_core`] so that they are tested end to end through the real
+//! binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::config::{Config, LogFormat, check_loopback};
+use crate::core_api::CoreHandle;
+use crate::metrics::Metrics;
+use crate::{ctl, fake_core, init, logging, mcp, metrics};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML); without it the built-in defaults apply.
+    #[arg(long, env = "VIBESYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override `state_dir`.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Serve MCP over streamable HTTP on this loopback address instead of
+    /// stdio (overrides `mcp.http`).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Serve Prometheus metrics on http://ADDR/metrics (loopback only;
+    /// overrides `metrics.http`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_http: Option<SocketAddr>,
+    /// Log format on stderr (overrides `log.format`).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Test only: run the front doors against the in-memory fake core.
+    #[arg(long, hide = true)]
+    pub fake_core: bool,
+    /// Test only: start the fake core in PANIC, as `ENGINE:REASON`.
+    #[arg(long, hide = true, requires = "fake_core", value_name = "ENGINE:REASON")]
+    pub fake_panic: Option<String>,
+    /// Test only: the fake core's time per engine verification.
+    #[arg(long, hide = true, default_value_t = 150)]
+    pub fake_verify_step_ms: u64,
+}
+
+/// The configuration with the command-line overrides applied and checked.
+pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(dir) = &args.state_dir {
+        config.state_dir = dir.clone();
+    }
+    if let Some(addr) = args.http {
+        check_loopback("--http", addr)?;
+        config.mcp.http = Some(addr);
+    }
+    if let Some(addr) = args.metrics_http {
+        check_loopback("--metrics-http", addr)?;
+        config.metrics.http = Some(addr);
+    }
+    if let Some(format) = args.log_format {
+        config.log.format = format;
+    }
+    Ok(config)
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = effective_config(&args)?;
+    logging::init(config.log.format, &config.log.filter);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let metrics = Metrics::new();
+        let core = if args.fake_core {
+            let panic = args
+                .fake_panic
+                .as_deref()
+                .map(|spec| {
+                    spec.split_once(':')
+                        .map(|(e, r)| (e.to_owned(), r.to_owned()))
+                        .ok_or_else(|| anyhow::anyhow!("--fake-panic wants ENGINE:REASON"))
+                })
+                .transpose()?;
+            fake_core::spawn(fake_core::FakeCoreOptions {
+                engines: config.engines.iter().map(|e| (e.name.clone(), e.kind.as_str().to_owned())).collect(),
+                panic,
+                verify_step: Duration::from_millis(args.fake_verify_step_ms),
+                metrics: metrics.clone(),
+            })
+        } else {
+            // TODO(lead): start the real core here (WAL, policy runtime,
+            // sequencer, link) and pass its CoreHandle to `serve`.
+            anyhow::bail!(
+                "the orchestrator core is not wired into `vibesync serve` yet; the front doors are ready (see docs/operations.md)"
+            );
+        };
+        serve(config, core, metrics).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the front doors until the MCP session ends (stdio) or the process
+/// is interrupted (HTTP).
+pub async fn serve(config: Config, core: CoreHandle, metrics: Arc<Metrics>) -> anyhow::Result<()> {
+    init::create_private_dir(&config.state_dir)?;
+    let socket = config.ctl_socket();
+    let listener = ctl::server::bind(&socket)?;
+    tracing::info!(socket = %socket.display(), "operator control socket ready");
+    let ctl_task = tokio::spawn(ctl::server::serve(listener, core.clone(), metrics.clone(), socket.clone()));
+    let metrics_task = match config.metrics.http {
+        Some(addr) => {
+            let listener = metrics::bind(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "metrics on http://{}/metrics", listener.local_addr()?);
+            Some(tokio::spawn(metrics::serve_http(listener, metrics.clone())))
+        }
+        None => None,
+    };
+    let server = mcp::VibeSyncMcp::new(core, Duration::from_millis(config.mcp.progress_wait_ms));
+    let result = match config.mcp.http {
+        Some(addr) => {
+            let listener = mcp::bind_http(addr).await?;
+            tracing::info!(addr = %listener.local_addr()?, "MCP over streamable HTTP");
+            tokio::select! {
+                r = mcp::serve_http(server, listener) => r,
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
+        None => {
+            tracing::info!("MCP on stdio");
+            mcp::serve_stdio(server).await
+        }
+    };
+    ctl_task.abort();
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    let _ = std::fs::remove_file(&socket);
+    result
+}
