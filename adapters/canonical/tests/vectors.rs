@@ -155,7 +155,8 @@ fn hash_cases() -> Vec<Case> {
     let red = Material { base_color: [1.0, 0.0, 0.0, 1.0], roughness: 0.25, metallic: 1.0, emission: [0.0, 0.0, 0.0], emission_strength: 0.0 };
     let glow = Material { base_color: [0.1, 0.2, 0.3, 0.5], roughness: 0.9, metallic: 0.0, emission: [1.0, 0.5, 0.25], emission_strength: 12.5 };
     let cube = || obj("obj-1", "Cube", Mesh);
-    let turned = [0.0, 0.7071067811865476, 0.0, 0.7071067811865476];
+    let h = std::f64::consts::FRAC_1_SQRT_2;
+    let turned = [0.0, h, 0.0, h];
     vec![
         Case { name: "empty_scene", note: "header only", quantum: d, ids: None, objects: vec![] },
         Case { name: "one_cube_identity", note: "no material, no parent", quantum: d, ids: None, objects: vec![cube()] },
@@ -257,6 +258,13 @@ fn hash_cases() -> Vec<Case> {
             quantum: d,
             ids: None,
             objects: vec![with_t(cube(), [1e300, -1e300, -0.0], [0.0, 0.0, 0.0, 1.0], [9.3e13, -9.3e13, 92233720368.54775])],
+        },
+        Case {
+            name: "saturation_boundary",
+            note: "quantum 1: exactly 2^63 saturates to i64::MAX, exactly -2^63 is i64::MIN, the largest double below 2^63 converts exactly",
+            quantum: 1,
+            ids: None,
+            objects: vec![with_t(cube(), [9223372036854775808.0, -9223372036854775808.0, 9223372036854774784.0], [0.0, 0.0, 0.0, 1.0], [1.0; 3])],
         },
         Case {
             name: "rounding_boundaries",

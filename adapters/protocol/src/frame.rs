@@ -679,6 +679,14 @@ mod tests {
         assert_eq!(json, serde_json::json!({"id": 17, "kind": "verify", "tid": 4, "ids": ["obj-1"]}));
         let m = Message::Command(cmd.clone());
         assert_eq!(Message::decode_body("command", &m.encode_body()).unwrap(), m);
+        let create = vibesync_canonical::Op::CreateObject { id: Some("a".into()), name: "A".into(), kind: vibesync_canonical::ObjectKind::Mesh, primitive: None, parent: None, transform: Some(vibesync_canonical::Transform::IDENTITY) };
+        let apply = Message::Command(crate::msg::Command { id: 2, body: crate::msg::CommandBody::Apply { tid: 1, ops: vec![create] } });
+        assert_eq!(Message::decode_body("command", &apply.encode_body()).unwrap(), apply);
+        crate::cbor::check(&apply.encode_body(), 32).expect("definite lengths only");
+        let rb = Message::Command(crate::msg::Command { id: 3, body: crate::msg::CommandBody::Rollback { tid: 1, undo_token: serde_json::json!({"before": [{"id": "a", "object": null}]}) } });
+        assert_eq!(Message::decode_body("command", &rb.encode_body()).unwrap(), rb);
+        let r = Message::Reply(Reply::ok(4, serde_json::json!({"objects": [{"parent": null, "x": [1.5, -2, 3]}]})));
+        assert_eq!(Message::decode_body("reply", &r.encode_body()).unwrap(), r);
         let snap = Message::Command(crate::msg::Command { id: 1, body: crate::msg::CommandBody::Snapshot });
         assert_eq!(Message::decode_body("command", &snap.encode_body()).unwrap(), snap);
     }

@@ -114,11 +114,67 @@ pub struct Heartbeat {
 }
 
 /// Host → engine command: `{"id": n, "kind": ..., ...}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Command {
     pub id: u64,
     #[serde(flatten)]
     pub body: CommandBody,
+}
+
+/// Written by hand: serde's `flatten` would make an indefinite-length map,
+/// which vibesync/1 frames never contain.
+impl Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(&self.body).map_err(serde::ser::Error::custom)?;
+        let obj = v.as_object_mut().ok_or_else(|| serde::ser::Error::custom("command body is not an object"))?;
+        obj.insert("id".into(), Value::from(self.id));
+        Json(&v).serialize(s)
+    }
+}
+
+/// Serializes a JSON value with `null` as CBOR null. (serde_json hands
+/// `null` to serializers as a unit, which cbor4ii writes as an empty array.)
+pub struct Json<'a>(pub &'a Value);
+
+impl Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Null => s.serialize_none(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    s.serialize_u64(u)
+                } else if let Some(i) = n.as_i64() {
+                    s.serialize_i64(i)
+                } else {
+                    s.serialize_f64(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            Value::String(x) => s.serialize_str(x),
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&Json(v))?;
+                }
+                seq.end()
+            }
+            Value::Object(o) => {
+                let mut map = s.serialize_map(Some(o.len()))?;
+                for (k, v) in o {
+                    map.serialize_entry(k, &Json(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+fn json_opt<S: serde::Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_some(&Json(v)),
+        None => s.serialize_none(),
+    }
 }
 
 /// The command kinds of `docs/adapter-api.md`.
@@ -190,7 +246,7 @@ pub struct ReplyError {
 pub struct Reply {
     pub id: u64,
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "json_opt")]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ReplyError>,

@@ -97,6 +97,9 @@ pub(crate) enum Outbound {
     Event(Event),
     #[cfg(feature = "fault-injection")]
     Attack(Attack),
+    /// Abandon the connection without `bye` and reconnect.
+    #[cfg(feature = "fault-injection")]
+    Drop,
 }
 
 pub(crate) struct Shared {
@@ -219,6 +222,13 @@ impl Session {
     #[cfg(feature = "fault-injection")]
     pub fn inject(&self, attack: Attack) -> Result<(), SdkError> {
         self.send(Outbound::Attack(attack))
+    }
+
+    /// Drops the QUIC connection without `bye`, as a network loss would;
+    /// the SDK reconnects (tests only).
+    #[cfg(feature = "fault-injection")]
+    pub fn drop_connection(&self) -> Result<(), SdkError> {
+        self.send(Outbound::Drop)
     }
 
     fn send(&self, o: Outbound) -> Result<(), SdkError> {

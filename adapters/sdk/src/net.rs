@@ -28,7 +28,7 @@ pub fn run(shared: Arc<Shared>, pairing: Pairing, mut out: mpsc::UnboundedReceiv
             return;
         }
     };
-    rt.block_on(async move {
+    rt.block_on(async {
         let mut backoff = Duration::from_millis(100);
         while !shared.closing.load(Ordering::Relaxed) {
             match connect_and_serve(&shared, &pairing, &mut out).await {
@@ -182,6 +182,11 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::Unbounde
             let mut buf = Vec::new();
             loop {
                 let r = read(&mut recv, &mut rx, Some(&ring), &mut buf).await;
+                // A new key must be in place before the next frame is
+                // opened, so it is installed here and not in the main loop.
+                if let Read::Frame(Message::Rekey(k)) = &r {
+                    ring.lock().expect("ring").install(k.key_id, k.key.0, now_ms());
+                }
                 let end = matches!(r, Read::End);
                 if in_tx.send(r).is_err() || end {
                     return;
@@ -242,6 +247,8 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::Unbounde
                         { last_record = rec; }
                     }
                     #[cfg(feature = "fault-injection")]
+                    Outbound::Drop => break Err("connection dropped by fault injection".into()),
+                    #[cfg(feature = "fault-injection")]
                     Outbound::Attack(a) => {
                         let rec = crate::net::attack(a, &tx, &ring, &last_record);
                         send.write_all(&rec).await.map_err(w)?;
@@ -288,10 +295,8 @@ async fn on_message(shared: &Arc<Shared>, ring: &Arc<Mutex<KeyRing>>, m: Message
             shared.inbox.lock().expect("inbox lock").push_back(c);
             shared.inbox_cv.notify_all();
         }
-        Message::Rekey(k) => {
-            ring.lock().expect("ring").install(k.key_id, k.key.0, now_ms());
-            shared.status().key_id = k.key_id;
-        }
+        // Installed by the reader already.
+        Message::Rekey(k) => shared.status().key_id = k.key_id,
         Message::Refused(r) => shared.status().last_error = Some(format!("host refused a frame: {}: {}", r.code, r.message)),
         Message::Bye(b) => return Err(format!("host closed the session: {}", b.reason)),
         other => shared.status().last_error = Some(format!("unexpected `{}` from the host", other.kind())),

@@ -95,7 +95,11 @@ namespace VibeSync.Unity
             {
                 case "sun": return LightType.Directional;
                 case "spot": return LightType.Spot;
+#if UNITY_2023_1_OR_NEWER
+                case "area": return LightType.Rectangle;
+#else
                 case "area": return LightType.Area;
+#endif
                 default: return LightType.Point;
             }
         }
@@ -112,7 +116,16 @@ namespace VibeSync.Unity
         public void Reparent(string id, string parent)
         {
             UTransform p = parent == null ? null : Go(parent).transform;
-            Undo.SetTransformParent(Go(id).transform, p, false, Label + " reparent");
+            var t = Go(id).transform;
+            Vector3 pos = t.localPosition, scale = t.localScale;
+            Quaternion rot = t.localRotation;
+            // The (transform, parent, name) overload exists in every supported Unity and keeps the
+            // WORLD pose; canonical reparenting keeps the LOCAL one, so the local pose is written back.
+            Undo.SetTransformParent(t, p, Label + " reparent");
+            Undo.RecordObject(t, Label + " reparent");
+            t.localPosition = pos;
+            t.localRotation = rot;
+            t.localScale = scale;
         }
 
         public void SetTransform(string id, VibeSync.Transform local)
@@ -142,7 +155,7 @@ namespace VibeSync.Unity
                 if (managed == null)
                 {
                     // A private copy, so a shared asset is never changed.
-                    managed = original != null ? new UMaterial(original) : new UMaterial(Shader.Find("Standard"));
+                    managed = original != null ? new UMaterial(original) : new UMaterial(LitShader());
                     managed.name = go.name + " (VibeSync)";
                     Undo.RegisterCreatedObjectUndo(managed, Label + " material");
                     Undo.RecordObject(renderer, Label + " material");
@@ -152,6 +165,17 @@ namespace VibeSync.Unity
                 MaterialProps.Apply(managed, m);
             }
             c.SetManagedMaterial(MaterialProps.ToValues(m), original);
+        }
+
+        /// <summary>The pipeline's lit shader for a renderer that had no material.</summary>
+        static Shader LitShader()
+        {
+            foreach (var name in new[] { "Universal Render Pipeline/Lit", "HDRP/Lit", "Standard" })
+            {
+                var s = Shader.Find(name);
+                if (s != null) return s;
+            }
+            throw new AdapterException(ErrorCode.Unsupported, "no lit shader (URP, HDRP or Standard) is available for a new material");
         }
 
         public void RemoveMaterial(string id)

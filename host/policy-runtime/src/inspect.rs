@@ -69,7 +69,7 @@ fn item(engine: &wasmtime::Engine, name: &str, ci: &ComponentItem) -> Item {
         ComponentItem::ComponentInstance(inst) => (
             "instance",
             inst.exports(engine)
-                .filter_map(|(n, i)| match i {
+                .filter_map(|(n, i)| match i.ty {
                     ComponentItem::ComponentFunc(f) => {
                         let params: Vec<&str> = f.params().map(|(p, _)| p).collect();
                         Some(format!("{n}({})", params.join(", ")))
@@ -94,8 +94,8 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Report, LoadError> {
     let (component, _) = runtime.compile("inspected module", bytes, &sha256)?;
     let engine = runtime.engine();
     let ty = component.component_type();
-    let imports: Vec<Item> = ty.imports(engine).map(|(n, i)| item(engine, n, &i)).collect();
-    let exports: Vec<Item> = ty.exports(engine).map(|(n, i)| item(engine, n, &i)).collect();
+    let imports: Vec<Item> = ty.imports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
+    let exports: Vec<Item> = ty.exports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
     let capabilities = imports
         .iter()
         .map(|i| Capability { interface: i.name.clone(), grant: grant(&i.name) })

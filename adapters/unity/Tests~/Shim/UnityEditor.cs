@@ -28,7 +28,6 @@ namespace UnityEditor
     {
         public delegate void AssemblyReloadCallback();
         public static event AssemblyReloadCallback beforeAssemblyReload;
-        public static event AssemblyReloadCallback afterAssemblyReload;
     }
 
     public enum ObjectChangeKind
@@ -77,7 +76,7 @@ namespace UnityEditor
         public static void RecordObject(UnityEngine.Object objectToUndo, string name) { throw new NotImplementedException(); }
         public static void RegisterCreatedObjectUndo(UnityEngine.Object objectToUndo, string name) { throw new NotImplementedException(); }
         public static void DestroyObjectImmediate(UnityEngine.Object objectToUndo) { throw new NotImplementedException(); }
-        public static void SetTransformParent(Transform transform, Transform newParent, bool worldPositionStays, string name) { throw new NotImplementedException(); }
+        public static void SetTransformParent(Transform transform, Transform newParent, string name) { throw new NotImplementedException(); }
     }
 
     public static class Selection
@@ -88,7 +87,7 @@ namespace UnityEditor
     public class SceneView : EditorWindow
     {
         public static SceneView lastActiveSceneView { get { throw new NotImplementedException(); } }
-        public void FrameSelected() { throw new NotImplementedException(); }
+        public bool FrameSelected() { throw new NotImplementedException(); }
     }
 
     public class EditorWindow : ScriptableObject

@@ -41,7 +41,16 @@ impl Driver {
             for effect in step.effects {
                 match effect {
                     Effect::Apply { engine, tid, ops } => {
-                        let token = serde_json::to_value(&self.engine).expect("scene serializes");
+                        // The undo token: the prior state of every object the ops name.
+                        let prior: Vec<(String, Option<vibesync_canonical::SceneObject>)> = ops
+                            .iter()
+                            .flat_map(|op| op.target_ids())
+                            .map(|id| {
+                                let o = self.engine.get(&id).cloned();
+                                (id, o)
+                            })
+                            .collect();
+                        let token = serde_json::to_value(&prior).expect("objects serialize");
                         let ack = match self.engine.apply_all(&ops) {
                             Ok(()) => AckOutcome::Applied { undo_token: token },
                             Err((i, e)) => AckOutcome::Failed { error: format!("op {i}: {e}") },
@@ -54,7 +63,14 @@ impl Driver {
                         pending.push_back(Input::Verified { tid, engine, observed: Ok(observed) });
                     }
                     Effect::Undo { engine, tid, token } => {
-                        self.engine = serde_json::from_value(token).map_err(|e| e.to_string())?;
+                        let prior: Vec<(String, Option<vibesync_canonical::SceneObject>)> =
+                            serde_json::from_value(token).map_err(|e| e.to_string())?;
+                        for (id, obj) in prior.into_iter().rev() {
+                            match obj {
+                                Some(o) => self.engine.objects.insert(id, o),
+                                None => self.engine.objects.remove(&id),
+                            };
+                        }
                         pending.push_back(Input::Undone { tid, engine, result: Ok(()) });
                     }
                     Effect::Resync { scene, .. } => self.engine = scene,

@@ -1,0 +1,180 @@
+//! Builds the built-in policies (and, with `test-fixtures`, the hostile test
+//! policies) to `wasm32-wasip2` components as part of the normal build.
+//!
+//! A nested `cargo build --target wasm32-wasip2` runs on the workspace
+//! manifest with its own target directory next to the outer one (derived
+//! from `OUT_DIR`, shared by every outer profile), so it neither waits on the
+//! outer build's lock nor starts from scratch each time. The environment
+//! cargo gives a build script (RUSTFLAGS for the host, CARGO_TARGET_DIR,
+//! CARGO_BUILD_TARGET, profile settings, clippy's wrapper...) is cleared; only
+//! what locates the toolchain, the registry cache and the jobserver is kept.
+//! The components are copied into `OUT_DIR`, hashed, and embedded by
+//! `src/lib.rs` through a generated `builtins.rs`.
+
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+const TARGET: &str = "wasm32-wasip2";
+/// Built-in policies in pipeline order: (name, crate directory, package).
+const BUILTINS: &[(&str, &str, &str)] = &[
+    ("firewall", "firewall", "vibesync-policy-firewall"),
+    ("nan-audit", "nan-audit", "vibesync-policy-nan-audit"),
+    ("validation", "validation", "vibesync-policy-validation"),
+];
+/// Sources the components depend on, relative to `policies/`.
+const WATCHED: &[&str] = &["types", "sdk", "firewall/src", "firewall/Cargo.toml", "nan-audit/src",
+    "nan-audit/Cargo.toml", "validation/src", "validation/Cargo.toml"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let policies = manifest_dir.parent().expect("policies/bundle has a parent").to_path_buf();
+    let root = policies.parent().expect("policies/ has a parent").to_path_buf();
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+
+    for p in WATCHED {
+        println!("cargo:rerun-if-changed={}", policies.join(p).display());
+    }
+    for p in ["wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+
+    check_target_installed();
+    // <target>/<profile>/build/<pkg>/out -> <target>/policy-wasm
+    let base = out_dir.ancestors().nth(4).unwrap_or(&out_dir).to_path_buf();
+
+    let target_dir = base.join("policy-wasm");
+    let mut args: Vec<String> = vec!["--profile".into(), "policy".into()];
+    for (_, _, package) in BUILTINS {
+        args.extend(["-p".into(), (*package).to_owned()]);
+    }
+    nested_build(&root.join("Cargo.toml"), &target_dir, &args);
+    let built = target_dir.join(TARGET).join("policy");
+
+    let mut code = String::from("/// The built-in policies, in pipeline order.\npub const BUILTINS: &[Builtin] = &[\n");
+    for (name, _, package) in BUILTINS {
+        let (path, sha) = stage(&built, package, &out_dir);
+        writeln!(
+            code,
+            "    Builtin {{ name: {name:?}, wasm: include_bytes!({path:?}), sha256: {sha:?} }},",
+            path = path.display()
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+
+    let fixtures = policies.join("fixtures");
+    if env::var_os("CARGO_FEATURE_TEST_FIXTURES").is_some() {
+        for p in ["Cargo.toml", "Cargo.lock"] {
+            println!("cargo:rerun-if-changed={}", fixtures.join(p).display());
+        }
+        let crates = fixture_crates(&fixtures);
+        for (dir, _) in &crates {
+            println!("cargo:rerun-if-changed={}", fixtures.join(dir).display());
+        }
+        let target_dir = base.join("policy-fixtures-wasm");
+        if !crates.is_empty() {
+            nested_build(&fixtures.join("Cargo.toml"), &target_dir, &["--release".into(), "--workspace".into()]);
+        }
+        code.push_str(
+            "/// The compiled component of test fixture crate `policies/fixtures/<name>`.\n\
+             pub fn test_fixture(name: &str) -> Option<&'static [u8]> {\n    match name {\n",
+        );
+        for (dir, package) in &crates {
+            let (path, _) = stage(&target_dir.join(TARGET).join("release"), package, &out_dir);
+            writeln!(code, "        {dir:?} => Some(include_bytes!({:?})),", path.display()).unwrap();
+        }
+        code.push_str("        _ => None,\n    }\n}\n");
+    }
+    std::fs::write(out_dir.join("builtins.rs"), code).expect("write builtins.rs");
+}
+
+/// Fail with the remedy if the standard library for the wasm target is absent.
+fn check_target_installed() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        panic!("could not ask `{rustc} --print sysroot` where the standard libraries are");
+    };
+    if !sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        panic!(
+            "\n\nThe built-in policies are compiled to {TARGET} components, but this toolchain \
+             ({}) has no {TARGET} standard library.\nInstall it with:\n\n    rustup target add {TARGET}\n\n",
+            sysroot.display()
+        );
+    }
+}
+
+/// `cargo build --target wasm32-wasip2 <args>` on `manifest`, in a clean environment.
+fn nested_build(manifest: &Path, target_dir: &Path, args: &[String]) {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args(args)
+        .env_clear();
+    for (key, value) in env::vars_os() {
+        let k = key.to_string_lossy();
+        let keep = matches!(
+            k.as_ref(),
+            "PATH" | "HOME" | "USER" | "TMPDIR" | "LANG" | "TERM" | "CARGO_HOME" | "RUSTUP_HOME" | "RUSTUP_TOOLCHAIN"
+                | "RUSTC" | "CARGO_MAKEFLAGS" | "SSL_CERT_FILE" | "SSL_CERT_DIR" | "http_proxy" | "https_proxy"
+                | "HTTP_PROXY" | "HTTPS_PROXY" | "no_proxy" | "NO_PROXY"
+        ) || k.starts_with("CARGO_NET_")
+            || k.starts_with("CARGO_HTTP_")
+            || k.starts_with("CARGO_REGISTRIES_")
+            || k.starts_with("CARGO_REGISTRY_");
+        if keep {
+            cmd.env(key, value);
+        }
+    }
+    let output = cmd.output().unwrap_or_else(|e| panic!("could not run cargo for the policy components: {e}"));
+    if !output.status.success() {
+        panic!(
+            "building the policy components failed (`cargo build --manifest-path {} --target {TARGET} {}`):\n{}",
+            manifest.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// Copy `<built>/<package>.wasm` into `OUT_DIR` and hash it.
+fn stage(built: &Path, package: &str, out_dir: &Path) -> (PathBuf, String) {
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    let bytes = std::fs::read(built.join(&file))
+        .unwrap_or_else(|e| panic!("the nested build did not produce {}: {e}", built.join(&file).display()));
+    let staged = out_dir.join(&file);
+    std::fs::write(&staged, &bytes).expect("copy component into OUT_DIR");
+    (staged, hex::encode(Sha256::digest(&bytes)))
+}
+
+/// `(directory name, package name)` of every crate in the fixtures workspace.
+fn fixture_crates(fixtures: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(fixtures) else { return Vec::new() };
+    let mut crates: Vec<(String, String)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("Cargo.toml")).ok()?;
+            let manifest: toml::Table = text.parse().ok()?;
+            let name = manifest.get("package")?.get("name")?.as_str()?.to_owned();
+            Some((e.file_name().to_string_lossy().into_owned(), name))
+        })
+        .collect();
+    crates.sort();
+    crates
+}
