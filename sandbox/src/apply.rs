@@ -29,7 +29,7 @@ pub enum Mode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("sandbox: --require-sandbox, but this kernel cannot enforce the full profile: {}; remedy: run on a kernel with Landlock ABI >= {} and seccomp filters, or start with --best-effort-sandbox (or --no-sandbox to debug)", describe(.gaps), ll::TARGET_ABI_NUMBER)]
+    #[error("sandbox: --require-sandbox, but this kernel cannot enforce the full profile: {}; remedy: run on a kernel with Landlock ABI >= {} and seccomp filters, or start serve with --require-sandbox=false to apply what this kernel supports (--no-sandbox only to debug)", describe(.gaps), ll::TARGET_ABI_NUMBER)]
     Incomplete { gaps: Vec<Gap> },
     #[error("sandbox: {threads} threads are running, but Landlock confines only the calling thread and the threads it starts later; remedy: apply the sandbox before starting the tokio runtime, wasmtime engines or any other thread")]
     ThreadsRunning { threads: usize },

@@ -103,6 +103,7 @@ pub struct Report {
     #[serde(flatten)]
     pub status: Status,
     pub kernel: Kernel,
+    /// `PR_GET_NO_NEW_PRIVS` of the thread that built the report.
     pub no_new_privs: bool,
     pub threads_at_apply: Option<usize>,
     pub landlock: LandlockSection,
@@ -156,7 +157,8 @@ impl Report {
             refinements: p.refinements.iter().map(|r| RefinementView { call: r.call.name(), rationale: r.rationale }).collect(),
             syscalls: p.entries(),
         };
-        let no_new_privs = matches!(status, Status::Applied(_));
+        // SAFETY: reading a per-thread flag; no pointers involved.
+        let no_new_privs = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
         Report { status, kernel: kernel.clone(), no_new_privs, threads_at_apply, landlock, seccomp, not_enforced }
     }
 
@@ -235,6 +237,7 @@ impl Report {
             if k.seccomp_filters { "available" } else { "UNAVAILABLE" },
             k.arch
         );
+        let _ = writeln!(o, "no_new_privs: {}", if self.no_new_privs { "set" } else { "not set" });
         if let Some(t) = self.threads_at_apply {
             let _ = writeln!(o, "threads when applied: {t}");
         }

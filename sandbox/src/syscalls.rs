@@ -298,6 +298,11 @@ fn groups() -> Vec<Group> {
                         SYS_settimeofday, SYS_clock_settime, SYS_clock_adjtime, SYS_adjtimex,
                         SYS_sethostname, SYS_setdomainname, SYS_syslog, SYS_acct, SYS_vhangup,
                         SYS_mknodat] },
+        Group { name: "ownership and permission bits", verdict: Eperm,
+            rationale: "Landlock has no right for chmod/chown, so an allowed call would reach every file \
+                        the host's user owns (as root: every file); permissions are set before the \
+                        sandbox is applied",
+            calls: sys![SYS_fchmod, SYS_fchmodat, SYS_fchmodat2, SYS_fchown, SYS_fchownat] },
         Group { name: "kernel replacement", verdict: KillProcess,
             rationale: "loading kernel code, replacing the kernel, rebooting: no host code path calls \
                         these, so a call is proof of compromise; killing stops the attacker before a \
@@ -324,6 +329,7 @@ fn arch_specific(groups: &mut [Group]) {
     add(groups, "process queries", sys![SYS_getrlimit, SYS_arch_prctl]);
     add(groups, "other processes", sys![SYS_fork, SYS_vfork]);
     add(groups, "identity and machine state", sys![SYS_mknod, SYS_uselib]);
+    add(groups, "ownership and permission bits", sys![SYS_chmod, SYS_chown, SYS_lchown]);
     add(groups, "kernel replacement", sys![SYS_iopl, SYS_ioperm]);
 }
 
@@ -491,7 +497,8 @@ mod tests {
     fn named_dangerous_calls_are_refused() {
         let zero = [0; 6];
         for name in ["execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2",
-                     "pivot_root", "bpf", "unshare", "setns", "io_uring_setup", "seccomp", "userfaultfd"] {
+                     "pivot_root", "bpf", "unshare", "setns", "io_uring_setup", "seccomp", "userfaultfd", "fchmodat",
+                     "fchownat"] {
             assert_eq!(verdict(name, zero), Verdict::Eperm, "{name}");
         }
         for name in ["kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot"] {

@@ -103,6 +103,11 @@ fn confined_host_refuses_per_thread_and_keeps_working() {
     resume_and_wait(child);
 
     assert_eq!(v["applied"], true, "{}", v["summary"]);
+    let report = &v["report"];
+    assert_eq!((report["status"].as_str(), report["mode"].as_str()), (Some("applied"), Some("require")));
+    assert_eq!(report["no_new_privs"], true);
+    assert_eq!(report["threads_at_apply"], 1);
+    assert_eq!(report["not_enforced"], serde_json::json!([]));
     let threads = v["threads"].as_array().unwrap();
     let labels: Vec<_> = threads.iter().map(|t| t["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["main", "plain thread after apply", "tokio worker", "tokio blocking pool"]);

@@ -269,9 +269,19 @@ async fn wrong_certificate_and_wrong_secret_never_get_a_session() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(h.link.engine("e").is_none(), "no session for either bad adapter");
-    let s1 = bad1.status();
+    let settled = |e: &mut Engine| {
+        let t0 = Instant::now();
+        loop {
+            let s = e.status();
+            if !s["last_error"].is_null() || t0.elapsed() > Duration::from_secs(5) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let s1 = settled(&mut bad1);
     assert!(s1["last_error"].as_str().unwrap_or("").contains("fingerprint"), "{s1}");
-    let s2 = bad2.status();
+    let s2 = settled(&mut bad2);
     assert!(s2["last_error"].as_str().unwrap_or("").contains("bad-proof"), "{s2}");
     assert_eq!(s2["state"], "connecting");
     // The honest engine is served throughout.

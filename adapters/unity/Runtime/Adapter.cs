@@ -116,6 +116,9 @@ namespace VibeSync
                 case "commit":
                 {
                     long tid = J.Int(cmd, "tid", "commit");
+                    // Committing advances reality: refused during PANIC like apply
+                    // (vibesync_protocol::CommandBody::is_new_mutation).
+                    RefuseIfFrozen("commit of tid " + tid);
                     pending.Remove(tid);
                     Note("commit tid " + tid);
                     return new Dictionary<string, object>();
@@ -449,7 +452,7 @@ namespace VibeSync
 
         Dictionary<string, object> Resync(Dictionary<string, object> cmd)
         {
-            RefuseIfFrozen("resync");
+            // Allowed while frozen: reconciling an engine with the host is how PANIC ends.
             RefuseIfBusy("resync");
             var arr = J.Arr(J.Get(cmd, "objects"), "resync.objects");
             var desired = new Before();

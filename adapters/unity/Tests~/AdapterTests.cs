@@ -204,19 +204,22 @@ namespace VibeSync.Tests
         }
 
         [Test]
-        public void FrozenRefusesMutationButAllowsRollbackAndReads()
+        public void FrozenRefusesNewMutationsButAllowsRollbackResyncAndReads()
         {
             Ok(Apply(1, Create("a")));
             var r = Ok(Apply(2, "{\"op\":\"rename_object\",\"args\":{\"id\":\"a\",\"name\":\"X\"}}"));
             Ok(Send("freeze", "\"reason\":\"engine blender stalled\""));
             Assert.True(adapter.Frozen, "frozen");
             Assert.Equal("frozen", Code(Apply(3, Create("b"))), "apply refused");
-            Assert.Equal("frozen", Code(Send("resync", "\"objects\":[]")), "resync refused");
+            Assert.Equal("frozen", Code(Send("commit", "\"tid\":1")), "commit refused");
             Ok(Apply(4, "{\"op\":\"select\",\"args\":{\"ids\":[\"a\"]}}"));
             Ok(Send("snapshot", ""));
             Ok(Send("rollback", "\"tid\":2,\"undo_token\":" + Json.Write(r["undo_token"])));
             Assert.Equal("A", scene.Objects["a"].Name, "rolled back while frozen");
+            var a = Json.Write(UnityFrame.ObjectToCanonical(scene.Read("a")).ToJson());
+            Ok(Send("resync", "\"objects\":[" + a + "]"));
             Ok(Send("thaw", ""));
+            Ok(Send("commit", "\"tid\":1"));
             Ok(Apply(5, Create("b")));
         }
 

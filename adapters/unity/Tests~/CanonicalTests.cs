@@ -70,6 +70,27 @@ namespace VibeSync.Tests
             Assert.True(StateHash.SceneHash(new[] { a }, StateHash.DefaultQuantum) != StateHash.SceneHash(new[] { b }, StateHash.DefaultQuantum), "one step differs");
         }
 
+        /// <summary>
+        /// The bound docs/canonical-state.md states: with the default quantum a
+        /// snapped value survives Unity's float32 storage below magnitude 128,
+        /// and not always above it.
+        /// </summary>
+        [Test]
+        public void SnappedValuesSurviveFloat32Below128Only()
+        {
+            var r = new Random(13);
+            uint q = StateHash.DefaultQuantum;
+            int above = 0;
+            for (int i = 0; i < 20000; i++)
+            {
+                double v = StateHash.Snap(q, (r.NextDouble() * 2 - 1) * 128);
+                Assert.Equal(StateHash.Q(q, v), StateHash.Q(q, (float)v), "step of " + v.ToString("R"));
+                double w = StateHash.Snap(q, 128 + r.NextDouble() * 72);
+                if (StateHash.Q(q, w) != StateHash.Q(q, (float)w)) above++;
+            }
+            Assert.True(above > 0, "values in [128, 200) can change step (the documented bound is real)");
+        }
+
         [Test]
         public void FrameVectorsMatchTheUnityConversion()
         {

@@ -1,7 +1,9 @@
 // A self-contained test runner (no NuGet, no NUnit): every public method
 // marked [Test] on a public class is run on a fresh instance. Prints one line
-// per failure and the closing line "N passed, M failed"; exits non-zero on
-// any failure or when no test ran. Usage: tests.exe <repo-root> [name-filter]
+// per test and the closing line "N passed, M failed"; exits non-zero on any
+// failure or when no test ran. Usage: tests.exe <repo-root> [name-filter]
+// Classes marked [RealSdk] need the real SDK library and run only (and
+// alone) when VIBESYNC_TEST_REAL_SDK=1; the others need the fake.
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -11,6 +13,10 @@ namespace VibeSync.Tests
 {
     [AttributeUsage(AttributeTargets.Method)]
     public sealed class TestAttribute : Attribute { }
+
+    /// <summary>The class's tests load the real SDK library, not Tests~/fake-sdk.</summary>
+    [AttributeUsage(AttributeTargets.Class)]
+    public sealed class RealSdkAttribute : Attribute { }
 
     public sealed class AssertionException : Exception
     {
@@ -54,9 +60,10 @@ namespace VibeSync.Tests
         {
             if (args.Length > 0) RepoRoot = args[0];
             string filter = args.Length > 1 ? args[1] : null;
+            bool realSdk = Environment.GetEnvironmentVariable("VIBESYNC_TEST_REAL_SDK") == "1";
             int passed = 0, failed = 0;
             var tests = Assembly.GetExecutingAssembly().GetTypes()
-                .Where(t => t.IsPublic && t.IsClass)
+                .Where(t => t.IsPublic && t.IsClass && (t.GetCustomAttributes(typeof(RealSdkAttribute), false).Length > 0) == realSdk)
                 .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance).Select(m => new { t, m }))
                 .Where(x => x.m.GetCustomAttributes(typeof(TestAttribute), false).Length > 0)
                 .OrderBy(x => x.t.Name, StringComparer.Ordinal).ThenBy(x => x.m.Name, StringComparer.Ordinal);

@@ -4,6 +4,10 @@
 # signature break between core and glue is caught without a Unity editor.
 #
 #   adapters/unity/Tests~/run.sh [test-name-filter]
+#   VIBESYNC_SDK_LIB=target/debug/libvibesync_adapter_sdk.so adapters/unity/Tests~/run.sh
+#
+# The second form also runs the [RealSdk] tests against the real SDK library
+# (no host needed) before the main suite, whose closing line comes last.
 #
 # Needs mcs and mono (Debian: mono-mcs, mono-runtime,
 # libmono-system-core4.0-cil) and a C compiler (cc) for the fake SDK.
@@ -36,8 +40,18 @@ echo "--> glue (Components/, Editor/) against the API-surface shim (Tests~/Shim/
 
 echo "--> fake SDK (Tests~/fake-sdk: the C ABI without network, for the binding tests)"
 command -v cc >/dev/null 2>&1 || { echo "cc not found: the binding tests need a C compiler (the Rust toolchain's linker)" >&2; exit 2; }
-cc -shared -fPIC -O1 -Wall -Werror -o "$out/libvibesync_adapter_sdk.so" "$here/fake-sdk/fake_sdk.c"
+mkdir -p "$out/fake"
+cc -shared -fPIC -O1 -Wall -Werror -o "$out/fake/libvibesync_adapter_sdk.so" "$here/fake-sdk/fake_sdk.c"
 
-echo "--> tests"
+echo "--> build tests"
 "${MCS[@]}" -out:"$out/tests.exe" -r:"$out/VibeSync.Core.dll" "$here"/*.cs
-LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" mono --debug "$out/tests.exe" "$root" "$@"
+if [[ -n "${VIBESYNC_SDK_LIB:-}" ]]; then
+    echo "--> [RealSdk] tests against $VIBESYNC_SDK_LIB (no host: binding and JSON shapes)"
+    mkdir -p "$out/real"
+    cp "$VIBESYNC_SDK_LIB" "$out/real/libvibesync_adapter_sdk.so"
+    VIBESYNC_TEST_REAL_SDK=1 LD_LIBRARY_PATH="$out/real" mono --debug "$out/tests.exe" "$root" "$@"
+else
+    echo "--> [RealSdk] tests not run: set VIBESYNC_SDK_LIB to the built libvibesync_adapter_sdk.so"
+fi
+echo "--> tests (fake SDK)"
+LD_LIBRARY_PATH="$out/fake" mono --debug "$out/tests.exe" "$root" "$@"

@@ -87,8 +87,8 @@ impl World {
             now: 0,
             answers: BTreeMap::new(),
         };
-        for i in 0..ENGINES.len() {
-            w.input(Input::EngineBack { engine: ENGINES[i].into(), session: "s0".into() });
+        for (i, name) in ENGINES.iter().enumerate() {
+            w.input(Input::EngineBack { engine: (*name).into(), session: "s0".into() });
             w.engines[i].up = true;
         }
         w

@@ -187,12 +187,12 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, WalError> {
         corruption: None,
         layout: None,
     };
-    let genesis = Some(Chain { next_seq: segs.first().map_or(0, |s| s.0), head: ChainHash::GENESIS });
-    let mut head = genesis.expect("set");
+    let genesis = Chain { next_seq: segs.first().map_or(0, |s| s.0), head: ChainHash::GENESIS };
+    let mut head = genesis;
     let result = walk(
         &segs,
         0,
-        genesis,
+        Some(genesis),
         |path, first_seq, records, bytes| {
             report.segments.push(SegmentReport { path: path.to_path_buf(), first_seq, records, bytes })
         },

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -264,9 +264,9 @@ fn emit_and_pause(v: Value) {
 
 fn confined(ctx: Ctx) {
     let report = profile(&ctx).apply(Mode::Require);
-    let (applied, summary) = match &report {
-        Ok(r) => (r.fully_enforced(), r.summary()),
-        Err(e) => (false, e.to_string()),
+    let (applied, summary, report_json) = match &report {
+        Ok(r) => (r.fully_enforced(), r.summary(), serde_json::to_value(r).unwrap()),
+        Err(e) => (false, e.to_string(), Value::Null),
     };
     let mut threads = vec![battery(&ctx, "main")];
     let ctx = std::sync::Arc::new(ctx);
@@ -289,6 +289,7 @@ fn confined(ctx: Ctx) {
         "scenario": "confined",
         "applied": applied,
         "summary": summary,
+        "report": report_json,
         "threads": threads,
         "work": work,
         "os_threads_at_pause": os_threads,

@@ -9,7 +9,10 @@ use vibesync_policy_types as t;
 
 /// The compiled component of fixture crate `policies/fixtures/<name>`.
 pub fn fixture(name: &str) -> &'static [u8] {
-    vibesync_policies::test_fixture(name).unwrap_or_else(|| panic!("fixture `{name}` was not built"))
+    // TEMPORARY until policies/bundle exposes test_fixture().
+    let dir = std::env::var("TMP_FIXTURES").unwrap();
+    let bytes = std::fs::read(format!("{dir}/vibesync_fixture_{}.wasm", name.replace('-', "_"))).unwrap();
+    Box::leak(bytes.into_boxed_slice())
 }
 
 pub fn runtime(budgets: Budgets) -> Runtime {

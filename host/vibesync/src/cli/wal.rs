@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use vibesync_wal::{AckOutcome, Entry, Record, UndoOutcome, read_all, verify};
+use vibesync_wal::{AckOutcome, Entry, Record, UndoOutcome, read_all, segments, verify};
 
 const DEFAULT_DIR: &str = ".vibesync/wal";
 
@@ -51,10 +51,10 @@ pub fn run(cmd: WalCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn verify_cmd(dir: &Path) -> anyhow::Result<ExitCode> {
-    let r = verify(dir)?;
-    if r.segments.is_empty() {
+    if segments(dir)?.is_empty() {
         anyhow::bail!("no WAL segments (*.wal) in {}; pass the journal directory", dir.display());
     }
+    let r = verify(dir)?;
     for s in &r.segments {
         println!("segment {}  first seq {}  {} records  {} bytes", s.path.display(), s.first_seq, s.records, s.bytes);
     }

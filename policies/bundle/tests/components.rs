@@ -1,0 +1,64 @@
+//! The embedded components are valid components of the policy world: they
+//! validate, export `vibesync:policy/evaluator`, import nothing but the
+//! `host` interface and WASI (which the host does not grant), and their
+//! recorded SHA-256 is the hash of the embedded bytes.
+
+use sha2::{Digest, Sha256};
+use vibesync_policies::BUILTINS;
+use wasmparser::{Parser, Payload, Validator, WasmFeatures};
+
+/// Top-level (component-level) import and export names.
+fn interface(wasm: &[u8]) -> (Vec<String>, Vec<String>) {
+    let (mut imports, mut exports, mut depth) = (Vec::new(), Vec::new(), 0);
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.expect("parses") {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth -= 1,
+            Payload::ComponentImportSection(s) if depth == 1 => {
+                imports.extend(s.into_iter().map(|i| i.expect("import").name.0.to_owned()));
+            }
+            Payload::ComponentExportSection(s) if depth == 1 => {
+                exports.extend(s.into_iter().map(|e| e.expect("export").name.0.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    (imports, exports)
+}
+
+#[test]
+fn builtins_are_in_pipeline_order() {
+    let names: Vec<_> = BUILTINS.iter().map(|b| b.name).collect();
+    assert_eq!(names, ["firewall", "nan-audit", "validation"]);
+}
+
+#[test]
+fn components_validate() {
+    for b in BUILTINS {
+        Validator::new_with_features(WasmFeatures::all())
+            .validate_all(b.wasm)
+            .unwrap_or_else(|e| panic!("{} does not validate: {e}", b.name));
+        assert!(Parser::is_component(b.wasm), "{} is a core module, not a component", b.name);
+    }
+}
+
+#[test]
+fn components_export_the_evaluator_and_import_only_host_and_wasi() {
+    for b in BUILTINS {
+        let (imports, exports) = interface(b.wasm);
+        assert_eq!(exports, ["vibesync:policy/evaluator@0.1.0"], "{}", b.name);
+        assert!(imports.iter().any(|i| i == "vibesync:policy/host@0.1.0"), "{}: {imports:?}", b.name);
+        for i in &imports {
+            assert!(i == "vibesync:policy/host@0.1.0" || i.starts_with("wasi:"), "{} imports {i}", b.name);
+        }
+        println!("{}: {} bytes, imports {imports:?}", b.name, b.wasm.len());
+    }
+}
+
+#[test]
+fn recorded_hashes_match_the_bytes() {
+    for b in BUILTINS {
+        assert_eq!(hex::encode(Sha256::digest(b.wasm)), b.sha256, "{}", b.name);
+        assert_eq!(b.sha256.len(), 64);
+    }
+}
