@@ -74,7 +74,15 @@ fn mean_ns(dir: &Path, workload: &str) -> f64 {
 
 fn child(mode: &str, root: PathBuf) {
     let state = root.join("state");
-    // Everything a host opens at start-up is opened before apply.
+    // Everything a host opens at start-up is opened before apply (criterion
+    // probes for gnuplot, a process spawn the profile refuses).
+    let mut c = Criterion::default()
+        .output_directory(&state.join("criterion"))
+        .without_plots()
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
     let mut wal = OpenOptions::new().create(true).append(true).open(state.join("bench.wal")).unwrap();
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -84,13 +92,6 @@ fn child(mode: &str, root: PathBuf) {
         let report = Profile::for_host(&paths, &net).unwrap().apply(Mode::Require).expect("apply the production profile");
         eprintln!("{}", report.summary());
     }
-    let mut c = Criterion::default()
-        .output_directory(&state.join("criterion"))
-        .without_plots()
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
 
     let record = [0x42u8; 256];
     c.bench_function(WORKLOADS[0], |bench| {

@@ -524,6 +524,23 @@ fn kind_allowed(kind: &str, channel: Channel, from: Direction, handshake: bool) 
     ok_dir && ok_channel
 }
 
+/// The example frames of docs/protocol.md: session key `00 01 .. 1f`, key
+/// id 1, timestamp 1 700 000 000 000 ms. Other-language adapters check their
+/// encoder and HMAC against these.
+pub fn test_vectors() -> Vec<(&'static str, Vec<u8>)> {
+    use crate::msg::{Command, CommandBody, Heartbeat, Reply};
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let ts = 1_700_000_000_000;
+    let cmd = Message::Command(Command { id: 7, body: CommandBody::Verify { tid: 3, ids: vec!["obj-1".into()] } });
+    let reply = Message::Reply(Reply::ok(7, serde_json::json!({"hash": "ab"})));
+    let hb = Message::Heartbeat(Heartbeat { last_pump_ms: ts - 40, pump_age_ms: 40, busy: None, queue_depth: 0, frozen: false });
+    vec![
+        ("command (host to adapter, control, seq 3)", seal_raw(1, Some(&key), 0, 0, 3, ts, "command", &cmd.encode_body())),
+        ("reply (adapter to host, control, seq 3)", seal_raw(1, Some(&key), 0, 1, 3, ts, "reply", &reply.encode_body())),
+        ("heartbeat (adapter to host, heartbeat stream, seq 1)", seal_raw(1, Some(&key), 1, 1, 1, ts, "heartbeat", &hb.encode_body())),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -689,5 +706,31 @@ mod tests {
         assert_eq!(Message::decode_body("reply", &r.encode_body()).unwrap(), r);
         let snap = Message::Command(crate::msg::Command { id: 1, body: crate::msg::CommandBody::Snapshot });
         assert_eq!(Message::decode_body("command", &snap.encode_body()).unwrap(), snap);
+    }
+}
+
+#[cfg(test)]
+mod vector_tests {
+    use super::*;
+
+    /// docs/protocol.md shows these bytes; an encoder change must update both.
+    #[test]
+    fn documented_vectors_are_pinned_and_open() {
+        let v = test_vectors();
+        assert_eq!(
+            hex::encode(&v[0].1),
+            "00000068a8617601616b0161630061640061730361741b0000018bcfe56800617967636f6d6d616e646162a4626964076369647381656f626a2d31646b696e646676657269667963746964037df66349c0c094f6e2a2ad5a1d16a1db505bafe9196bb6aa78b1403b09e595da"
+        );
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let now = 1_700_000_000_000;
+        let mut ring = KeyRing::new(1, key, now, crate::keys::RotationPolicy::default());
+        let mut to_adapter = Receiver::new(Channel::Control, Direction::HostToAdapter);
+        to_adapter.last_seq = 2;
+        assert_eq!(to_adapter.open(&v[0].1[4..], Some(&mut ring), now).unwrap().msg.kind(), "command");
+        let mut to_host = Receiver::new(Channel::Control, Direction::AdapterToHost);
+        to_host.last_seq = 2;
+        assert_eq!(to_host.open(&v[1].1[4..], Some(&mut ring), now).unwrap().msg.kind(), "reply");
+        let mut hb = Receiver::new(Channel::Heartbeat, Direction::AdapterToHost);
+        assert_eq!(hb.open(&v[2].1[4..], Some(&mut ring), now).unwrap().msg.kind(), "heartbeat");
     }
 }

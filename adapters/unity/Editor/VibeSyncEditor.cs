@@ -35,6 +35,8 @@ namespace VibeSync.Unity
         static long nextAttemptMs;
         static long nextStatusMs;
         static bool trackerReady;
+        /// <summary>False after the artist pressed Disconnect: no automatic reconnection.</summary>
+        static bool autoConnect = true;
 
         /// <summary>Last status JSON from the SDK, for the window (null when not connected).</summary>
         public static Dictionary<string, object> Status { get; private set; }
@@ -76,6 +78,7 @@ namespace VibeSync.Unity
 
         public static void TryConnect(bool reattachOnly)
         {
+            if (!reattachOnly) autoConnect = true;
             try
             {
                 session = SdkSession.Find(EngineName);
@@ -89,6 +92,11 @@ namespace VibeSync.Unity
                 busy = BusyReason();
                 Adapter.BusyReason = busy;
                 session.SetBusy(busy);
+                // A new domain starts with a fresh Adapter: keep a PANIC the previous one was under.
+                var st = session.Status();
+                object panic;
+                if (st.TryGetValue("panic", out panic) && panic is bool && (bool)panic)
+                    Adapter.Freeze((st["panic_reason"] as string) ?? "PANIC (before the domain reload)");
                 LastError = null;
             }
             catch (Exception e) when (e is SdkException || e is DllNotFoundException || e is EntryPointNotFoundException)
@@ -99,8 +107,10 @@ namespace VibeSync.Unity
             }
         }
 
+        /// <summary>Close the session (the Disconnect button, editor quit); no automatic reconnection follows.</summary>
         public static void Disconnect()
         {
+            autoConnect = false;
             if (session == null) return;
             try { session.Close(); }
             catch (SdkException e) { LastError = e.Message; }
@@ -135,7 +145,7 @@ namespace VibeSync.Unity
             }
             if (session == null)
             {
-                if (now >= nextAttemptMs && PairingPath.Length > 0)
+                if (autoConnect && now >= nextAttemptMs && PairingPath.Length > 0)
                 {
                     nextAttemptMs = now + RetryMs;
                     TryConnect(reattachOnly: false);

@@ -33,11 +33,7 @@ namespace VibeSync.Unity
             var path = EditorGUILayout.TextField("Pairing file", VibeSyncEditor.PairingPath);
             if (path != VibeSyncEditor.PairingPath) VibeSyncEditor.PairingPath = path;
             EditorGUILayout.BeginHorizontal();
-            if (GUILayout.Button(VibeSyncEditor.Connected ? "Reconnect" : "Connect"))
-            {
-                VibeSyncEditor.Disconnect();
-                VibeSyncEditor.TryConnect(reattachOnly: false);
-            }
+            if (!VibeSyncEditor.Connected && GUILayout.Button("Connect")) VibeSyncEditor.TryConnect(reattachOnly: false);
             if (VibeSyncEditor.Connected && GUILayout.Button("Disconnect")) VibeSyncEditor.Disconnect();
             EditorGUILayout.EndHorizontal();
 

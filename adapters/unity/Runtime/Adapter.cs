@@ -134,9 +134,7 @@ namespace VibeSync
                 }
                 case "resync": return Resync(cmd);
                 case "freeze":
-                    Frozen = true;
-                    FreezeReason = J.OptStr(cmd, "reason", "freeze") ?? "PANIC";
-                    Note("FROZEN: " + FreezeReason);
+                    Freeze(J.OptStr(cmd, "reason", "freeze"));
                     return new Dictionary<string, object>();
                 case "thaw":
                     Frozen = false;
@@ -148,6 +146,17 @@ namespace VibeSync
                 default:
                     throw new AdapterException(ErrorCode.Unsupported, "command kind \"" + kind + "\" is not one this adapter knows (docs/adapter-api.md)");
             }
+        }
+
+        /// <summary>
+        /// PANIC: refuse new mutations until thaw. Also called by the glue when it
+        /// re-attaches after a domain reload to a session the SDK reports frozen.
+        /// </summary>
+        public void Freeze(string reason)
+        {
+            Frozen = true;
+            FreezeReason = reason ?? "PANIC";
+            Note("FROZEN: " + FreezeReason);
         }
 
         void RefuseIfFrozen(string what)

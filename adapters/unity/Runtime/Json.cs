@@ -1,7 +1,8 @@
 // A tiny, self-contained JSON reader and writer for the adapter's wire
 // messages. Unity's JsonUtility cannot represent dynamic JSON (commands carry
 // arbitrary op arguments and opaque undo tokens) and System.Web.Extensions is
-// not available in Unity, so the core carries its own ~300 lines.
+// not available in Unity, so the core carries its own (~280 lines; the
+// typed accessors in J below are the rest).
 //
 // Model: null, bool, long (integer literals that fit), double (every other
 // number), string, List<object> (arrays), Dictionary<string, object>

@@ -11,7 +11,7 @@
 //! The rules look at qualified names (`A.B.C`, with `using X = ...;` aliases
 //! expanded) and a few keywords.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 pub const REFLECTION: &str = "firewall.csharp-reflection";
 pub const PROCESS: &str = "firewall.csharp-process";
@@ -371,7 +371,7 @@ pub fn analyse(code: &str) -> Report {
     }
 
     // `using Alias = Some.Qualified.Name;` and `using static Some.Type;`
-    let mut aliases: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut aliases: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for i in 0..tokens.len().saturating_sub(2) {
         if tokens[i].tok != Tok::Ident("using".into()) {
             continue;

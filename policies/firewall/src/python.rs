@@ -8,7 +8,7 @@
 //! Nothing is matched as a substring of the source: `"import os"` inside a
 //! string literal is a string, a variable `os_name` is not the module `os`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use rustpython_ast::{self as ast, Constant, Expr, Ranged, Visitor};
 use rustpython_parser::Parse;
@@ -98,7 +98,7 @@ pub fn analyse(code: &str) -> Report {
             };
         }
     };
-    let mut bindings = Bindings { aliases: HashMap::new(), line_starts: line_starts(code) };
+    let mut bindings = Bindings { aliases: BTreeMap::new(), line_starts: line_starts(code) };
     // Twice, so `b = bpy` followed by `t = b.app` resolves whatever the order.
     for _ in 0..2 {
         for stmt in suite.clone() {
@@ -142,7 +142,7 @@ fn top_module(dotted: &str) -> &str {
 
 /// Name bindings (aliases) and position helpers shared by both passes.
 struct Bindings {
-    aliases: HashMap<String, String>,
+    aliases: BTreeMap<String, String>,
     line_starts: Vec<usize>,
 }
 

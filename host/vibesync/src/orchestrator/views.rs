@@ -1,0 +1,315 @@
+//! What the front doors read about transactions, projected from the journal.
+//!
+//! The WAL is the record of truth; [`Views`] folds each record the core
+//! journals into the [`TransactionView`]s and [`JournalEntry`]s that
+//! `get_transaction` and `get_operation_journal` return, so those answers
+//! are exactly what a reviewer would find in `vibesync wal show`. Pure: no
+//! I/O, time comes in with each record.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use vibesync_wal::{AckOutcome, Record, Tid};
+
+use crate::core_api::{
+    EngineAck, Finding, JournalEntry, JournalFilter, OpSpec, Phase, PhaseStamp, PolicyVerdict, Source,
+    TransactionView, VerdictKind,
+};
+
+/// Journal entries kept in memory for `get_operation_journal` (older ones
+/// are in the WAL: `vibesync wal show`).
+const JOURNAL_KEEP: usize = 10_000;
+/// Finished transactions kept in memory for `get_transaction`.
+const FINISHED_KEEP: usize = 10_000;
+
+/// How a policy run is stored in a WAL `policy` record's opaque `findings`
+/// field: enough to rebuild a [`PolicyVerdict`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyEvidence {
+    pub op_index: u32,
+    pub findings: Vec<Finding>,
+    pub duration_ns: u64,
+    /// The budget or contract the module broke, if it faulted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+/// The projection. One owner: the core task.
+#[derive(Debug, Default)]
+pub struct Views {
+    txns: BTreeMap<Tid, TransactionView>,
+    finished: VecDeque<Tid>,
+    journal: VecDeque<JournalEntry>,
+    /// Per engine: the hash it was last verified at and the scene version
+    /// that verification committed.
+    verified: BTreeMap<String, (String, u64)>,
+    /// Verifications that matched, waiting for their transaction's commit.
+    matched: BTreeMap<Tid, Vec<(String, String)>>,
+    next_seq: u64,
+}
+
+impl Views {
+    pub fn transaction(&self, tid: Tid) -> Option<&TransactionView> {
+        self.txns.get(&tid)
+    }
+
+    pub fn pending_escalations(&self) -> Vec<u64> {
+        self.txns.values().filter(|t| t.phase == Phase::Escalated).map(|t| t.tid).collect()
+    }
+
+    /// The hash each engine was last verified at (touched objects only), and
+    /// the scene version that commit produced.
+    pub fn verified(&self) -> &BTreeMap<String, (String, u64)> {
+        &self.verified
+    }
+
+    /// Entries matching `filter`, oldest first, at most `limit` (default 100,
+    /// capped at 1000), the newest ones when there are more.
+    pub fn journal(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
+        let limit = filter.limit.unwrap_or(100).min(1000) as usize;
+        let mut out: Vec<JournalEntry> = self
+            .journal
+            .iter()
+            .rev()
+            .filter(|e| filter.after_seq.is_none_or(|s| e.seq > s))
+            .filter(|e| filter.tid.is_none_or(|t| e.tid == t))
+            .filter(|e| filter.source.is_none_or(|s| e.source == s))
+            .filter(|e| filter.phase.is_none_or(|p| e.phase == p))
+            .filter(|e| filter.object.as_ref().is_none_or(|o| e.objects.contains(o)))
+            .take(limit)
+            .cloned()
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// Fold one journaled record.
+    pub fn apply(&mut self, at_ms: u64, record: &Record) {
+        match record {
+            Record::Intent(i) => {
+                let view = TransactionView {
+                    tid: i.tid,
+                    source: source(i.source),
+                    author: i.author.clone(),
+                    rationale: i.rationale.clone(),
+                    ops: i.ops.iter().map(op_spec).collect(),
+                    engines: i.engines.clone(),
+                    scene_version_read: i.scene_version_read,
+                    phases: Vec::new(),
+                    verdicts: Vec::new(),
+                    acks: Vec::new(),
+                    phase: Phase::Submitted,
+                    is_final: false,
+                    why: None,
+                };
+                self.txns.insert(i.tid, view);
+                self.stamp(i.tid, at_ms, Phase::Submitted, None, format!("{} op(s): {}", i.ops.len(), i.rationale));
+            }
+            Record::Policy(p) => {
+                let evidence: Option<PolicyEvidence> = serde_json::from_value(p.findings.clone()).ok();
+                let verdict = match p.verdict.as_str() {
+                    "allow" => VerdictKind::Allow,
+                    "escalate" => VerdictKind::Escalate,
+                    _ => VerdictKind::Deny,
+                };
+                if let Some(t) = self.txns.get_mut(&p.tid) {
+                    let e = evidence.unwrap_or(PolicyEvidence { op_index: 0, findings: Vec::new(), duration_ns: 0, fault: None });
+                    t.verdicts.push(PolicyVerdict {
+                        policy: p.policy.clone(),
+                        op_index: e.op_index,
+                        verdict,
+                        findings: e.findings,
+                        latency_us: e.duration_ns / 1000,
+                    });
+                }
+            }
+            Record::Refused { tid, rule, message } => {
+                self.finish(*tid, at_ms, Phase::Denied, format!("refused by `{rule}`: {message}"));
+            }
+            Record::Denied { tid, reason } => self.finish(*tid, at_ms, Phase::Denied, reason.clone()),
+            Record::Escalated { tid, reason, .. } => {
+                self.stamp(*tid, at_ms, Phase::Escalated, Some(reason.clone()), format!("escalated: {reason}"));
+            }
+            Record::OperatorDecision { tid, operator, approve, note } => {
+                let what = if *approve { "approved" } else { "denied" };
+                let detail = format!("{what} by {operator}: {note}");
+                if *approve {
+                    self.stamp(*tid, at_ms, Phase::Validated, Some(detail.clone()), detail);
+                }
+                // A denial is finished by the `denied` record that follows.
+            }
+            Record::Begin { tid, engines, .. } => {
+                let detail = format!("applying on {}", engines.join(", "));
+                self.stamp(*tid, at_ms, Phase::Begun, Some(detail.clone()), detail);
+            }
+            Record::EngineAck { tid, engine, ack } => {
+                if let Some(t) = self.txns.get_mut(tid) {
+                    t.acks.push(match ack {
+                        AckOutcome::Applied { undo_token } => EngineAck {
+                            engine: engine.clone(),
+                            applied: true,
+                            undo_token: Some(undo_token.to_string()),
+                            message: None,
+                        },
+                        AckOutcome::Failed { error } => EngineAck {
+                            engine: engine.clone(),
+                            applied: false,
+                            undo_token: None,
+                            message: Some(error.clone()),
+                        },
+                    });
+                }
+            }
+            Record::Provisional { tid } => {
+                self.stamp(*tid, at_ms, Phase::Provisional, None, "applied on every engine; verifying".into());
+            }
+            Record::Verification { tid, engine, expected, observed, error } => {
+                let ok = observed.as_ref() == Some(expected);
+                if ok {
+                    self.matched.entry(*tid).or_default().push((engine.clone(), expected.to_hex()));
+                }
+                if let Some(t) = self.txns.get_mut(tid) {
+                    let detail = match (ok, error) {
+                        (true, _) => format!("{engine}: hash matches"),
+                        (false, Some(e)) => format!("{engine}: {e}"),
+                        (false, None) => format!(
+                            "{engine}: expected {} observed {}",
+                            expected.to_hex(),
+                            observed.map_or("nothing".into(), |h| h.to_hex())
+                        ),
+                    };
+                    t.phases.push(PhaseStamp { phase: Phase::Verified, at_ms, detail: Some(detail) });
+                }
+            }
+            Record::Commit { tid, scene_version, .. } => {
+                for (engine, hash) in self.matched.remove(tid).unwrap_or_default() {
+                    self.verified.insert(engine, (hash, *scene_version));
+                }
+                self.finish(*tid, at_ms, Phase::Committed, format!("committed at scene version {scene_version}"));
+            }
+            Record::Rollback { tid, reason } => {
+                self.matched.remove(tid);
+                self.finish(*tid, at_ms, Phase::RolledBack, reason.clone());
+            }
+            _ => {}
+        }
+    }
+
+    fn stamp(&mut self, tid: Tid, at_ms: u64, phase: Phase, detail: Option<String>, summary: String) {
+        let Some(t) = self.txns.get_mut(&tid) else { return };
+        t.phase = phase;
+        t.phases.push(PhaseStamp { phase, at_ms, detail });
+        let objects = objects_of(&t.ops);
+        let entry = JournalEntry { seq: self.next_seq, tid, at_ms, phase, source: t.source, author: t.author.clone(), objects, summary };
+        self.next_seq += 1;
+        self.journal.push_back(entry);
+        if self.journal.len() > JOURNAL_KEEP {
+            self.journal.pop_front();
+        }
+    }
+
+    fn finish(&mut self, tid: Tid, at_ms: u64, phase: Phase, why: String) {
+        if self.txns.get(&tid).is_none_or(|t| t.is_final) {
+            return;
+        }
+        self.stamp(tid, at_ms, phase, Some(why.clone()), why.clone());
+        if let Some(t) = self.txns.get_mut(&tid) {
+            t.is_final = true;
+            t.why = Some(why);
+        }
+        self.finished.push_back(tid);
+        if self.finished.len() > FINISHED_KEEP
+            && let Some(old) = self.finished.pop_front()
+        {
+            self.txns.remove(&old);
+        }
+    }
+}
+
+fn source(s: vibesync_wal::Source) -> Source {
+    match s {
+        vibesync_wal::Source::Agent => Source::Agent,
+        vibesync_wal::Source::EngineEdit => Source::EngineEdit,
+        vibesync_wal::Source::Operator => Source::Operator,
+    }
+}
+
+/// An op as the agent wrote it (`{"op", "args"}`), from its parsed form.
+fn op_spec(op: &vibesync_canonical::Op) -> OpSpec {
+    let v = serde_json::to_value(op).unwrap_or_default();
+    OpSpec { op: op.name().to_owned(), args: v.get("args").cloned().unwrap_or_default() }
+}
+
+fn objects_of(ops: &[OpSpec]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for op in ops {
+        if let Some(id) = op.args.get("id").and_then(|v| v.as_str()) {
+            ids.push(id.to_owned());
+        }
+        if let Some(list) = op.args.get("ids").and_then(|v| v.as_array()) {
+            ids.extend(list.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vibesync_canonical::{Op, StateHash};
+    use vibesync_wal::{IntentRecord, PolicyRecord};
+
+    fn intent(tid: Tid) -> Record {
+        Record::Intent(IntentRecord {
+            tid,
+            source: vibesync_wal::Source::Agent,
+            author: "agent".into(),
+            ops: vec![Op::RenameObject { id: "obj-1".into(), name: "Lamp".into() }],
+            rationale: "rename the lamp so the artist finds it".into(),
+            idempotency_key: None,
+            scene_version_read: 3,
+            engines: vec!["blender".into()],
+        })
+    }
+
+    #[test]
+    fn a_committed_transaction_reads_back_every_phase() {
+        let mut v = Views::default();
+        v.apply(1, &intent(7));
+        let evidence = PolicyEvidence { op_index: 0, findings: vec![], duration_ns: 12_000, fault: None };
+        v.apply(2, &Record::Policy(PolicyRecord {
+            tid: 7,
+            policy: "firewall".into(),
+            module_hash: "ab".into(),
+            verdict: "allow".into(),
+            findings: serde_json::to_value(&evidence).unwrap(),
+        }));
+        v.apply(3, &Record::Begin { tid: 7, touched: vec!["obj-1".into()], engines: vec!["blender".into()], expected: StateHash([1; 32]) });
+        v.apply(4, &Record::Provisional { tid: 7 });
+        v.apply(5, &Record::Verification { tid: 7, engine: "blender".into(), expected: StateHash([1; 32]), observed: Some(StateHash([1; 32])), error: None });
+        v.apply(6, &Record::Commit { tid: 7, scene_version: 4, scene_hash: StateHash([2; 32]) });
+        let t = v.transaction(7).unwrap();
+        assert!(t.is_final);
+        assert_eq!(t.phase, Phase::Committed);
+        assert_eq!(t.verdicts[0].latency_us, 12);
+        let phases: Vec<Phase> = t.phases.iter().map(|p| p.phase).collect();
+        assert_eq!(phases, [Phase::Submitted, Phase::Begun, Phase::Provisional, Phase::Verified, Phase::Committed]);
+        let journal = v.journal(&JournalFilter { object: Some("obj-1".into()), ..Default::default() });
+        assert_eq!(journal.len(), 4, "one entry per phase change: {journal:?}");
+        assert!(v.journal(&JournalFilter { object: Some("obj-2".into()), ..Default::default() }).is_empty());
+    }
+
+    #[test]
+    fn a_rollback_is_final_and_says_why() {
+        let mut v = Views::default();
+        v.apply(1, &intent(9));
+        v.apply(2, &Record::Rollback { tid: 9, reason: "unity reported a different hash".into() });
+        let t = v.transaction(9).unwrap();
+        assert_eq!(t.phase, Phase::RolledBack);
+        assert_eq!(t.why.as_deref(), Some("unity reported a different hash"));
+        // A late record does not reopen it.
+        v.apply(3, &Record::Denied { tid: 9, reason: "late".into() });
+        assert_eq!(v.transaction(9).unwrap().phase, Phase::RolledBack);
+    }
+}
