@@ -101,10 +101,10 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Report, LoadError> {
         .map(|i| Capability { interface: i.name.clone(), grant: grant(&i.name) })
         .collect();
     Ok(Report {
+        world_mismatch: runtime.typecheck(&component, "inspected module", &sha256).err().map(|e| e.to_string()),
         sha256,
         size: bytes.len() as u64,
         world: POLICY_WORLD,
-        world_mismatch: runtime.check_world(&component).err().map(|e| format!("{e:#}")),
         imports,
         exports,
         capabilities,

@@ -454,7 +454,9 @@ impl Runtime {
         let artifact = self.inner.engine.precompile_component(bytes).map_err(compile_err)?;
         let cache_err = |source| LoadError::Cache { path: path.clone(), source };
         std::fs::create_dir_all(dir).map_err(cache_err)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{unique}", std::process::id()));
         std::fs::write(&tmp, &artifact).map_err(cache_err)?;
         std::fs::rename(&tmp, &path).map_err(cache_err)?;
         // SAFETY: produced just above by this engine.
@@ -462,43 +464,40 @@ impl Runtime {
         Ok((c, CacheOutcome::Miss))
     }
 
-    /// Whether `component` implements the policy world with the imports this
-    /// host links.
-    pub(crate) fn check_world(&self, component: &Component) -> wasmtime::Result<()> {
-        PolicyPre::new(self.inner.linker.instantiate_pre(component)?).map(|_| ())
+    /// Check that `component` implements the policy world with the imports
+    /// this host links. Export types are only compared when the bindings are
+    /// instantiated, so this instantiates once (under the budgets).
+    pub(crate) fn typecheck(&self, component: &Component, name: &str, hash: &Sha256) -> Result<PolicyPre<StoreData>, LoadError> {
+        let world_err = |error| LoadError::World { name: name.into(), hash: hash.clone(), error };
+        let pre = PolicyPre::new(self.inner.linker.instantiate_pre(component).map_err(world_err)?).map_err(world_err)?;
+        let mut store = self.store(name, hash, 0);
+        if let Err(e) = pre.instantiate(&mut store) {
+            let refused = store.data().limits.refused.is_some();
+            if e.downcast_ref::<wasmtime::Trap>().is_none() && !refused {
+                return Err(world_err(e));
+            }
+            let kind = fault::classify(&e, refused);
+            return Err(LoadError::Metadata { name: name.into(), hash: hash.clone(), message: format!("{kind}: {e:#}") });
+        }
+        Ok(pre)
     }
 
     fn load_trusted(&self, name: &str, bytes: &[u8], hash: Sha256, origin: Origin) -> Result<Policy, LoadError> {
         let (component, cache) = self.compile(name, bytes, &hash)?;
-        let world_err = |error| LoadError::World { name: name.into(), hash: hash.clone(), error };
-        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(world_err)?;
-        let pre = PolicyPre::new(instance_pre).map_err(world_err)?;
-        let mut policy = Policy {
-            name: name.into(),
-            hash: hash.clone(),
-            size: bytes.len() as u64,
-            origin,
-            info: t::PolicyInfo { name: name.into(), version: String::new(), description: String::new(), rules: vec![] },
-            cache,
-            pre,
-            component,
-        };
-        let mut store = self.store(&policy, 0);
-        let info = policy
-            .pre
-            .instantiate(&mut store)
-            .and_then(|p| p.vibesync_policy_evaluator().call_metadata(&mut store));
-        match info {
-            Ok(info) => policy.info = bindings::policy_info(info),
+        let pre = self.typecheck(&component, name, &hash)?;
+        let mut store = self.store(name, &hash, 0);
+        let info = pre.instantiate(&mut store).and_then(|p| p.vibesync_policy_evaluator().call_metadata(&mut store));
+        let info = match info {
+            Ok(info) => bindings::policy_info(info),
             Err(e) => {
                 let kind = fault::classify(&e, store.data().limits.refused.is_some());
                 return Err(LoadError::Metadata { name: name.into(), hash, message: format!("{kind}: {e:#}") });
             }
-        }
-        Ok(policy)
+        };
+        Ok(Policy { name: name.into(), hash, size: bytes.len() as u64, origin, info, cache, pre, component })
     }
 
-    fn store(&self, policy: &Policy, tid: u64) -> Store<StoreData> {
+    fn store(&self, name: &str, hash: &Sha256, tid: u64) -> Store<StoreData> {
         let b = &self.inner.budgets;
         let wasi = WasiCtxBuilder::new()
             .allow_tcp(false)
@@ -512,8 +511,8 @@ impl Runtime {
             table: ResourceTable::new(),
             limits: Limits { memory_bytes: b.memory_bytes, refused: None },
             log: LogSink {
-                policy: Arc::from(policy.name.as_str()),
-                module: Arc::from(policy.hash.short()),
+                policy: Arc::from(name),
+                module: Arc::from(hash.short()),
                 tid,
                 kept: 0,
                 dropped: 0,
@@ -547,7 +546,7 @@ impl Runtime {
         config: &[wit::Leaf],
     ) -> PolicyRun {
         let start = Instant::now();
-        let mut store = self.store(policy, tid);
+        let mut store = self.store(&policy.name, &policy.hash, tid);
         let result = policy
             .pre
             .instantiate(&mut store)

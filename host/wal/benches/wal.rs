@@ -51,7 +51,7 @@ fn append(c: &mut Criterion) {
 }
 
 /// Write `n` records: transactions of intent / begin / ack / commit that
-/// each move one of 1000 objects, with an optional checkpoint `tail` records
+/// each move one of 100 objects, with an optional checkpoint `tail` records
 /// before the end.
 fn build_log(dir: &std::path::Path, n: u64, checkpoint_tail: Option<u64>) {
     let (mut wal, _) = Wal::open(dir, WalOptions::default()).unwrap();
@@ -62,7 +62,7 @@ fn build_log(dir: &std::path::Path, n: u64, checkpoint_tail: Option<u64>) {
     let mut written = 0u64;
     let mut checkpointed = false;
     while written < n {
-        let ops = if tid < 1000 {
+        let ops = if tid < 100 {
             vec![Op::CreateObject {
                 id: Some(format!("obj-{tid}")),
                 name: format!("Cube {tid}"),
@@ -72,10 +72,12 @@ fn build_log(dir: &std::path::Path, n: u64, checkpoint_tail: Option<u64>) {
                 transform: None,
             }]
         } else {
-            vec![Op::SetTransform { id: format!("obj-{}", tid % 1000), translation: Some([tid as f64 * 0.001, 1.0, 2.0]), rotation: None, scale: None }]
+            vec![Op::SetTransform { id: format!("obj-{}", tid % 100), translation: Some([tid as f64 * 0.001, 1.0, 2.0]), rotation: None, scale: None }]
         };
         let touched: Vec<String> = ops.iter().flat_map(|o| o.target_ids()).collect();
-        scene.apply_all(&ops).unwrap();
+        for op in &ops {
+            scene.apply(op).unwrap();
+        }
         version += 1;
         batch.push(Record::Intent(vibesync_wal::IntentRecord {
             tid,

@@ -296,6 +296,8 @@ impl Wal {
         if let Some(e) = replay_err {
             return Err(e);
         }
+        let last = segs.last().map_or_else(|| dir.to_path_buf(), |s| s.1.clone());
+        replay.check_scene().map_err(|source| WalError::Replay { segment: last, source })?;
         if let Some(t) = &walked.torn_tail {
             let f = OpenOptions::new().write(true).open(&t.segment).map_err(io("open segment", &t.segment))?;
             f.set_len(t.offset).map_err(io("truncate torn tail of", &t.segment))?;

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vibesync_canonical::{ObjectId, Scene};
+use vibesync_canonical::{ObjectId, Scene, StateHash};
 
 use crate::record::{AckOutcome, Checkpoint, IntentRecord, LockEntry, Outcome, Record, Tid};
 
@@ -72,6 +72,9 @@ pub struct Replay {
     /// Transactions finished since replay started, by outcome kind.
     pub committed: u64,
     pub ended_otherwise: u64,
+    /// Seq and scene hash of the last commit replayed (checked once, by
+    /// [`Replay::check_scene`], rather than hashing the scene per commit).
+    pub last_commit: Option<(u64, StateHash)>,
 }
 
 impl Replay {
@@ -98,6 +101,17 @@ impl Replay {
             idempotency: self.idempotency.iter().map(|(k, (t, o))| (k.clone(), *t, o.clone())).collect(),
             locks: self.locks.values().cloned().collect(),
             panic: self.panic.clone(),
+        }
+    }
+
+    /// Does the rebuilt scene hash to what the last commit recorded?
+    pub fn check_scene(&self) -> Result<(), ReplayError> {
+        match self.last_commit {
+            Some((seq, recorded)) if self.scene.hash() != recorded => Err(ReplayError::Inconsistent {
+                seq,
+                what: format!("the replayed scene hashes to {}, the last commit recorded {recorded}", self.scene.hash()),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -170,25 +184,23 @@ impl Replay {
             Record::Provisional { tid } => self.open_mut(seq, *tid)?.stage = Stage::Provisional,
             Record::Commit { tid, scene_version, scene_hash } => {
                 let t = self.open_mut(seq, *tid)?;
-                let ops = t.intent.ops.clone();
+                let ops = std::mem::take(&mut t.intent.ops);
                 if *scene_version != self.scene_version + 1 {
                     return Err(ReplayError::Inconsistent {
                         seq,
                         what: format!("commit of tid {tid} to version {scene_version}, current is {}", self.scene_version),
                     });
                 }
-                self.scene.apply_all(&ops).map_err(|(i, e)| ReplayError::Inconsistent {
-                    seq,
-                    what: format!("committed tid {tid} op {i} does not apply to the replayed scene: {e}"),
-                })?;
-                let h = self.scene.hash();
-                if h != *scene_hash {
-                    return Err(ReplayError::Inconsistent {
+                // In place: a failure aborts recovery, so atomicity is moot,
+                // and cloning the scene per commit would make replay O(n²).
+                for (i, op) in ops.iter().enumerate() {
+                    self.scene.apply(op).map_err(|e| ReplayError::Inconsistent {
                         seq,
-                        what: format!("scene after tid {tid} hashes to {h}, the commit record says {scene_hash}"),
-                    });
+                        what: format!("committed tid {tid} op {i} does not apply to the replayed scene: {e}"),
+                    })?;
                 }
                 self.scene_version = *scene_version;
+                self.last_commit = Some((seq, *scene_hash));
                 self.finish(*tid, Outcome::Committed { scene_version: *scene_version }, false);
             }
             Record::Rollback { tid, reason } => {
@@ -220,6 +232,7 @@ impl Replay {
                         what: format!("checkpoint taken with {} transaction(s) still open", self.open.len()),
                     });
                 }
+                self.check_scene()?;
                 let (committed, other) = (self.committed, self.ended_otherwise);
                 *self = Replay::from_checkpoint(c);
                 self.committed = committed;

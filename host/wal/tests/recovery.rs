@@ -183,3 +183,20 @@ fn checkpoint_record_round_trips_a_scene() {
     assert_eq!(rec.replay.scene, scene);
     assert_eq!((rec.replay.scene_version, rec.replay.next_tid, rec.replay.panic.as_deref()), (7, 9, Some("x")));
 }
+
+#[test]
+fn a_replayed_scene_that_disagrees_with_the_commits_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    let recs = [
+        intent(0, vec![create("a")]),
+        Record::Begin { tid: 0, touched: vec![], engines: vec![], expected: Default::default() },
+        // The chain is valid, but the commit claims a state the ops do not produce.
+        Record::Commit { tid: 0, scene_version: 1, scene_hash: Scene::default().hash() },
+    ];
+    wal.append_batch(recs.iter().map(|r| (0, r))).unwrap();
+    drop(wal);
+    let err = Wal::open(dir.path(), WalOptions::default()).unwrap_err();
+    assert!(matches!(err, WalError::Replay { .. }), "{err}");
+    assert!(err.to_string().contains("last commit recorded"), "{err}");
+}

@@ -45,7 +45,7 @@ fn components_validate() {
 }
 
 #[test]
-fn components_export_the_evaluator_and_import_only_host_and_wasi() {
+fn components_export_the_evaluator_and_import_no_files_or_network() {
     for b in BUILTINS {
         let (imports, exports) = interface(b.wasm);
         assert_eq!(exports, ["vibesync:policy/evaluator@0.1.0"], "{}", b.name);

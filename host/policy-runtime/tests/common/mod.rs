@@ -15,8 +15,11 @@ pub fn fixture(name: &str) -> &'static [u8] {
     Box::leak(bytes.into_boxed_slice())
 }
 
+/// A runtime with `budgets`, compiling through a cache shared by the tests
+/// of this crate (compiling in a debug build is slow).
 pub fn runtime(budgets: Budgets) -> Runtime {
-    Runtime::new(RuntimeConfig { budgets, ..Default::default() }).expect("runtime starts")
+    let cache_dir = Some(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-cache"));
+    Runtime::new(RuntimeConfig { budgets, cache_dir, ..Default::default() }).expect("runtime starts")
 }
 
 pub fn budgets(fuel: u64, deadline_ms: u64) -> Budgets {

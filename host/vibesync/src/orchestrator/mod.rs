@@ -1,0 +1,746 @@
+//! The orchestrator core: the one task that owns the sequencer, the WAL
+//! writer and the journal views, and the thin shell around them.
+//!
+//! Everything that decides is elsewhere and pure: the transaction state
+//! machine is `vibesync_ledger::Sequencer`, policy verdicts come from
+//! `vibesync_policy_runtime::Pipeline`, the translations are [`intake`], the
+//! read models are [`views`]. This module only moves messages and time into
+//! them and carries out what they say, in the order the WAL contract needs:
+//!
+//! 1. take every message that is ready (front-door calls, engine replies,
+//!    link events, the tick) and feed each to the sequencer;
+//! 2. append every record those steps produced with ONE group commit;
+//! 3. only then perform the effects (send to engines, answer authors).
+//!
+//! Engine round trips run in their own tasks and come back as messages, so
+//! a slow engine never stalls the loop. Policy evaluation runs inline: it is
+//! bounded by the runtime's fuel, memory and wall-clock budgets, and doing it
+//! here gives the policies the exact tid and the exact context the
+//! sequencer will judge.
+
+pub mod boot;
+pub mod intake;
+pub mod views;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{broadcast, mpsc};
+use vibesync_canonical::{Quantum, StateHash};
+use vibesync_ledger::{Answer, Effect, Input, Sequencer, Step};
+use vibesync_link::{Link, LinkError, LinkEvent};
+use vibesync_policy_runtime::{Decision, Pipeline};
+use vibesync_protocol::CommandBody;
+use vibesync_wal::{AckOutcome, Outcome, Record, Tid, Wal};
+
+use crate::config::Config;
+use crate::core_api::{
+    Caller, CoreCall, CoreError, CoreInbox, CoreRequest, EngineSceneView, EngineView, ErrorCode, IntentOutcome,
+    IntentRequest, PROVISIONAL_NOTE, PanicView, Phase, PolicyView, Reply, SceneView, Source, StatusView, TxProgress,
+    VerificationView, authorize,
+};
+use crate::metrics::{IntentOutcomeLabel, Metrics};
+use views::Views;
+
+/// Everything the core needs, opened by `serve` before it starts the core.
+pub struct Parts {
+    pub wal: Wal,
+    pub sequencer: Sequencer,
+    /// Records the recovery produced (in-doubt transactions resolved);
+    /// journaled before anything else.
+    pub recovery: Step,
+    pub pipeline: Arc<Pipeline>,
+    pub link: Link,
+    pub quantum: Quantum,
+    pub engines: Vec<(String, String)>,
+    pub project_root: PathBuf,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Messages the core sends itself from the tasks it spawns.
+enum Internal {
+    Input(Input),
+    /// The link let the cluster out of PANIC; the sequencer follows.
+    Resumed { operator: String, reply: Reply<StatusView> },
+}
+
+/// A submit waiting for its provisional (or final) answer.
+struct Waiter {
+    reply: Reply<IntentOutcome>,
+    findings: Vec<crate::core_api::Finding>,
+    read_version: u64,
+}
+
+struct Core {
+    seq: Sequencer,
+    wal: Wal,
+    wal_fault: Option<String>,
+    views: Views,
+    pipeline: Arc<Pipeline>,
+    link: Link,
+    quantum: Quantum,
+    engines: Vec<(String, String)>,
+    project_root: String,
+    metrics: Arc<Metrics>,
+    waiting: HashMap<Tid, Vec<Waiter>>,
+    subscribers: HashMap<Tid, Vec<mpsc::Sender<TxProgress>>>,
+    internal: mpsc::UnboundedSender<Internal>,
+    /// Records and effects of the current batch.
+    journal: Vec<Record>,
+    effects: Vec<Effect>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Most messages folded into one group commit.
+const BATCH: usize = 256;
+
+/// Runs the core until every [`crate::core_api::CoreHandle`] is dropped.
+pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
+    let (internal, mut internal_rx) = mpsc::unbounded_channel();
+    let mut link_events = parts.link.subscribe();
+    let mut core = Core {
+        seq: parts.sequencer,
+        wal: parts.wal,
+        wal_fault: None,
+        views: Views::default(),
+        pipeline: parts.pipeline,
+        link: parts.link,
+        quantum: parts.quantum,
+        engines: parts.engines,
+        project_root: parts.project_root.display().to_string(),
+        metrics: parts.metrics,
+        waiting: HashMap::new(),
+        subscribers: HashMap::new(),
+        internal,
+        journal: parts.recovery.journal,
+        effects: parts.recovery.effects,
+    };
+    core.flush().context("journaling the recovery of in-doubt transactions")?;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            req = inbox.recv() => match req {
+                Some(req) => core.request(req),
+                None => break,
+            },
+            Some(msg) = internal_rx.recv() => core.internal(msg),
+            ev = link_events.recv() => match ev {
+                Ok(ev) => core.link_event(ev),
+                Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "link events lagged"),
+                Err(broadcast::error::RecvError::Closed) => anyhow::bail!("the QUIC link stopped"),
+            },
+            _ = tick.tick() => core.input(Input::Tick),
+        }
+        // Group commit: fold whatever else is ready into the same batch.
+        for _ in 0..BATCH {
+            if let Ok(msg) = internal_rx.try_recv() {
+                core.internal(msg);
+            } else if let Ok(req) = inbox.try_recv() {
+                core.request(req);
+            } else {
+                break;
+            }
+        }
+        if let Err(e) = core.flush() {
+            // Fail closed: nothing whose record is not durable happens.
+            tracing::error!(error = %e, "WAL append failed; refusing every further mutation");
+            core.wal_fault = Some(e.to_string());
+        }
+    }
+    Ok(())
+}
+
+impl Core {
+    /// Journal the batch (one fsync), then carry out its effects.
+    fn flush(&mut self) -> Result<(), vibesync_wal::WalError> {
+        if !self.journal.is_empty() {
+            let at = now_ms();
+            let records = std::mem::take(&mut self.journal);
+            let result = tokio::task::block_in_place(|| self.wal.append_batch(records.iter().map(|r| (at, r))));
+            if let Err(e) = result {
+                self.effects.clear();
+                self.fail_waiters(&e.to_string());
+                return Err(e);
+            }
+            for r in &records {
+                self.views.apply(at, r);
+                self.progress(r);
+            }
+        }
+        for effect in std::mem::take(&mut self.effects) {
+            self.effect(effect);
+        }
+        Ok(())
+    }
+
+    fn fail_waiters(&mut self, why: &str) {
+        for (_, waiters) in self.waiting.drain() {
+            for w in waiters {
+                let _ = w.reply.send(Err(wal_error(why)));
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        match self.seq.handle(now_ms(), input) {
+            Ok(step) => self.stage(step),
+            Err(e) => tracing::debug!(error = %e, "sequencer ignored an input"),
+        }
+    }
+
+    fn stage(&mut self, step: Step) {
+        self.journal.extend(step.journal);
+        self.effects.extend(step.effects);
+    }
+
+    fn internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::Input(input) => self.input(input),
+            Internal::Resumed { operator, reply } => {
+                let result = match self.seq.handle(now_ms(), Input::Resume { operator }) {
+                    Ok(step) => {
+                        self.stage(step);
+                        Ok(())
+                    }
+                    // The link may be out of PANIC while the sequencer never
+                    // entered it (a trip between two batches): nothing to do.
+                    Err(vibesync_ledger::SequencerError::CannotResume(why)) if self.seq.panic().is_none() => {
+                        tracing::debug!(%why, "sequencer was not in PANIC");
+                        Ok(())
+                    }
+                    Err(e) => Err(CoreError::new(ErrorCode::Conflict, "", e.to_string(), "see `vibesync ctl status`").with_rule("host.resume")),
+                };
+                let _ = reply.send(result.map(|()| self.status()));
+            }
+        }
+    }
+
+    fn link_event(&mut self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Connected { engine, session_id, .. } => {
+                self.metrics.set_engines_connected(self.link.engines().iter().filter(|e| e.connected).count() as u64);
+                self.input(Input::EngineBack { engine, session: session_id });
+            }
+            LinkEvent::Disconnected { engine, reason } => {
+                self.metrics.set_engines_connected(self.link.engines().iter().filter(|e| e.connected).count() as u64);
+                self.input(Input::EngineLost { engine, reason });
+            }
+            LinkEvent::Panic { engine, reason, .. } => {
+                self.metrics.inc_panic();
+                self.input(Input::Panic { reason: format!("engine `{engine}`: {reason}") });
+            }
+            LinkEvent::Change { engine, event } => self.engine_edit(engine, event),
+            LinkEvent::Health { .. } | LinkEvent::Resumed => {}
+        }
+    }
+
+    /// An artist's edit in one engine: an intent (source `engine-edit`) that
+    /// goes through the same policies and is applied to the other engines.
+    fn engine_edit(&mut self, engine: String, event: vibesync_protocol::Event) {
+        let vibesync_protocol::Event::Change { ops } = event;
+        let others: Vec<String> = self.engines.iter().map(|(n, _)| n.clone()).filter(|n| *n != engine).collect();
+        let specs = ops
+            .iter()
+            .map(|op| {
+                let v = serde_json::to_value(op).unwrap_or_default();
+                crate::core_api::OpSpec { op: op.name().to_owned(), args: v.get("args").cloned().unwrap_or_default() }
+            })
+            .collect();
+        let req = IntentRequest {
+            ops: specs,
+            rationale: format!("artist edit made in `{engine}`, mirrored to the other engines"),
+            scene_version: self.seq.scene_version(),
+            idempotency_key: None,
+            engines: Some(others),
+            source: Source::EngineEdit,
+        };
+        let (tx, _rx) = tokio::sync::oneshot::channel();
+        self.submit(format!("engine:{engine}"), req, tx);
+    }
+
+    fn request(&mut self, CoreRequest { caller, call }: CoreRequest) {
+        if let Err(e) = authorize(&caller, &call) {
+            return call.refuse(e);
+        }
+        match call {
+            CoreCall::ListEngines(reply) => {
+                let _ = reply.send(Ok(self.engine_views()));
+            }
+            CoreCall::ReadScene(reply) => {
+                let _ = reply.send(Ok(self.scene_view()));
+            }
+            CoreCall::GetTransaction { tid, reply } => {
+                let _ = reply.send(self.views.transaction(tid).cloned().ok_or_else(|| not_found_tid(tid)));
+            }
+            CoreCall::Journal { filter, reply } => {
+                let _ = reply.send(Ok(self.views.journal(&filter)));
+            }
+            CoreCall::SubmitIntent { intent, reply } => self.submit(caller.label(), intent, reply),
+            CoreCall::ValidateIntent { intent, reply } => {
+                let result = intent.check_intake().map(|()| {
+                    let decisions = self.evaluate(&intent, 0);
+                    intake::validation_view(&decisions, self.seq.scene_version())
+                });
+                let _ = reply.send(result);
+            }
+            CoreCall::VerifyEngineState { engine, reply } => self.verify_engines(engine, reply),
+            CoreCall::Subscribe { tid, reply } => {
+                let (tx, rx) = mpsc::channel(32);
+                match self.views.transaction(tid) {
+                    None => {
+                        let _ = reply.send(Err(not_found_tid(tid)));
+                    }
+                    Some(t) if t.is_final => {
+                        let _ = reply.send(Ok(rx));
+                    }
+                    Some(_) => {
+                        self.subscribers.entry(tid).or_default().push(tx);
+                        let _ = reply.send(Ok(rx));
+                    }
+                }
+            }
+            CoreCall::Status(reply) => {
+                let _ = reply.send(Ok(self.status()));
+            }
+            CoreCall::Resume(reply) => self.resume(caller, reply),
+            CoreCall::ApproveEscalation { tid, who, reply } => {
+                self.decide(tid, who, true, "approved by the operator".into(), reply)
+            }
+            CoreCall::DenyEscalation { tid, who, reason, reply } => self.decide(tid, who, false, reason, reply),
+            CoreCall::Lock { id, who, reply } => {
+                let r = self.seq.handle(now_ms(), Input::Lock { object: id.clone(), holder: who, human: true });
+                self.lock_reply(id, r, reply);
+            }
+            CoreCall::Unlock { id, who, reply } => {
+                let r = self.seq.handle(now_ms(), Input::Unlock { object: id.clone(), by: who, source: vibesync_wal::Source::Operator });
+                self.lock_reply(id, r, reply);
+            }
+            CoreCall::ListPolicies(reply) => {
+                let _ = reply.send(Ok(self.policy_views()));
+            }
+            CoreCall::ReloadPolicies(reply) => {
+                let result = match self.pipeline.reload() {
+                    Ok(swaps) => {
+                        for s in swaps {
+                            self.journal.push(Record::PolicySwap {
+                                policy: s.policy.clone(),
+                                old_hash: s.old_hash.map(|h| h.to_string()),
+                                new_hash: s.new_hash.map(|h| h.to_string()).unwrap_or_default(),
+                                operator: caller.label(),
+                            });
+                        }
+                        Ok(self.policy_views())
+                    }
+                    Err(e) => Err(CoreError::new(
+                        ErrorCode::Conflict,
+                        "",
+                        format!("policy reload refused, the previous set keeps running: {e}"),
+                        "fix or approve the module (`vibesync policy lock DIR --reviewer NAME`) and reload again",
+                    )
+                    .with_rule("host.policy-reload")),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Run the pipeline on every op of `req`, as transaction `tid`.
+    fn evaluate(&self, req: &IntentRequest, tid: u64) -> Vec<Decision> {
+        let locks = self.seq.locks().map(|l| (l.object.clone(), l.clone())).collect();
+        let engines = req.engines.clone().unwrap_or_else(|| self.engines.iter().map(|(n, _)| n.clone()).collect());
+        let input = intake::policy_input(req, tid, self.seq.scene(), self.seq.scene_version(), &locks, &engines, &self.project_root);
+        tokio::task::block_in_place(|| {
+            input
+                .intents
+                .iter()
+                .zip(&input.contexts)
+                .map(|(i, c)| {
+                    let d = self.pipeline.evaluate(i, c);
+                    self.metrics.observe_policy_latency(Duration::from_nanos(d.duration_ns));
+                    d
+                })
+                .collect()
+        })
+    }
+
+    fn submit(&mut self, author: String, req: IntentRequest, reply: Reply<IntentOutcome>) {
+        if let Some(why) = &self.wal_fault {
+            let _ = reply.send(Err(wal_error(why)));
+            return;
+        }
+        if let Err(e) = req.check_intake() {
+            self.metrics.record_intent(IntentOutcomeLabel::Refused);
+            let _ = reply.send(Err(e));
+            return;
+        }
+        if let Err(refused) = self.link.check_mutation_allowed() {
+            self.metrics.record_intent(IntentOutcomeLabel::Refused);
+            let (engine, reason) = match self.link.panic_state() {
+                vibesync_link::PanicState::Tripped { engine, reason, .. } => (engine, reason),
+                _ => ("?".into(), refused.to_string()),
+            };
+            let _ = reply.send(Err(CoreError::panic(&engine, &reason)));
+            return;
+        }
+        let decisions = self.evaluate(&req, self.seq.next_tid());
+        let (_, findings) = intake::overall(&decisions);
+        let sub = match intake::submission(&req, author, &decisions) {
+            Ok(sub) => sub,
+            Err(e) => {
+                self.metrics.record_intent(IntentOutcomeLabel::Refused);
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let step = match self.seq.handle(now_ms(), Input::Submit(sub)) {
+            Ok(step) => step,
+            Err(e) => {
+                let _ = reply.send(Err(CoreError::new(ErrorCode::Internal, "", e.to_string(), "report this; the intent was not applied")));
+                return;
+            }
+        };
+        if let Some(tid) = step.tid {
+            self.waiting.entry(tid).or_default().push(Waiter { reply, findings, read_version: req.scene_version });
+        }
+        self.stage(step);
+    }
+
+    fn effect(&mut self, effect: Effect) {
+        match effect {
+            Effect::Apply { engine, tid, ops } => {
+                self.round_trip(engine.clone(), CommandBody::Apply { tid, ops }, move |r| Input::Applied {
+                    tid,
+                    engine,
+                    ack: match r {
+                        Ok(v) => AckOutcome::Applied { undo_token: v.get("undo_token").cloned().unwrap_or_default() },
+                        Err(e) => AckOutcome::Failed { error: e.to_string() },
+                    },
+                });
+            }
+            Effect::Verify { engine, tid, objects } => {
+                self.round_trip(engine.clone(), CommandBody::Verify { tid, ids: objects }, move |r| Input::Verified {
+                    tid,
+                    engine,
+                    observed: r.map_err(|e| e.to_string()).and_then(|v| {
+                        v.get("hash")
+                            .and_then(|h| h.as_str())
+                            .and_then(StateHash::from_hex)
+                            .ok_or_else(|| "the engine's verify reply has no valid `hash`".to_owned())
+                    }),
+                });
+            }
+            Effect::Undo { engine, tid, token } => {
+                self.round_trip(engine.clone(), CommandBody::Rollback { tid, undo_token: token }, move |r| Input::Undone {
+                    tid,
+                    engine,
+                    result: r.map(|_| ()).map_err(|e| e.to_string()),
+                });
+            }
+            Effect::Commit { engine, tid } => {
+                let link = self.link.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = link.send(&engine, CommandBody::Commit { tid }).await {
+                        tracing::warn!(%engine, tid, error = %e, "commit notice not delivered; the engine keeps its undo token");
+                    }
+                });
+            }
+            Effect::Resync { engine, scene, .. } => {
+                let link = self.link.clone();
+                let objects: Vec<_> = scene.objects.values().cloned().collect();
+                let quantum = self.quantum;
+                tokio::spawn(async move {
+                    match link.reconcile(&engine, &objects, quantum).await {
+                        Ok(r) => tracing::info!(%engine, resynced = r.resynced, hash = %r.hash, "engine reconciled"),
+                        Err(e) => tracing::warn!(%engine, error = %e, "engine could not be reconciled; it stays unreconciled"),
+                    }
+                });
+            }
+            Effect::Answer { tid, answer, .. } => self.answer(tid, answer),
+        }
+    }
+
+    /// Send `body` to `engine` in its own task; the reply comes back as a
+    /// sequencer input.
+    fn round_trip(
+        &self,
+        engine: String,
+        body: CommandBody,
+        to_input: impl FnOnce(Result<serde_json::Value, LinkError>) -> Input + Send + 'static,
+    ) {
+        let link = self.link.clone();
+        let tx = self.internal.clone();
+        tokio::spawn(async move {
+            let r = link.send(&engine, body).await;
+            let _ = tx.send(Internal::Input(to_input(r)));
+        });
+    }
+
+    fn answer(&mut self, tid: Tid, answer: Answer) {
+        let outcome = |phase, scene_version, note: &str, acks| IntentOutcome { tid, phase, scene_version, acks, note: note.to_owned() };
+        match answer {
+            Answer::Queued { .. } | Answer::InProgress => {}
+            Answer::Provisional { scene_version } => {
+                self.metrics.record_intent(IntentOutcomeLabel::Provisional);
+                let acks = self.views.transaction(tid).map(|t| t.acks.clone()).unwrap_or_default();
+                for w in self.waiting.remove(&tid).unwrap_or_default() {
+                    let _ = w.reply.send(Ok(outcome(Phase::Provisional, scene_version, PROVISIONAL_NOTE, acks.clone())));
+                }
+            }
+            Answer::Escalated { .. } => {
+                self.metrics.record_intent(IntentOutcomeLabel::Escalated);
+                for w in self.waiting.remove(&tid).unwrap_or_default() {
+                    let _ = w.reply.send(Err(CoreError::escalated(tid, w.findings)));
+                }
+            }
+            Answer::Final(o) => {
+                self.metrics.record_intent(match &o {
+                    Outcome::Committed { .. } => IntentOutcomeLabel::Committed,
+                    Outcome::RolledBack { .. } => IntentOutcomeLabel::RolledBack,
+                    Outcome::Denied { .. } => IntentOutcomeLabel::Denied,
+                    Outcome::Refused { .. } => IntentOutcomeLabel::Refused,
+                });
+                if matches!(o, Outcome::RolledBack { .. }) {
+                    self.metrics.inc_verification_failure();
+                }
+                let acks = self.views.transaction(tid).map(|t| t.acks.clone()).unwrap_or_default();
+                for w in self.waiting.remove(&tid).unwrap_or_default() {
+                    let r = match &o {
+                        Outcome::Committed { scene_version } => {
+                            Ok(outcome(Phase::Committed, *scene_version, "committed and verified on every engine", acks.clone()))
+                        }
+                        other => Err(intake::refusal(tid, other, w.findings, self.seq.scene_version(), w.read_version)),
+                    };
+                    let _ = w.reply.send(r);
+                }
+            }
+        }
+    }
+
+    /// Tell subscribers of a transaction about its journaled progress.
+    fn progress(&mut self, record: &Record) {
+        let Some(tid) = record.tid() else { return };
+        let Some(subs) = self.subscribers.get_mut(&tid) else { return };
+        let Some(view) = self.views.transaction(tid) else { return };
+        let msg = TxProgress {
+            tid,
+            phase: view.phase,
+            progress: view.phases.len() as f64,
+            total: None,
+            message: view.phases.last().and_then(|p| p.detail.clone()).unwrap_or_else(|| format!("{:?}", view.phase)),
+        };
+        subs.retain(|s| s.try_send(msg.clone()).is_ok());
+        if view.is_final {
+            self.subscribers.remove(&tid);
+        }
+    }
+
+    fn decide(&mut self, tid: u64, operator: String, approve: bool, note: String, reply: Reply<crate::core_api::TransactionView>) {
+        match self.seq.handle(now_ms(), Input::Decide { tid, operator, approve, note }) {
+            Ok(step) => {
+                self.stage(step);
+                if let Err(e) = self.flush() {
+                    let _ = reply.send(Err(wal_error(&e.to_string())));
+                    return;
+                }
+                let _ = reply.send(self.views.transaction(tid).cloned().ok_or_else(|| not_found_tid(tid)));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(CoreError::new(
+                    ErrorCode::Conflict,
+                    "/tid",
+                    e.to_string(),
+                    "`vibesync ctl status` lists the transactions waiting for a decision",
+                )));
+            }
+        }
+    }
+
+    fn lock_reply(
+        &mut self,
+        id: String,
+        r: Result<Step, vibesync_ledger::SequencerError>,
+        reply: Reply<crate::core_api::ObjectView>,
+    ) {
+        match r {
+            Ok(step) => {
+                self.stage(step);
+                if let Err(e) = self.flush() {
+                    let _ = reply.send(Err(wal_error(&e.to_string())));
+                    return;
+                }
+                let lock = self.seq.locks().find(|l| l.object == id).cloned();
+                let view = self.seq.scene().get(&id).map(|o| intake::object_view(o, lock.as_ref()));
+                let _ = reply.send(view.ok_or_else(|| {
+                    CoreError::new(ErrorCode::NotFound, "/id", format!("no object `{id}` in the canonical scene"), "`read_scene` lists the objects")
+                }));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(CoreError::new(ErrorCode::Conflict, "/id", e.to_string(), "see `vibesync ctl status`").with_rule("host.lock")));
+            }
+        }
+    }
+
+    fn resume(&mut self, caller: Caller, reply: Reply<StatusView>) {
+        let link = self.link.clone();
+        let tx = self.internal.clone();
+        // The link checks that every engine is back, healthy and reconciled;
+        // only then does the sequencer leave PANIC (journaled).
+        tokio::spawn(async move {
+            match link.resume().await {
+                Ok(()) => {
+                    let _ = tx.send(Internal::Resumed { operator: caller.label(), reply });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(CoreError::new(
+                        ErrorCode::Conflict,
+                        "",
+                        format!("cannot leave PANIC yet: {e}"),
+                        "bring the engine back (restart its adapter), wait until `vibesync ctl engines` shows it connected and reconciled, then resume",
+                    )
+                    .with_rule("host.resume")));
+                }
+            }
+        });
+    }
+
+    fn verify_engines(&self, engine: Option<String>, reply: Reply<Vec<VerificationView>>) {
+        let names: Vec<String> = match engine {
+            Some(e) if self.engines.iter().any(|(n, _)| *n == e) => vec![e],
+            Some(e) => {
+                let _ = reply.send(Err(CoreError::new(
+                    ErrorCode::NotFound,
+                    "/engine",
+                    format!("no engine `{e}`"),
+                    "list_engines shows the configured engines",
+                )));
+                return;
+            }
+            None => self.engines.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        let expected = self.seq.scene().hash().to_hex();
+        let link = self.link.clone();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            for name in names {
+                let got = link.send(&name, CommandBody::Snapshot).await;
+                let (engine_hash, detail) = match got {
+                    Ok(v) => (v.get("hash").and_then(|h| h.as_str()).map(str::to_owned), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                out.push(VerificationView {
+                    matches: engine_hash.as_deref() == Some(expected.as_str()),
+                    engine: name,
+                    expected_hash: expected.clone(),
+                    engine_hash,
+                    detail,
+                });
+            }
+            let _ = reply.send(Ok(out));
+        });
+    }
+
+    fn engine_views(&self) -> Vec<EngineView> {
+        let live = self.link.engines();
+        self.engines
+            .iter()
+            .map(|(name, kind)| match live.iter().find(|e| e.name == *name) {
+                Some(e) => engine_view(e),
+                None => EngineView {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    connected: false,
+                    last_heartbeat_age_ms: None,
+                    main_thread_lag_ms: None,
+                    queue_depth: 0,
+                    frozen: false,
+                },
+            })
+            .collect()
+    }
+
+    fn scene_view(&self) -> SceneView {
+        let locks: BTreeMap<_, _> = self.seq.locks().map(|l| (l.object.clone(), l)).collect();
+        SceneView {
+            version: self.seq.scene_version(),
+            hash: self.seq.scene().hash().to_hex(),
+            objects: self.seq.scene().objects.values().map(|o| intake::object_view(o, locks.get(&o.id).copied())).collect(),
+            engines: self
+                .engines
+                .iter()
+                .map(|(name, _)| {
+                    let v = self.views.verified().get(name);
+                    EngineSceneView { engine: name.clone(), verified_hash: v.map(|(h, _)| h.clone()), verified_version: v.map(|(_, n)| *n) }
+                })
+                .collect(),
+        }
+    }
+
+    fn status(&self) -> StatusView {
+        let panic = match self.link.panic_state() {
+            vibesync_link::PanicState::Tripped { engine, reason, at_ms } => {
+                Some(PanicView { engine, reason, since_ms: at_ms })
+            }
+            _ => self.seq.panic().map(|r| PanicView { engine: String::new(), reason: r.to_owned(), since_ms: 0 }),
+        };
+        StatusView {
+            scene_version: self.seq.scene_version(),
+            panic,
+            engines: self.engine_views(),
+            pending_escalations: self.views.pending_escalations(),
+            in_flight: self.seq.open_tids().len() as u32,
+            policies: self.pipeline.current().policies().count() as u32,
+        }
+    }
+
+    fn policy_views(&self) -> Vec<PolicyView> {
+        self.pipeline
+            .current()
+            .policies()
+            .map(|p| PolicyView {
+                name: p.name().to_owned(),
+                version: p.info().version.clone(),
+                hash: p.hash().to_string(),
+                rules: p.info().rules.iter().map(|r| r.id.clone()).collect(),
+            })
+            .collect()
+    }
+}
+
+fn engine_view(e: &vibesync_link::EngineInfo) -> EngineView {
+    let now = now_ms();
+    EngineView {
+        name: e.name.clone(),
+        kind: e.kind.clone(),
+        connected: e.connected,
+        last_heartbeat_age_ms: (e.last_heartbeat_ms > 0).then(|| now.saturating_sub(e.last_heartbeat_ms)),
+        main_thread_lag_ms: Some(e.main_thread_lag_ms),
+        queue_depth: e.queue_depth,
+        frozen: e.frozen,
+    }
+}
+
+fn not_found_tid(tid: u64) -> CoreError {
+    CoreError::new(
+        ErrorCode::NotFound,
+        "/tid",
+        format!("no transaction {tid} in memory"),
+        "use a tid from submit_intent or get_operation_journal; older ones are in the WAL (`vibesync wal show --tid N`)",
+    )
+}
+
+fn wal_error(why: &str) -> CoreError {
+    CoreError::new(
+        ErrorCode::Internal,
+        "",
+        format!("the write-ahead log cannot be written ({why}); nothing is applied without a durable record"),
+        "the operator must check the state directory's disk and restart `vibesync serve`",
+    )
+    .with_rule("host.wal-unavailable")
+}
