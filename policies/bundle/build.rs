@@ -26,13 +26,28 @@ const BUILTINS: &[(&str, &str, &str)] = &[
     ("validation", "validation", "vibesync-policy-validation"),
 ];
 /// Sources the components depend on, relative to `policies/`.
-const WATCHED: &[&str] = &["types", "sdk", "firewall/src", "firewall/Cargo.toml", "nan-audit/src",
-    "nan-audit/Cargo.toml", "validation/src", "validation/Cargo.toml"];
+const WATCHED: &[&str] = &[
+    "types",
+    "sdk",
+    "firewall/src",
+    "firewall/Cargo.toml",
+    "nan-audit/src",
+    "nan-audit/Cargo.toml",
+    "validation/src",
+    "validation/Cargo.toml",
+];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let policies = manifest_dir.parent().expect("policies/bundle has a parent").to_path_buf();
-    let root = policies.parent().expect("policies/ has a parent").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let policies = manifest_dir
+        .parent()
+        .expect("policies/bundle has a parent")
+        .to_path_buf();
+    let root = policies
+        .parent()
+        .expect("policies/ has a parent")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
     for p in WATCHED {
@@ -55,7 +70,9 @@ fn main() {
     nested_build(&root.join("Cargo.toml"), &target_dir, &args);
     let built = target_dir.join(TARGET).join("policy");
 
-    let mut code = String::from("/// The built-in policies, in pipeline order.\npub const BUILTINS: &[Builtin] = &[\n");
+    let mut code = String::from(
+        "/// The built-in policies, in pipeline order.\npub const BUILTINS: &[Builtin] = &[\n",
+    );
     for (name, _, package) in BUILTINS {
         let (path, sha) = stage(&built, package, &out_dir);
         writeln!(
@@ -78,7 +95,11 @@ fn main() {
         }
         let target_dir = base.join("policy-fixtures-wasm");
         if !crates.is_empty() {
-            nested_build(&fixtures.join("Cargo.toml"), &target_dir, &["--release".into(), "--workspace".into()]);
+            nested_build(
+                &fixtures.join("Cargo.toml"),
+                &target_dir,
+                &["--release".into(), "--workspace".into()],
+            );
         }
         code.push_str(
             "/// The compiled component of test fixture crate `policies/fixtures/<name>`.\n\
@@ -86,7 +107,12 @@ fn main() {
         );
         for (dir, package) in &crates {
             let (path, _) = stage(&target_dir.join(TARGET).join("release"), package, &out_dir);
-            writeln!(code, "        {dir:?} => Some(include_bytes!({:?})),", path.display()).unwrap();
+            writeln!(
+                code,
+                "        {dir:?} => Some(include_bytes!({:?})),",
+                path.display()
+            )
+            .unwrap();
         }
         code.push_str("        _ => None,\n    }\n}\n");
     }
@@ -130,9 +156,25 @@ fn nested_build(manifest: &Path, target_dir: &Path, args: &[String]) {
         let k = key.to_string_lossy();
         let keep = matches!(
             k.as_ref(),
-            "PATH" | "HOME" | "USER" | "TMPDIR" | "LANG" | "TERM" | "CARGO_HOME" | "RUSTUP_HOME" | "RUSTUP_TOOLCHAIN"
-                | "RUSTC" | "CARGO_MAKEFLAGS" | "SSL_CERT_FILE" | "SSL_CERT_DIR" | "http_proxy" | "https_proxy"
-                | "HTTP_PROXY" | "HTTPS_PROXY" | "no_proxy" | "NO_PROXY"
+            "PATH"
+                | "HOME"
+                | "USER"
+                | "TMPDIR"
+                | "LANG"
+                | "TERM"
+                | "CARGO_HOME"
+                | "RUSTUP_HOME"
+                | "RUSTUP_TOOLCHAIN"
+                | "RUSTC"
+                | "CARGO_MAKEFLAGS"
+                | "SSL_CERT_FILE"
+                | "SSL_CERT_DIR"
+                | "http_proxy"
+                | "https_proxy"
+                | "HTTP_PROXY"
+                | "HTTPS_PROXY"
+                | "no_proxy"
+                | "NO_PROXY"
         ) || k.starts_with("CARGO_NET_")
             || k.starts_with("CARGO_HTTP_")
             || k.starts_with("CARGO_REGISTRIES_")
@@ -141,7 +183,9 @@ fn nested_build(manifest: &Path, target_dir: &Path, args: &[String]) {
             cmd.env(key, value);
         }
     }
-    let output = cmd.output().unwrap_or_else(|e| panic!("could not run cargo for the policy components: {e}"));
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run cargo for the policy components: {e}"));
     if !output.status.success() {
         panic!(
             "building the policy components failed (`cargo build --manifest-path {} --target {TARGET} {}`):\n{}",
@@ -155,8 +199,12 @@ fn nested_build(manifest: &Path, target_dir: &Path, args: &[String]) {
 /// Copy `<built>/<package>.wasm` into `OUT_DIR` and hash it.
 fn stage(built: &Path, package: &str, out_dir: &Path) -> (PathBuf, String) {
     let file = format!("{}.wasm", package.replace('-', "_"));
-    let bytes = std::fs::read(built.join(&file))
-        .unwrap_or_else(|e| panic!("the nested build did not produce {}: {e}", built.join(&file).display()));
+    let bytes = std::fs::read(built.join(&file)).unwrap_or_else(|e| {
+        panic!(
+            "the nested build did not produce {}: {e}",
+            built.join(&file).display()
+        )
+    });
     let staged = out_dir.join(&file);
     std::fs::write(&staged, &bytes).expect("copy component into OUT_DIR");
     (staged, hex::encode(Sha256::digest(&bytes)))
@@ -164,7 +212,9 @@ fn stage(built: &Path, package: &str, out_dir: &Path) -> (PathBuf, String) {
 
 /// `(directory name, package name)` of every crate in the fixtures workspace.
 fn fixture_crates(fixtures: &Path) -> Vec<(String, String)> {
-    let Ok(entries) = std::fs::read_dir(fixtures) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(fixtures) else {
+        return Vec::new();
+    };
     let mut crates: Vec<(String, String)> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().join("Cargo.toml").is_file())

@@ -196,4 +196,35 @@ mod tests {
         assert!(e.contains("boom"), "{e}");
         unsafe { vs_string_free(std::ptr::null_mut()) };
     }
+
+    #[test]
+    fn open_reattaches_by_engine_name_and_close_forgets() {
+        let dir = std::env::temp_dir().join(format!("vs-ffi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pairing.json");
+        // Nothing listens there: the session stays `connecting`.
+        let p = vibesync_protocol::Pairing::new("127.0.0.1:9", "vibesync-host", [1; 32], "unity-main", "unity", [2; 32]);
+        std::fs::write(&path, p.to_json()).unwrap();
+        let cpath = CString::new(path.to_str().unwrap()).unwrap();
+        let h = unsafe { vs_open(cpath.as_ptr(), c"unity-main".as_ptr(), c"unity".as_ptr()) };
+        assert_ne!(h, 0);
+        let again = unsafe { vs_open(cpath.as_ptr(), c"unity-main".as_ptr(), c"unity".as_ptr()) };
+        assert_eq!(again, h, "a domain reload gets the same session back");
+        assert_eq!(unsafe { vs_find(c"unity-main".as_ptr()) }, h);
+        assert!(vs_poll(h).is_null());
+        let st = vs_status(h);
+        let json: serde_json::Value = serde_json::from_str(unsafe { CStr::from_ptr(st) }.to_str().unwrap()).unwrap();
+        unsafe { vs_string_free(st) };
+        assert_eq!(json["engine"], "unity-main");
+        assert_eq!(json["state"], "connecting");
+        assert_eq!(unsafe { vs_set_busy(h, c"compiling".as_ptr()) }, 0);
+        assert_eq!(unsafe { vs_reply(h, c"{\"id\": 1, \"ok\": true}".as_ptr()) }, -1, "ok without result is refused");
+        assert_eq!(vs_close(h), 0);
+        assert_eq!(unsafe { vs_find(c"unity-main".as_ptr()) }, 0);
+        // Another engine name with this pairing file is refused.
+        assert_eq!(unsafe { vs_open(cpath.as_ptr(), c"blender-main".as_ptr(), c"blender".as_ptr()) }, 0);
+        let e = unsafe { CStr::from_ptr(vs_last_error()) }.to_str().unwrap().to_string();
+        assert!(e.contains("does not match"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -31,7 +31,12 @@ pub fn run(shared: Arc<Shared>, pairing: Pairing, mut out: mpsc::UnboundedReceiv
     rt.block_on(async {
         let mut backoff = Duration::from_millis(100);
         while !shared.closing.load(Ordering::Relaxed) {
-            match connect_and_serve(&shared, &pairing, &mut out).await {
+            let attempt = tokio::select! {
+                r = connect_and_serve(&shared, &pairing, &mut out) => r,
+                // A connect can take the whole QUIC timeout: closing must not wait for it.
+                _ = closed(&shared) => break,
+            };
+            match attempt {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     let mut st = shared.status();
@@ -50,6 +55,14 @@ pub fn run(shared: Arc<Shared>, pairing: Pairing, mut out: mpsc::UnboundedReceiv
         }
     });
     shared.status().state = "closed".into();
+}
+
+async fn closed(shared: &Shared) {
+    while !shared.closing.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Leave the serving session time to say `bye` first.
+    tokio::time::sleep(Duration::from_millis(600)).await;
 }
 
 fn client_config(pairing: &Pairing) -> Result<quinn::ClientConfig, String> {

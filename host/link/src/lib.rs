@@ -440,3 +440,27 @@ pub fn random_key() -> Key {
     rand::fill(&mut k);
     k
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn identity_persists_and_pairing_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = cert::load_or_create(dir.path()).unwrap();
+        let b = cert::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.fingerprint, b.fingerprint, "generated once, then reused");
+        let key_mode = std::fs::metadata(dir.path().join("host-key.der")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(key_mode, 0o600);
+
+        let p = dir.path().join("pairing.json");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let pairing = Pairing::new("127.0.0.1:7878", SERVER_NAME, a.fingerprint, "blender-main", "blender", random_key());
+        write_pairing(&p, &pairing).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "tightened even if it existed");
+        assert_eq!(Pairing::parse(&std::fs::read_to_string(&p).unwrap()).unwrap(), pairing);
+    }
+}

@@ -578,6 +578,26 @@ impl Runtime {
     }
 }
 
+/// Load embedded built-ins, in order, each checked against its compile-time
+/// hash: `(name, component bytes, lower-case hex SHA-256)`, as
+/// `vibesync_policies::BUILTINS` provides them.
+pub fn load_builtins<'a>(
+    runtime: &Runtime,
+    builtins: impl IntoIterator<Item = (&'a str, &'a [u8], &'a str)>,
+) -> Result<Vec<Policy>, LoadError> {
+    builtins
+        .into_iter()
+        .map(|(name, wasm, sha256)| {
+            let expected: Sha256 = sha256.parse().map_err(|_| LoadError::BuiltinHash {
+                name: name.into(),
+                found: Sha256::of(wasm),
+                expected: Sha256([0; 32]),
+            })?;
+            runtime.load_builtin(name, wasm, Some(&expected))
+        })
+        .collect()
+}
+
 /// Module name of a policy file: its file stem.
 pub fn module_name(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()

@@ -252,8 +252,9 @@ impl Fake {
             } else {
                 push("firewall", VerdictKind::Allow, None);
             }
-            let zero = op.op == "set_transform"
-                && op.args.get("scale").and_then(Value::as_array).and_then(|s| s.iter().position(|v| v.as_f64() == Some(0.0)));
+            let zero = (op.op == "set_transform")
+                .then(|| op.args.get("scale"))
+                .flatten().and_then(Value::as_array).and_then(|s| s.iter().position(|v| v.as_f64() == Some(0.0)));
             match zero {
                 Some(k) => push("validation", VerdictKind::Deny, Some(Finding {
                     rule: "validation.zero-scale".into(),

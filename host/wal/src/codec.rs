@@ -232,7 +232,7 @@ pub fn scan(
     buf: &[u8],
     chain: &mut Option<Chain>,
     may_be_torn: bool,
-    mut visit: impl FnMut(&Entry),
+    mut visit: impl FnMut(Entry),
 ) -> Result<Scanned, Fault> {
     let mut pos = 0usize;
     let mut records = 0u64;
@@ -259,7 +259,7 @@ pub fn scan(
         *chain = Some(Chain { next_seq: entry.seq + 1, head: entry.hash });
         pos += entry.frame_len as usize;
         records += 1;
-        visit(&entry);
+        visit(entry);
     }
     Ok(Scanned { end: SegmentEnd::Clean, valid_len: pos as u64, records })
 }
@@ -292,7 +292,7 @@ mod tests {
     fn scan_all(buf: &[u8], torn_ok: bool) -> Result<(Scanned, Vec<Entry>), Fault> {
         let mut seen = Vec::new();
         let mut chain = Some(Chain::GENESIS);
-        let s = scan(buf, &mut chain, torn_ok, |e| seen.push(e.clone()))?;
+        let s = scan(buf, &mut chain, torn_ok, |e| seen.push(e))?;
         Ok((s, seen))
     }
 

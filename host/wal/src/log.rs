@@ -139,7 +139,7 @@ fn walk(
     start: usize,
     mut chain: Option<Chain>,
     mut on_segment: impl FnMut(&Path, u64, u64, u64),
-    mut visit: impl FnMut(&Path, &Entry),
+    mut visit: impl FnMut(&Path, Entry),
 ) -> Result<Walk, WalError> {
     let mut torn_tail = None;
     let mut last_valid_len = 0;
@@ -217,7 +217,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, WalError> {
 pub fn read_all(dir: &Path, mut visit: impl FnMut(&Path, &Entry)) -> Result<Option<TornTail>, WalError> {
     let segs = segments(dir)?;
     let genesis = Some(Chain { next_seq: segs.first().map_or(0, |s| s.0), head: ChainHash::GENESIS });
-    Ok(walk(&segs, 0, genesis, |_, _, _, _| {}, |p, e| visit(p, e))?.torn_tail)
+    Ok(walk(&segs, 0, genesis, |_, _, _, _| {}, |p, e| visit(p, &e))?.torn_tail)
 }
 
 /// Where recovery started replaying.
@@ -289,7 +289,7 @@ impl Wal {
             if replay_err.is_some() || (skip_first && records == 1) {
                 return;
             }
-            if let Err(source) = replay.apply(e.seq, &e.record) {
+            if let Err(source) = replay.apply_owned(e.seq, e.record) {
                 replay_err = Some(WalError::Replay { segment: path.to_path_buf(), source });
             }
         })?;

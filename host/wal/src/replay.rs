@@ -140,24 +140,36 @@ impl Replay {
         }
     }
 
+    /// [`Replay::apply`] without copying an intent's ops (recovery's path).
+    pub fn apply_owned(&mut self, seq: u64, record: Record) -> Result<(), ReplayError> {
+        match record {
+            Record::Intent(i) => self.open_intent(seq, i),
+            other => self.apply(seq, &other),
+        }
+    }
+
+    fn open_intent(&mut self, seq: u64, i: IntentRecord) -> Result<(), ReplayError> {
+        if i.tid < self.next_tid {
+            return Err(ReplayError::Inconsistent { seq, what: format!("tid {} reused (next is {})", i.tid, self.next_tid) });
+        }
+        self.next_tid = i.tid + 1;
+        let tid = i.tid;
+        let txn = OpenTxn {
+            intent: i,
+            stage: Stage::Submitted,
+            engines: Vec::new(),
+            acks: BTreeMap::new(),
+            undone: BTreeSet::new(),
+            rollback_reason: None,
+        };
+        self.open.insert(tid, txn);
+        Ok(())
+    }
+
     /// Apply one record.
     pub fn apply(&mut self, seq: u64, record: &Record) -> Result<(), ReplayError> {
         match record {
-            Record::Intent(i) => {
-                if i.tid < self.next_tid {
-                    return Err(ReplayError::Inconsistent { seq, what: format!("tid {} reused (next is {})", i.tid, self.next_tid) });
-                }
-                self.next_tid = i.tid + 1;
-                let txn = OpenTxn {
-                    intent: i.clone(),
-                    stage: Stage::Submitted,
-                    engines: Vec::new(),
-                    acks: BTreeMap::new(),
-                    undone: BTreeSet::new(),
-                    rollback_reason: None,
-                };
-                self.open.insert(i.tid, txn);
-            }
+            Record::Intent(i) => self.open_intent(seq, i.clone())?,
             Record::Refused { tid, rule, message } => {
                 self.open_mut(seq, *tid)?;
                 self.finish(*tid, Outcome::Refused { rule: rule.clone(), message: message.clone() }, false);

@@ -12,8 +12,14 @@ use vibesync_policy_sdk::Config;
 fn bench(c: &mut Criterion) {
     let ctx = inputs::context();
     let config = Config::empty();
-    for (label, intent) in [("transform", inputs::transform_intent()), ("1000-leaf", inputs::wide_intent(1000))] {
-        assert!(native_pipeline(&intent, &ctx) == vibesync_policy_types::Verdict::Allow, "{label} input must be allowed");
+    for (label, intent) in [
+        ("transform", inputs::transform_intent()),
+        ("1000-leaf", inputs::wide_intent(1000)),
+    ] {
+        assert!(
+            native_pipeline(&intent, &ctx) == vibesync_policy_types::Verdict::Allow,
+            "{label} input must be allowed"
+        );
         c.bench_function(&format!("native/pipeline/{label}"), |b| {
             b.iter(|| native_pipeline(black_box(&intent), black_box(&ctx)))
         });

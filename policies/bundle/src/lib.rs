@@ -60,7 +60,8 @@ pub mod native {
     pub mod inputs {
         use vibesync_policy_types::{Context, Intent, Source};
 
-        const RATIONALE: &str = "Move the crate next to the loading dock so the opening shot reads clearly";
+        const RATIONALE: &str =
+            "Move the crate next to the loading dock so the opening shot reads clearly";
 
         /// A typical `set_transform` of one object.
         pub fn transform_intent() -> Intent {
@@ -70,22 +71,48 @@ pub mod native {
                 "rotation": [0.0, 0.0, 0.0, 1.0],
                 "scale": [1.0, 1.0, 1.0],
             });
-            Intent::for_op(1, Source::Agent, "set_transform", &args, 0, 1, vec!["blender".into()],
-                vec!["obj-1".into()], RATIONALE.into(), 7)
+            Intent::for_op(
+                1,
+                Source::Agent,
+                "set_transform",
+                &args,
+                0,
+                1,
+                vec!["blender".into()],
+                vec!["obj-1".into()],
+                RATIONALE.into(),
+                7,
+            )
         }
 
         /// A `select` of `leaves - 1` objects plus `frame`: a payload of exactly `leaves` leaves
         /// that every built-in allows.
         pub fn wide_intent(leaves: usize) -> Intent {
-            let ids: Vec<String> = (0..leaves.saturating_sub(1)).map(|i| format!("obj-{i}")).collect();
+            let ids: Vec<String> = (0..leaves.saturating_sub(1))
+                .map(|i| format!("obj-{i}"))
+                .collect();
             let args = serde_json::json!({ "ids": ids, "frame": true });
-            Intent::for_op(1, Source::Agent, "select", &args, 0, 1, vec!["blender".into(), "unity".into()],
-                ids, RATIONALE.into(), 7)
+            Intent::for_op(
+                1,
+                Source::Agent,
+                "select",
+                &args,
+                0,
+                1,
+                vec!["blender".into(), "unity".into()],
+                ids,
+                RATIONALE.into(),
+                7,
+            )
         }
 
         /// The context both inputs are evaluated in.
         pub fn context() -> Context {
-            Context { project_root: "/project".into(), scene_version: 7, ..Default::default() }
+            Context {
+                project_root: "/project".into(),
+                scene_version: 7,
+                ..Default::default()
+            }
         }
     }
 }

@@ -40,7 +40,11 @@ fn components_validate() {
         Validator::new_with_features(WasmFeatures::all())
             .validate_all(b.wasm)
             .unwrap_or_else(|e| panic!("{} does not validate: {e}", b.name));
-        assert!(Parser::is_component(b.wasm), "{} is a core module, not a component", b.name);
+        assert!(
+            Parser::is_component(b.wasm),
+            "{} is a core module, not a component",
+            b.name
+        );
     }
 }
 
@@ -52,7 +56,11 @@ fn components_export_the_evaluator_and_import_no_files_or_network() {
         for i in &imports {
             let allowed = i.starts_with("vibesync:policy/")
                 || ["wasi:io/", "wasi:cli/"].iter().any(|p| i.starts_with(p));
-            assert!(allowed, "{} imports {i}, which a pure policy must not need", b.name);
+            assert!(
+                allowed,
+                "{} imports {i}, which a pure policy must not need",
+                b.name
+            );
         }
         println!("{}: {} bytes, imports {imports:?}", b.name, b.wasm.len());
     }
@@ -64,4 +72,26 @@ fn recorded_hashes_match_the_bytes() {
         assert_eq!(hex::encode(Sha256::digest(b.wasm)), b.sha256, "{}", b.name);
         assert_eq!(b.sha256.len(), 64);
     }
+}
+
+#[cfg(feature = "test-fixtures")]
+#[test]
+fn every_fixture_crate_is_built_and_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("policies/fixtures exists") {
+        let entry = entry.unwrap();
+        if !entry.path().join("Cargo.toml").is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let wasm = vibesync_policies::test_fixture(&name)
+            .unwrap_or_else(|| panic!("fixture {name} not embedded"));
+        Validator::new_with_features(WasmFeatures::all())
+            .validate_all(wasm)
+            .unwrap_or_else(|e| panic!("fixture {name} does not validate: {e}"));
+        seen += 1;
+    }
+    assert!(seen > 0, "no fixture crates found");
+    assert_eq!(vibesync_policies::test_fixture("no-such-fixture"), None);
 }

@@ -57,7 +57,12 @@ pub struct Report {
 
 /// Lex `code` into tokens, or say where it is malformed.
 pub fn lex(code: &str) -> Result<Vec<Token>, String> {
-    let mut lexer = Lexer { chars: code.chars().collect(), pos: 0, line: 1, out: Vec::new() };
+    let mut lexer = Lexer {
+        chars: code.chars().collect(),
+        pos: 0,
+        line: 1,
+        out: Vec::new(),
+    };
     lexer.run()?;
     Ok(lexer.out)
 }
@@ -119,7 +124,10 @@ impl Lexer {
                 '"' | '$' | '@' if self.string_ahead() => self.string(line)?,
                 '\'' => self.char_literal(line)?,
                 c if c.is_ascii_digit() => {
-                    while self.peek(0).is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                    while self
+                        .peek(0)
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+                    {
                         self.bump();
                     }
                     self.push(Tok::Other, line);
@@ -173,7 +181,10 @@ impl Lexer {
                     self.pos += quotes;
                     break;
                 }
-                if dollars > 0 && (0..dollars).all(|i| self.peek(i) == Some('{')) && self.peek(dollars) != Some('{') {
+                if dollars > 0
+                    && (0..dollars).all(|i| self.peek(i) == Some('{'))
+                    && self.peek(dollars) != Some('{')
+                {
                     self.pos += dollars;
                     self.hole(line)?;
                     continue;
@@ -202,7 +213,9 @@ impl Lexer {
                             text.push(c);
                         }
                     }
-                    Some('\n') if !verbatim => return Err(format!("line {line}: newline in string")),
+                    Some('\n') if !verbatim => {
+                        return Err(format!("line {line}: newline in string"));
+                    }
                     Some('{') if dollars > 0 && self.peek(0) == Some('{') => {
                         self.bump();
                         text.push('{');
@@ -232,7 +245,10 @@ impl Lexer {
         }
         let inner: String = self.chars[start..self.pos - 1].iter().collect();
         let tokens = lex(&inner).map_err(|e| format!("line {line}: in interpolation: {e}"))?;
-        self.out.extend(tokens.into_iter().map(|t| Token { line: line + t.line - 1, ..t }));
+        self.out.extend(tokens.into_iter().map(|t| Token {
+            line: line + t.line - 1,
+            ..t
+        }));
         Ok(())
     }
 
@@ -244,7 +260,9 @@ impl Lexer {
                     self.bump();
                 }
                 Some('\'') => break,
-                Some('\n') | None => return Err(format!("line {line}: unterminated character literal")),
+                Some('\n') | None => {
+                    return Err(format!("line {line}: unterminated character literal"));
+                }
                 Some(_) => {}
             }
         }
@@ -266,7 +284,10 @@ impl Lexer {
                 Some('\\') if matches!(self.peek(1), Some('u' | 'U')) => {
                     let digits = if self.peek(1) == Some('u') { 4 } else { 8 };
                     let hex: String = (2..2 + digits).filter_map(|i| self.peek(i)).collect();
-                    let decoded = u32::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == digits).and_then(char::from_u32);
+                    let decoded = u32::from_str_radix(&hex, 16)
+                        .ok()
+                        .filter(|_| hex.len() == digits)
+                        .and_then(char::from_u32);
                     let Some(c) = decoded else {
                         return Err(format!("line {line}: bad unicode escape in identifier"));
                     };
@@ -308,7 +329,10 @@ fn qualified_names(tokens: &[Token]) -> Vec<Qualified<'_>> {
         i += 1;
         loop {
             // `.` or `::` (as in `global::System`) followed by an identifier.
-            let sep = match (tokens.get(i).map(|t| &t.tok), tokens.get(i + 1).map(|t| &t.tok)) {
+            let sep = match (
+                tokens.get(i).map(|t| &t.tok),
+                tokens.get(i + 1).map(|t| &t.tok),
+            ) {
                 (Some(Tok::Punct('.')), _) => 1,
                 (Some(Tok::Punct(':')), Some(Tok::Punct(':'))) => 2,
                 _ => break,
@@ -321,7 +345,11 @@ fn qualified_names(tokens: &[Token]) -> Vec<Qualified<'_>> {
                 _ => break,
             }
         }
-        out.push(Qualified { segments, line, after_new });
+        out.push(Qualified {
+            segments,
+            line,
+            after_new,
+        });
     }
     out
 }
@@ -339,7 +367,9 @@ pub fn analyse(code: &str) -> Report {
                 issues: vec![Issue {
                     rule: SYNTAX,
                     line: 0,
-                    message: format!("the script does not lex as C# ({e}); send well-formed C#, malformed code is refused"),
+                    message: format!(
+                        "the script does not lex as C# ({e}); send well-formed C#, malformed code is refused"
+                    ),
                 }],
                 strings: Vec::new(),
             };
@@ -354,17 +384,31 @@ pub fn analyse(code: &str) -> Report {
         .collect();
     let mut issues = Vec::new();
     let mut issue = |rule: &'static str, line: usize, message: String| {
-        issues.push(Issue { rule, line, message: format!("line {line}: {message}") });
+        issues.push(Issue {
+            rule,
+            line,
+            message: format!("line {line}: {message}"),
+        });
     };
 
     for t in &tokens {
         if let Tok::Ident(word) = &t.tok {
             match word.as_str() {
-                "unsafe" => issue(UNSAFE, t.line, "`unsafe` code is refused; use safe C#".into()),
-                "extern" => issue(NATIVE, t.line, "`extern` (native code) is refused; call Unity's managed API".into()),
-                "DllImport" | "LibraryImport" => {
-                    issue(NATIVE, t.line, format!("`{word}` loads native code and is refused; call Unity's managed API"))
-                }
+                "unsafe" => issue(
+                    UNSAFE,
+                    t.line,
+                    "`unsafe` code is refused; use safe C#".into(),
+                ),
+                "extern" => issue(
+                    NATIVE,
+                    t.line,
+                    "`extern` (native code) is refused; call Unity's managed API".into(),
+                ),
+                "DllImport" | "LibraryImport" => issue(
+                    NATIVE,
+                    t.line,
+                    format!("`{word}` loads native code and is refused; call Unity's managed API"),
+                ),
                 _ => {}
             }
         }
@@ -383,13 +427,22 @@ pub fn analyse(code: &str) -> Report {
                 }
             }
             (Tok::Ident(s), _) if s == "static" => {
-                let Some(q) = qualified_names(&tokens[i + 2..]).into_iter().next() else { continue };
+                let Some(q) = qualified_names(&tokens[i + 2..]).into_iter().next() else {
+                    continue;
+                };
                 let rule = match q.segments.last().copied() {
                     Some("File" | "Directory") => FILE_WRITE,
                     Some("Activator" | "Assembly" | "Type") => REFLECTION,
                     _ => continue,
                 };
-                issue(rule, q.line, format!("`using static {}` hides calls that are refused; call only the scene API", q.segments.join(".")));
+                issue(
+                    rule,
+                    q.line,
+                    format!(
+                        "`using static {}` hides calls that are refused; call only the scene API",
+                        q.segments.join(".")
+                    ),
+                );
             }
             _ => {}
         }
@@ -407,49 +460,124 @@ pub fn analyse(code: &str) -> Report {
             || segments.iter().any(|s| {
                 matches!(
                     *s,
-                    "MethodInfo" | "FieldInfo" | "PropertyInfo" | "ConstructorInfo" | "MemberInfo" | "BindingFlags"
-                        | "GetMethod" | "GetMethods" | "GetField" | "GetFields" | "GetProperty" | "GetProperties"
-                        | "GetMember" | "GetMembers" | "InvokeMember" | "GetConstructor" | "GetConstructors"
-                        | "DynamicMethod" | "ILGenerator" | "CSharpCodeProvider" | "CodeDomProvider"
+                    "MethodInfo"
+                        | "FieldInfo"
+                        | "PropertyInfo"
+                        | "ConstructorInfo"
+                        | "MemberInfo"
+                        | "BindingFlags"
+                        | "GetMethod"
+                        | "GetMethods"
+                        | "GetField"
+                        | "GetFields"
+                        | "GetProperty"
+                        | "GetProperties"
+                        | "GetMember"
+                        | "GetMembers"
+                        | "InvokeMember"
+                        | "GetConstructor"
+                        | "GetConstructors"
+                        | "DynamicMethod"
+                        | "ILGenerator"
+                        | "CSharpCodeProvider"
+                        | "CodeDomProvider"
                 )
             })
             || has_run(&segments, &["Type", "GetType"])
             || first == "Activator"
             || first == "AppDomain"
-            || segments.windows(2).any(|w| w[0] == "Assembly" && w[1].starts_with("Load") || w == ["Assembly", "UnsafeLoadFrom"])
+            || segments.windows(2).any(|w| {
+                w[0] == "Assembly" && w[1].starts_with("Load")
+                    || w == ["Assembly", "UnsafeLoadFrom"]
+            })
         {
             issue(
                 REFLECTION,
                 line,
-                format!("`{}` uses reflection or dynamic code loading; call the API you need directly", segments.join(".")),
+                format!(
+                    "`{}` uses reflection or dynamic code loading; call the API you need directly",
+                    segments.join(".")
+                ),
             );
         }
         if has_run(&segments, &["Diagnostics", "Process"])
             || first == "Process" && (segments.len() > 1 || q.after_new)
             || segments.contains(&"ProcessStartInfo")
         {
-            issue(PROCESS, line, format!("`{}` starts or controls processes and is refused", segments.join(".")));
+            issue(
+                PROCESS,
+                line,
+                format!(
+                    "`{}` starts or controls processes and is refused",
+                    segments.join(".")
+                ),
+            );
         }
         if has_run(&segments, &["Runtime", "InteropServices"]) || first == "Marshal" {
-            issue(NATIVE, line, format!("`{}` reaches native memory or code and is refused", segments.join(".")));
+            issue(
+                NATIVE,
+                line,
+                format!(
+                    "`{}` reaches native memory or code and is refused",
+                    segments.join(".")
+                ),
+            );
         }
         let file_write = segments.windows(2).any(|w| {
             matches!(w[0], "File" | "Directory")
-                && ["Write", "Append", "Create", "Delete", "Copy", "Move", "Replace", "Open", "SetAttributes", "Encrypt", "Decrypt"]
-                    .iter()
-                    .any(|p| w[1].starts_with(p))
+                && [
+                    "Write",
+                    "Append",
+                    "Create",
+                    "Delete",
+                    "Copy",
+                    "Move",
+                    "Replace",
+                    "Open",
+                    "SetAttributes",
+                    "Encrypt",
+                    "Decrypt",
+                ]
+                .iter()
+                .any(|p| w[1].starts_with(p))
         }) || segments.iter().any(|s| {
-            matches!(*s, "FileStream" | "StreamWriter" | "BinaryWriter" | "FileInfo" | "DirectoryInfo" | "TextWriter" | "FileSystemWatcher")
+            matches!(
+                *s,
+                "FileStream"
+                    | "StreamWriter"
+                    | "BinaryWriter"
+                    | "FileInfo"
+                    | "DirectoryInfo"
+                    | "TextWriter"
+                    | "FileSystemWatcher"
+            )
         });
         if file_write {
-            issue(FILE_WRITE, line, format!("`{}` writes, moves or deletes files; scripts may only change the scene", segments.join(".")));
+            issue(
+                FILE_WRITE,
+                line,
+                format!(
+                    "`{}` writes, moves or deletes files; scripts may only change the scene",
+                    segments.join(".")
+                ),
+            );
         }
         if has_run(&segments, &["System", "Net"])
             || segments.iter().any(|s| {
                 matches!(
                     *s,
-                    "WebClient" | "HttpClient" | "TcpClient" | "UdpClient" | "TcpListener" | "Socket" | "WebRequest"
-                        | "HttpWebRequest" | "UnityWebRequest" | "Dns" | "WebSocket" | "ClientWebSocket"
+                    "WebClient"
+                        | "HttpClient"
+                        | "TcpClient"
+                        | "UdpClient"
+                        | "TcpListener"
+                        | "Socket"
+                        | "WebRequest"
+                        | "HttpWebRequest"
+                        | "UnityWebRequest"
+                        | "Dns"
+                        | "WebSocket"
+                        | "ClientWebSocket"
                 )
             })
         {
@@ -458,12 +586,21 @@ pub fn analyse(code: &str) -> Report {
     }
 
     if network {
-        let hosts: Vec<String> = strings.iter().filter_map(|s| crate::text::host_of(s)).collect();
+        let hosts: Vec<String> = strings
+            .iter()
+            .filter_map(|s| crate::text::host_of(s))
+            .collect();
         if hosts.is_empty() {
             issue(NETWORK, 0, "network use without a literal loopback host cannot be checked; only localhost may be reached, written literally".into());
         }
         for host in hosts.iter().filter(|h| !crate::text::is_loopback(h)) {
-            issue(NETWORK, 0, format!("network use towards {host:?} is refused; only loopback hosts (localhost, 127.0.0.1, ::1) may be reached"));
+            issue(
+                NETWORK,
+                0,
+                format!(
+                    "network use towards {host:?} is refused; only loopback hosts (localhost, 127.0.0.1, ::1) may be reached"
+                ),
+            );
         }
     }
 
@@ -489,7 +626,7 @@ mod tests {
     fn lexes_strings_comments_and_holes() {
         let toks = lex(r#"var s = @"a ""q"" b"; // Process.Start
 /* System.Reflection */ var t = $"x{Foo.Bar(1)}y";"#)
-            .unwrap();
+        .unwrap();
         let idents: Vec<_> = toks
             .iter()
             .filter_map(|t| match &t.tok {
@@ -508,14 +645,22 @@ mod tests {
 
     #[test]
     fn words_in_strings_and_comments_are_not_code() {
-        assert_eq!(rules(r#"// System.Reflection, Process.Start
+        assert_eq!(
+            rules(
+                r#"// System.Reflection, Process.Start
 Debug.Log("System.Diagnostics.Process unsafe DllImport");
-void ProcessMesh(Mesh m) { m.RecalculateNormals(); }"#), Vec::<&str>::new());
+void ProcessMesh(Mesh m) { m.RecalculateNormals(); }"#
+            ),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]
     fn code_in_interpolation_holes_is_checked() {
-        assert!(rules(r#"Debug.Log($"{System.Diagnostics.Process.Start("calc")}");"#).contains(&PROCESS));
+        assert!(
+            rules(r#"Debug.Log($"{System.Diagnostics.Process.Start("calc")}");"#)
+                .contains(&PROCESS)
+        );
     }
 
     #[test]

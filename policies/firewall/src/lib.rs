@@ -22,24 +22,72 @@ const SCRIPT_LANGUAGE: &str = "firewall.script-language";
 
 /// Every rule with its description (what `metadata()` lists).
 pub const RULES: &[(&str, &str)] = &[
-    (SCRIPT_LANGUAGE, "run_script names a known language (python, csharp) and carries code"),
-    (python::SYNTAX, "Python scripts parse (unparsable code is refused)"),
-    (python::IMPORT, "no imports of os, subprocess, socket, ctypes, shutil, importlib, sys, builtins and similar; no star or relative imports"),
-    (python::BUILTIN, "no exec, eval, compile, __import__, globals, locals, vars, setattr, delattr, breakpoint, input"),
-    (python::DUNDER, "no dunder access (__globals__, __subclasses__, __builtins__, __dict__...), by attribute, name or string"),
-    (python::DYNAMIC_ATTR, "no getattr with a computed attribute name"),
+    (
+        SCRIPT_LANGUAGE,
+        "run_script names a known language (python, csharp) and carries code",
+    ),
+    (
+        python::SYNTAX,
+        "Python scripts parse (unparsable code is refused)",
+    ),
+    (
+        python::IMPORT,
+        "no imports of os, subprocess, socket, ctypes, shutil, importlib, sys, builtins and similar; no star or relative imports",
+    ),
+    (
+        python::BUILTIN,
+        "no exec, eval, compile, __import__, globals, locals, vars, setattr, delattr, breakpoint, input",
+    ),
+    (
+        python::DUNDER,
+        "no dunder access (__globals__, __subclasses__, __builtins__, __dict__...), by attribute, name or string",
+    ),
+    (
+        python::DYNAMIC_ATTR,
+        "no getattr with a computed attribute name",
+    ),
     (python::OPEN_WRITE, "open() only with a literal read mode"),
-    (python::BLENDER, "no bpy.ops.script, bpy.app.handlers/timers/driver_namespace, bpy.utils.execfile, text .as_module(), add-on install, quit or save"),
-    (csharp::SYNTAX, "C# scripts lex (unterminated strings or comments are refused)"),
-    (csharp::REFLECTION, "no System.Reflection, Assembly.Load, Activator.CreateInstance, Type.GetType or code providers"),
-    (csharp::PROCESS, "no System.Diagnostics.Process / Process.Start"),
-    (csharp::NATIVE, "no DllImport, extern, Marshal or InteropServices"),
+    (
+        python::BLENDER,
+        "no bpy.ops.script, bpy.app.handlers/timers/driver_namespace, bpy.utils.execfile, text .as_module(), add-on install, quit or save",
+    ),
+    (
+        csharp::SYNTAX,
+        "C# scripts lex (unterminated strings or comments are refused)",
+    ),
+    (
+        csharp::REFLECTION,
+        "no System.Reflection, Assembly.Load, Activator.CreateInstance, Type.GetType or code providers",
+    ),
+    (
+        csharp::PROCESS,
+        "no System.Diagnostics.Process / Process.Start",
+    ),
+    (
+        csharp::NATIVE,
+        "no DllImport, extern, Marshal or InteropServices",
+    ),
     (csharp::UNSAFE, "no unsafe code"),
-    (csharp::FILE_WRITE, "no File.Write*/Append*/Delete/Move, FileStream, StreamWriter and similar"),
-    (csharp::NETWORK, "System.Net and socket/web clients only towards literal loopback hosts"),
-    (text::URL, "no URL to a non-loopback host anywhere in the arguments"),
-    (text::TRAVERSAL, "no `..` path segments anywhere in the arguments"),
-    (text::ABSOLUTE, "no absolute path outside the project root anywhere in the arguments"),
+    (
+        csharp::FILE_WRITE,
+        "no File.Write*/Append*/Delete/Move, FileStream, StreamWriter and similar",
+    ),
+    (
+        csharp::NETWORK,
+        "System.Net and socket/web clients only towards literal loopback hosts",
+    ),
+    (
+        text::URL,
+        "no URL to a non-loopback host anywhere in the arguments",
+    ),
+    (
+        text::TRAVERSAL,
+        "no `..` path segments anywhere in the arguments",
+    ),
+    (
+        text::ABSOLUTE,
+        "no absolute path outside the project root anywhere in the arguments",
+    ),
 ];
 
 /// The policy type exported by the component.
@@ -87,17 +135,27 @@ fn scan_text(path: &str, value: &str, project_root: &str, findings: &mut Finding
 
 fn check_script(args: &Args, project_root: &str, findings: &mut Findings) {
     let Some(code) = args.str("/code") else {
-        findings.critical(SCRIPT_LANGUAGE, "/code", "run_script without code text; send the script as a string in `code`");
+        findings.critical(
+            SCRIPT_LANGUAGE,
+            "/code",
+            "run_script without code text; send the script as a string in `code`",
+        );
         return;
     };
     let (issues, strings): (Vec<(&str, String)>, Vec<String>) = match args.str("/language") {
         Some("python") => {
             let r = python::analyse(code);
-            (r.issues.into_iter().map(|i| (i.rule, i.message)).collect(), r.strings)
+            (
+                r.issues.into_iter().map(|i| (i.rule, i.message)).collect(),
+                r.strings,
+            )
         }
         Some("csharp") => {
             let r = csharp::analyse(code);
-            (r.issues.into_iter().map(|i| (i.rule, i.message)).collect(), r.strings)
+            (
+                r.issues.into_iter().map(|i| (i.rule, i.message)).collect(),
+                r.strings,
+            )
         }
         other => {
             findings.critical(

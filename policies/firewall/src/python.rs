@@ -25,20 +25,94 @@ pub const SYNTAX: &str = "firewall.python-syntax";
 /// Modules whose import is refused: process, file system, network, native
 /// code, interpreter internals, code loading, serialisation that runs code.
 const DENIED_MODULES: &[&str] = &[
-    "os", "posix", "nt", "subprocess", "socket", "ssl", "select", "selectors", "ctypes", "cffi",
-    "shutil", "importlib", "imp", "zipimport", "pkgutil", "runpy", "sys", "builtins", "__builtin__",
-    "multiprocessing", "threading", "_thread", "concurrent", "asyncio", "pty", "tty", "signal",
-    "fcntl", "mmap", "resource", "urllib", "urllib2", "urllib3", "http", "httplib", "ftplib",
-    "smtplib", "telnetlib", "poplib", "imaplib", "xmlrpc", "socketserver", "requests", "webbrowser",
-    "pickle", "cPickle", "marshal", "shelve", "dill", "code", "codeop", "inspect", "gc", "pathlib",
-    "tempfile", "io", "fileinput", "sqlite3", "dbm", "operator", "types", "getpass", "pwd", "grp",
-    "venv", "ensurepip", "distutils", "setuptools", "pip",
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "socket",
+    "ssl",
+    "select",
+    "selectors",
+    "ctypes",
+    "cffi",
+    "shutil",
+    "importlib",
+    "imp",
+    "zipimport",
+    "pkgutil",
+    "runpy",
+    "sys",
+    "builtins",
+    "__builtin__",
+    "multiprocessing",
+    "threading",
+    "_thread",
+    "concurrent",
+    "asyncio",
+    "pty",
+    "tty",
+    "signal",
+    "fcntl",
+    "mmap",
+    "resource",
+    "urllib",
+    "urllib2",
+    "urllib3",
+    "http",
+    "httplib",
+    "ftplib",
+    "smtplib",
+    "telnetlib",
+    "poplib",
+    "imaplib",
+    "xmlrpc",
+    "socketserver",
+    "requests",
+    "webbrowser",
+    "pickle",
+    "cPickle",
+    "marshal",
+    "shelve",
+    "dill",
+    "code",
+    "codeop",
+    "inspect",
+    "gc",
+    "pathlib",
+    "tempfile",
+    "io",
+    "fileinput",
+    "sqlite3",
+    "dbm",
+    "operator",
+    "types",
+    "getpass",
+    "pwd",
+    "grp",
+    "venv",
+    "ensurepip",
+    "distutils",
+    "setuptools",
+    "pip",
 ];
 
 /// Builtins refused wherever they are named (called or passed around).
 const DENIED_BUILTINS: &[&str] = &[
-    "exec", "eval", "compile", "__import__", "breakpoint", "globals", "locals", "vars", "setattr",
-    "delattr", "input", "memoryview", "__builtins__", "__loader__", "__spec__",
+    "exec",
+    "eval",
+    "compile",
+    "__import__",
+    "breakpoint",
+    "globals",
+    "locals",
+    "vars",
+    "setattr",
+    "delattr",
+    "input",
+    "memoryview",
+    "__builtins__",
+    "__loader__",
+    "__spec__",
 ];
 
 /// Blender APIs that run code later, run other files, or escape the scene.
@@ -59,6 +133,12 @@ const DENIED_BLENDER: &[&str] = &[
     "bpy.utils.execfile",
     "bpy.utils.load_scripts",
 ];
+
+/// Objects that may only be used as the base of an attribute access
+/// (`bpy.app.version`), never as a value (`x = [bpy.app][0]`, `f(bpy)`):
+/// once one escapes into a variable the analysis can no longer see which of
+/// its attributes (`timers`, `handlers`...) is reached.
+const GUARDED: &[&str] = &["bpy", "bpy.app", "bpy.ops", "bpy.utils"];
 
 /// Dunder names that are harmless and common (`if __name__ == "__main__"`,
 /// `super().__init__()`); every other `__x__` is refused.
@@ -98,14 +178,21 @@ pub fn analyse(code: &str) -> Report {
             };
         }
     };
-    let mut bindings = Bindings { aliases: BTreeMap::new(), line_starts: line_starts(code) };
+    let mut bindings = Bindings {
+        aliases: BTreeMap::new(),
+        line_starts: line_starts(code),
+    };
     // Twice, so `b = bpy` followed by `t = b.app` resolves whatever the order.
     for _ in 0..2 {
         for stmt in suite.clone() {
             bindings.visit_stmt(stmt);
         }
     }
-    let mut checker = Checker { b: bindings, report: Report::default() };
+    let mut checker = Checker {
+        b: bindings,
+        report: Report::default(),
+        as_base: false,
+    };
     for stmt in suite {
         checker.visit_stmt(stmt);
     }
@@ -125,7 +212,9 @@ pub fn analyse(code: &str) -> Report {
 }
 
 fn line_starts(code: &str) -> Vec<usize> {
-    std::iter::once(0).chain(code.match_indices('\n').map(|(i, _)| i + 1)).collect()
+    std::iter::once(0)
+        .chain(code.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
 }
 
 fn is_dunder(s: &str) -> bool {
@@ -133,7 +222,8 @@ fn is_dunder(s: &str) -> bool {
 }
 
 fn under(path: &str, prefix: &str) -> bool {
-    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 fn top_module(dotted: &str) -> &str {
@@ -153,7 +243,10 @@ impl Bindings {
     }
 
     fn resolve_name(&self, name: &str) -> String {
-        self.aliases.get(name).cloned().unwrap_or_else(|| name.to_owned())
+        self.aliases
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned())
     }
 
     /// The dotted path an expression names (`b.app` -> `bpy.app`), with
@@ -193,14 +286,52 @@ fn const_str(e: &Expr) -> Option<&str> {
     }
 }
 
+/// Visits the generated `Visitor` leaves empty; both passes must descend
+/// into them or a call hidden in a keyword argument, a comprehension or a
+/// match case would go unseen.
+macro_rules! descend_everywhere {
+    () => {
+        fn visit_keyword(&mut self, node: ast::Keyword) {
+            self.visit_expr(node.value);
+        }
+
+        fn visit_comprehension(&mut self, node: ast::Comprehension) {
+            self.visit_expr(node.target);
+            self.visit_expr(node.iter);
+            for e in node.ifs {
+                self.visit_expr(e);
+            }
+        }
+
+        fn visit_arg(&mut self, node: ast::Arg) {
+            if let Some(annotation) = node.annotation {
+                self.visit_expr(*annotation);
+            }
+        }
+
+        fn visit_match_case(&mut self, node: ast::MatchCase) {
+            self.visit_pattern(node.pattern);
+            if let Some(guard) = node.guard {
+                self.visit_expr(*guard);
+            }
+            for stmt in node.body {
+                self.visit_stmt(stmt);
+            }
+        }
+    };
+}
+
 impl Visitor for Bindings {
+    descend_everywhere!();
     fn visit_stmt_import(&mut self, node: ast::StmtImport) {
         for alias in node.names {
             let name = alias.name.to_string();
             match alias.asname {
                 Some(asname) => self.aliases.insert(asname.to_string(), name),
                 // `import a.b` binds `a`.
-                None => self.aliases.insert(top_module(&name).to_owned(), top_module(&name).to_owned()),
+                None => self
+                    .aliases
+                    .insert(top_module(&name).to_owned(), top_module(&name).to_owned()),
             };
         }
     }
@@ -237,6 +368,24 @@ impl Visitor for Bindings {
         if let Some(vars) = &node.optional_vars {
             self.bind(vars, &node.context_expr);
         }
+        self.visit_expr(node.context_expr);
+    }
+
+    /// `def f(t=bpy.app)` binds `t` like an assignment.
+    fn visit_arguments(&mut self, node: ast::Arguments) {
+        for arg in node
+            .posonlyargs
+            .into_iter()
+            .chain(node.args)
+            .chain(node.kwonlyargs)
+        {
+            if let Some(default) = arg.default {
+                if let Some(path) = self.dotted(&default) {
+                    self.aliases.insert(arg.def.arg.to_string(), path);
+                }
+                self.visit_expr(*default);
+            }
+        }
     }
 }
 
@@ -244,11 +393,17 @@ impl Visitor for Bindings {
 struct Checker {
     b: Bindings,
     report: Report,
+    /// The expression being visited is the base of an attribute access.
+    as_base: bool,
 }
 
 impl Checker {
     fn issue(&mut self, rule: &'static str, line: usize, message: String) {
-        self.report.issues.push(Issue { rule, line, message: format!("line {line}: {message}") });
+        self.report.issues.push(Issue {
+            rule,
+            line,
+            message: format!("line {line}: {message}"),
+        });
     }
 
     fn check_module(&mut self, module: &str, line: usize) {
@@ -284,10 +439,12 @@ impl Checker {
 
     /// `open(path, mode)`: only read modes with a literal mode string pass.
     fn check_open(&mut self, call: &ast::ExprCall, line: usize) {
-        let mode = call
-            .args
-            .get(1)
-            .or_else(|| call.keywords.iter().find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "mode")).map(|k| &k.value));
+        let mode = call.args.get(1).or_else(|| {
+            call.keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "mode"))
+                .map(|k| &k.value)
+        });
         let refused = match mode {
             None => None,
             Some(m) => match const_str(m) {
@@ -297,12 +454,35 @@ impl Checker {
             },
         };
         if let Some(why) = refused {
-            self.issue(OPEN_WRITE, line, format!("{why}; scripts may only read files (mode \"r\")"));
+            self.issue(
+                OPEN_WRITE,
+                line,
+                format!("{why}; scripts may only read files (mode \"r\")"),
+            );
         }
     }
 }
 
 impl Visitor for Checker {
+    fn visit_expr(&mut self, node: Expr) {
+        let as_base = std::mem::take(&mut self.as_base);
+        if !as_base {
+            if let Some(path) = self
+                .b
+                .dotted(&node)
+                .filter(|p| GUARDED.contains(&p.as_str()))
+            {
+                let line = self.b.line(&node);
+                self.issue(
+                    BLENDER,
+                    line,
+                    format!("`{path}` used as a value hides which of its attributes is reached; write `{path}.<attribute>` directly"),
+                );
+            }
+        }
+        self.generic_visit_expr(node);
+    }
+
     fn visit_stmt_import(&mut self, node: ast::StmtImport) {
         let line = self.b.line(&node);
         for alias in &node.names {
@@ -315,7 +495,11 @@ impl Visitor for Checker {
         let line = self.b.line(&node);
         let level = node.level.map_or(0, |l| l.to_u32());
         let Some(module) = node.module.as_ref().filter(|_| level == 0) else {
-            self.issue(IMPORT, line, "relative imports are refused; a script has no package to import from".to_owned());
+            self.issue(
+                IMPORT,
+                line,
+                "relative imports are refused; a script has no package to import from".to_owned(),
+            );
             return;
         };
         self.check_module(module.as_str(), line);
@@ -356,7 +540,10 @@ impl Visitor for Checker {
         if self.b.is_builtin(&node.func, "open") {
             self.check_open(&node, line);
             skip_func = true;
-        } else if ["getattr", "hasattr"].iter().any(|f| self.b.is_builtin(&node.func, f)) {
+        } else if ["getattr", "hasattr"]
+            .iter()
+            .any(|f| self.b.is_builtin(&node.func, f))
+        {
             skip_func = true;
             match node.args.get(1).map(const_str) {
                 Some(Some(attr)) => {
@@ -372,10 +559,16 @@ impl Visitor for Checker {
                 ),
             }
         }
+        let constant_getattr = ["getattr", "hasattr"]
+            .iter()
+            .any(|f| self.b.is_builtin(&node.func, f))
+            && node.args.get(1).and_then(const_str).is_some();
         if !skip_func {
             self.visit_expr(*node.func);
         }
-        for arg in node.args {
+        for (i, arg) in node.args.into_iter().enumerate() {
+            // `getattr(bpy.app, "version")` uses bpy.app as a base, like `bpy.app.version`.
+            self.as_base = constant_getattr && i == 0;
             self.visit_expr(arg);
         }
         for keyword in node.keywords {
@@ -388,13 +581,23 @@ impl Visitor for Checker {
         let attr = node.attr.as_str();
         self.check_dunder(attr, line);
         if attr == "as_module" {
-            self.issue(BLENDER, line, "`.as_module()` runs a text block as a module; put the code in this script instead".to_owned());
+            self.issue(
+                BLENDER,
+                line,
+                "`.as_module()` runs a text block as a module; put the code in this script instead"
+                    .to_owned(),
+            );
         }
         // `<anything>.app.timers` even when the base is not resolvable
         // (bpy passed through a function argument).
         if let Expr::Attribute(parent) = node.value.as_ref() {
             let pair = (parent.attr.as_str(), attr);
-            if matches!(pair, ("app", "timers" | "handlers" | "driver_namespace") | ("utils", "execfile") | ("ops", "script")) {
+            if matches!(
+                pair,
+                ("app", "timers" | "handlers" | "driver_namespace")
+                    | ("utils", "execfile")
+                    | ("ops", "script")
+            ) {
                 self.issue(
                     BLENDER,
                     line,
@@ -405,6 +608,7 @@ impl Visitor for Checker {
         if let Some(path) = self.b.dotted(&Expr::Attribute(node.clone())) {
             self.check_blender_path(&path, line);
         }
+        self.as_base = true;
         self.visit_expr(*node.value);
     }
 
@@ -415,28 +619,22 @@ impl Visitor for Checker {
                 self.check_dunder(&s, line);
                 self.report.strings.push(s);
             }
-            Constant::Bytes(b) => self.report.strings.push(String::from_utf8_lossy(&b).into_owned()),
+            Constant::Bytes(b) => self
+                .report
+                .strings
+                .push(String::from_utf8_lossy(&b).into_owned()),
             _ => {}
         }
     }
 
-    // The generated visitor does not descend into these; a hostile call
-    // hidden in a keyword argument, default value, comprehension or `with`
-    // must still be seen.
-    fn visit_keyword(&mut self, node: ast::Keyword) {
-        self.visit_expr(node.value);
-    }
-
-    fn visit_comprehension(&mut self, node: ast::Comprehension) {
-        self.visit_expr(node.target);
-        self.visit_expr(node.iter);
-        for e in node.ifs {
-            self.visit_expr(e);
-        }
-    }
+    descend_everywhere!();
 
     fn visit_arguments(&mut self, node: ast::Arguments) {
-        let all = node.posonlyargs.into_iter().chain(node.args).chain(node.kwonlyargs);
+        let all = node
+            .posonlyargs
+            .into_iter()
+            .chain(node.args)
+            .chain(node.kwonlyargs);
         for arg in all {
             if let Some(default) = arg.default {
                 self.visit_expr(*default);
@@ -448,26 +646,10 @@ impl Visitor for Checker {
         }
     }
 
-    fn visit_arg(&mut self, node: ast::Arg) {
-        if let Some(annotation) = node.annotation {
-            self.visit_expr(*annotation);
-        }
-    }
-
     fn visit_withitem(&mut self, node: ast::WithItem) {
         self.visit_expr(node.context_expr);
         if let Some(vars) = node.optional_vars {
             self.visit_expr(*vars);
-        }
-    }
-
-    fn visit_match_case(&mut self, node: ast::MatchCase) {
-        self.visit_pattern(node.pattern);
-        if let Some(guard) = node.guard {
-            self.visit_expr(*guard);
-        }
-        for stmt in node.body {
-            self.visit_stmt(stmt);
         }
     }
 
@@ -496,14 +678,32 @@ mod tests {
     #[test]
     fn aliases_do_not_launder() {
         assert!(rules("import bpy as b\nb.app.timers.register(f)").contains(&BLENDER));
-        assert!(rules("from bpy import app\napp.handlers.frame_change_pre.append(f)").contains(&BLENDER));
+        assert!(
+            rules("from bpy import app\napp.handlers.frame_change_pre.append(f)")
+                .contains(&BLENDER)
+        );
         assert!(rules("import bpy\nx = bpy.app\nx.driver_namespace['f'] = f").contains(&BLENDER));
         assert!(rules("import bpy\nt = getattr(bpy.app, 'timers')").contains(&BLENDER));
     }
 
     #[test]
+    fn guarded_objects_cannot_escape_into_values() {
+        assert!(rules("import bpy\nt = [bpy.app][0]\nt.timers.register(f)").contains(&BLENDER));
+        assert!(rules("import bpy\nrun(bpy)").contains(&BLENDER));
+        assert!(rules("import bpy\nf(x=(t := bpy.app))\nt.timers").contains(&BLENDER));
+        assert!(rules("import bpy\ndef g(t=bpy.app):\n    return t.timers").contains(&BLENDER));
+        assert_eq!(
+            rules("import bpy\nv = bpy.app.version\nn = getattr(bpy.app, 'version_string')"),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
     fn strings_are_not_code() {
-        assert_eq!(rules("import bpy\nprint('import os; os.system(1)')\nos_name = 'x'"), Vec::<&str>::new());
+        assert_eq!(
+            rules("import bpy\nprint('import os; os.system(1)')\nos_name = 'x'"),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]

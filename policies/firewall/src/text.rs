@@ -26,7 +26,10 @@ fn tokens(text: &str) -> impl Iterator<Item = &str> {
 
 /// Whether `host` is a loopback host (`localhost`, `127.0.0.0/8`, `::1`).
 pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" {
         return true;
     }
@@ -46,7 +49,8 @@ pub fn host_of(text: &str) -> Option<String> {
     let bare_host = !t.is_empty()
         && !t.contains(char::is_whitespace)
         && (t == "localhost" || t.contains('.') || t.contains(':'))
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         && t.chars().any(|c| c.is_ascii_alphanumeric());
     bare_host.then(|| t.to_owned())
 }
@@ -58,7 +62,8 @@ fn split_url(token: &str) -> Option<(&str, &str)> {
         .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
         .map_or(0, |i| i + 1);
     let scheme = &token[scheme_start..idx];
-    (!scheme.is_empty() && scheme.starts_with(|c: char| c.is_ascii_alphabetic())).then(|| (scheme, &token[idx + 3..]))
+    (!scheme.is_empty() && scheme.starts_with(|c: char| c.is_ascii_alphabetic()))
+        .then(|| (scheme, &token[idx + 3..]))
 }
 
 fn authority_host(rest: &str) -> String {
@@ -76,16 +81,28 @@ fn authority_host(rest: &str) -> String {
 fn normalise(path: &str) -> String {
     let unified = path.replace('\\', "/");
     let absolute = unified.starts_with('/');
-    let parts: Vec<&str> = unified.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    let parts: Vec<&str> = unified
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
     let joined = parts.join("/");
-    if absolute { format!("/{joined}") } else { joined }
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 fn inside(path: &str, root: &str) -> bool {
     let (path, root) = (normalise(path), normalise(root));
     let windows = root.chars().nth(1) == Some(':');
-    let (path, root) = if windows { (path.to_ascii_lowercase(), root.to_ascii_lowercase()) } else { (path, root) };
-    !root.is_empty() && (path == root || path.starts_with(&format!("{}/", root.trim_end_matches('/'))))
+    let (path, root) = if windows {
+        (path.to_ascii_lowercase(), root.to_ascii_lowercase())
+    } else {
+        (path, root)
+    };
+    !root.is_empty()
+        && (path == root || path.starts_with(&format!("{}/", root.trim_end_matches('/'))))
 }
 
 /// Whether `token` is an absolute path: `/x`, `~/x`, `C:\x`, `C:/x`, `\\server\x`.
@@ -94,7 +111,10 @@ fn absolute_path(token: &str) -> bool {
     let path_char = |c: u8| c.is_ascii_alphanumeric() || b"._~-".contains(&c);
     (b.len() >= 2 && b[0] == b'/' && path_char(b[1]))
         || token.starts_with("~/")
-        || (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/'))
+        || (b.len() >= 3
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b[2] == b'\\' || b[2] == b'/'))
         || (token.starts_with("\\\\") && b.len() > 2 && path_char(b[2]))
 }
 
@@ -105,7 +125,9 @@ pub fn scan(text: &str, project_root: &str) -> Vec<Issue> {
         if let Some((scheme, rest)) = split_url(token) {
             let host = authority_host(rest);
             if scheme.eq_ignore_ascii_case("file") {
-                let path = rest.get(rest.find('/').unwrap_or(rest.len())..).unwrap_or("");
+                let path = rest
+                    .get(rest.find('/').unwrap_or(rest.len())..)
+                    .unwrap_or("");
                 check_path(path, token, project_root, &mut issues);
             } else if !is_loopback(&host) {
                 issues.push(Issue {
@@ -162,7 +184,10 @@ mod tests {
         assert_eq!(rules("file:///etc/shadow"), [ABSOLUTE]);
         assert_eq!(rules("/projectx/a"), [ABSOLUTE]);
         assert!(rules("/project/textures/wood.png and /project").is_empty());
-        assert!(rules("Wait... 1/2 and/or m/s x // y a / b import test.fbx //textures/a.png").is_empty());
+        assert!(
+            rules("Wait... 1/2 and/or m/s x // y a / b import test.fbx //textures/a.png")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -41,12 +41,30 @@ impl Policy for NanAudit {
             env!("CARGO_PKG_VERSION"),
             "Every number finite and within bounds; rotations unit quaternions; scales non-zero.",
             &[
-                (NON_FINITE, "every float leaf is finite (no NaN, no infinity)"),
-                (TRANSLATION, "each translation component within max_translation (default 1e6 m)"),
-                (SCALE_BOUND, "each scale component within max_scale (default 1e4)"),
-                (SCALE_ZERO, "no scale component with |s| < min_scale (default 1e-6)"),
-                (MAGNITUDE, "every other number within max_abs_value (default 1e9)"),
-                (QUATERNION, "rotations have unit length within quaternion_tolerance (default 1e-3)"),
+                (
+                    NON_FINITE,
+                    "every float leaf is finite (no NaN, no infinity)",
+                ),
+                (
+                    TRANSLATION,
+                    "each translation component within max_translation (default 1e6 m)",
+                ),
+                (
+                    SCALE_BOUND,
+                    "each scale component within max_scale (default 1e4)",
+                ),
+                (
+                    SCALE_ZERO,
+                    "no scale component with |s| < min_scale (default 1e-6)",
+                ),
+                (
+                    MAGNITUDE,
+                    "every other number within max_abs_value (default 1e9)",
+                ),
+                (
+                    QUATERNION,
+                    "rotations have unit length within quaternion_tolerance (default 1e-3)",
+                ),
             ],
         )
     }
@@ -74,7 +92,8 @@ impl Bounds {
             max_scale: config.f64_or("/max_scale", DEFAULT_MAX_SCALE),
             min_scale: config.f64_or("/min_scale", DEFAULT_MIN_SCALE),
             max_abs_value: config.f64_or("/max_abs_value", DEFAULT_MAX_ABS_VALUE),
-            quaternion_tolerance: config.f64_or("/quaternion_tolerance", DEFAULT_QUATERNION_TOLERANCE),
+            quaternion_tolerance: config
+                .f64_or("/quaternion_tolerance", DEFAULT_QUATERNION_TOLERANCE),
         }
     }
 }
@@ -100,13 +119,17 @@ pub fn evaluate(intent: &Intent, _ctx: &Context, config: &Config) -> Verdict {
     let bounds = Bounds::from(config);
     let mut findings = Findings::new();
     for leaf in &intent.leaves {
-        let Some(x) = leaf.value.as_f64() else { continue };
+        let Some(x) = leaf.value.as_f64() else {
+            continue;
+        };
         let path = leaf.path.as_str();
         if !x.is_finite() {
             findings.critical(
                 NON_FINITE,
                 path,
-                format!("{path} is {x}; send a finite number (NaN and infinity corrupt engine state)"),
+                format!(
+                    "{path} is {x}; send a finite number (NaN and infinity corrupt engine state)"
+                ),
             );
             continue;
         }
@@ -148,7 +171,9 @@ pub fn evaluate(intent: &Intent, _ctx: &Context, config: &Config) -> Verdict {
     }
     let args = Args::of(intent);
     for pointer in ["/rotation", "/transform/rotation"] {
-        let Some(q) = args.vector::<4>(pointer) else { continue };
+        let Some(q) = args.vector::<4>(pointer) else {
+            continue;
+        };
         if q.iter().any(|c| !c.is_finite()) {
             continue; // already reported as non-finite
         }
@@ -174,7 +199,18 @@ mod tests {
 
     fn intent(args: &str) -> Intent {
         let args = parse_lenient(args).unwrap();
-        Intent::for_op(1, Source::Agent, "set_transform", &args, 0, 1, vec![], vec![], String::new(), 0)
+        Intent::for_op(
+            1,
+            Source::Agent,
+            "set_transform",
+            &args,
+            0,
+            1,
+            vec![],
+            vec![],
+            String::new(),
+            0,
+        )
     }
 
     #[test]
@@ -184,8 +220,18 @@ mod tests {
             &Context::default(),
             &Config::empty(),
         );
-        let paths: Vec<_> = v.findings().iter().map(|f| (f.rule.as_str(), f.path.as_str())).collect();
-        assert_eq!(paths, [(NON_FINITE, "/translation/0"), (NON_FINITE, "/translation/2")]);
+        let paths: Vec<_> = v
+            .findings()
+            .iter()
+            .map(|f| (f.rule.as_str(), f.path.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                (NON_FINITE, "/translation/0"),
+                (NON_FINITE, "/translation/2")
+            ]
+        );
         assert!(v.is_deny());
     }
 
@@ -193,14 +239,27 @@ mod tests {
     fn config_raises_bounds() {
         let i = intent(r#"{"id": "a", "translation": [2e6, 0, 0]}"#);
         assert!(evaluate(&i, &Context::default(), &Config::empty()).is_deny());
-        let cfg = Config::new(vibesync_policy_sdk::types::flatten(&serde_json::json!({"max_translation": 1e7})));
+        let cfg = Config::new(vibesync_policy_sdk::types::flatten(
+            &serde_json::json!({"max_translation": 1e7}),
+        ));
         assert_eq!(evaluate(&i, &Context::default(), &cfg), Verdict::Allow);
     }
 
     #[test]
     fn metadata_lists_every_rule_it_can_report() {
-        let ids: Vec<_> = NanAudit::metadata().rules.into_iter().map(|r| r.id).collect();
-        for rule in [NON_FINITE, TRANSLATION, SCALE_BOUND, SCALE_ZERO, MAGNITUDE, QUATERNION] {
+        let ids: Vec<_> = NanAudit::metadata()
+            .rules
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        for rule in [
+            NON_FINITE,
+            TRANSLATION,
+            SCALE_BOUND,
+            SCALE_ZERO,
+            MAGNITUDE,
+            QUATERNION,
+        ] {
             assert!(ids.iter().any(|i| i == rule), "{rule}");
         }
     }

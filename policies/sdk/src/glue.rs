@@ -16,13 +16,20 @@ pub fn metadata<P: Policy>() -> wit::PolicyInfo {
         rules: info
             .rules
             .into_iter()
-            .map(|r| wit::RuleInfo { id: r.id, description: r.description })
+            .map(|r| wit::RuleInfo {
+                id: r.id,
+                description: r.description,
+            })
             .collect(),
     }
 }
 
 /// `evaluator.evaluate` for policy `P`.
-pub fn evaluate<P: Policy>(intent: wit::Intent, context: wit::Context, config: Vec<wit::Leaf>) -> wit::Verdict {
+pub fn evaluate<P: Policy>(
+    intent: wit::Intent,
+    context: wit::Context,
+    config: Vec<wit::Leaf>,
+) -> wit::Verdict {
     let intent = t::Intent {
         tid: intent.tid,
         source: match intent.source {
@@ -78,7 +85,11 @@ fn object(o: wit::ObjectState) -> t::ObjectState {
         name: o.name,
         kind: o.kind,
         parent: o.parent,
-        transform: t::Transform { translation: [tx, ty, tz], rotation: [rx, ry, rz, rw], scale: [sx, sy, sz] },
+        transform: t::Transform {
+            translation: [tx, ty, tz],
+            rotation: [rx, ry, rz, rw],
+            scale: [sx, sy, sz],
+        },
         material: o.material.map(|m| {
             let (r, g, b, a) = m.base_color;
             let (er, eg, eb) = m.emission;
@@ -90,7 +101,10 @@ fn object(o: wit::ObjectState) -> t::ObjectState {
                 emission_strength: m.emission_strength,
             }
         }),
-        lock: o.lock.map(|l| t::ObjectLock { holder: l.holder, human: l.human }),
+        lock: o.lock.map(|l| t::ObjectLock {
+            holder: l.holder,
+            human: l.human,
+        }),
     }
 }
 

@@ -4,11 +4,14 @@
 //! configuration table, [`Findings`] collects findings and turns them into a
 //! verdict (any error or critical finding denies).
 
-use vibesync_policy_types::{Finding, Intent, Leaf, PolicyInfo, RuleInfo, Scalar, Severity, Verdict};
+use vibesync_policy_types::{
+    Finding, Intent, Leaf, PolicyInfo, RuleInfo, Scalar, Severity, Verdict,
+};
 
 /// Whether `path` is `prefix` or lies under it (`/a/0` is under `/a`, `/ab` is not).
 fn is_under(path: &str, prefix: &str) -> bool {
-    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Read-only pointer access to a list of leaves (an op's args or a config).
@@ -20,7 +23,9 @@ pub struct Args<'a> {
 impl<'a> Args<'a> {
     /// The arguments of `intent`.
     pub fn of(intent: &'a Intent) -> Args<'a> {
-        Args { leaves: &intent.leaves }
+        Args {
+            leaves: &intent.leaves,
+        }
     }
 
     /// A view over any leaves.
@@ -35,12 +40,17 @@ impl<'a> Args<'a> {
 
     /// Every text leaf as `(path, text)`.
     pub fn texts(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.leaves.iter().filter_map(|l| Some((l.path.as_str(), l.value.as_str()?)))
+        self.leaves
+            .iter()
+            .filter_map(|l| Some((l.path.as_str(), l.value.as_str()?)))
     }
 
     /// The scalar at exactly `pointer` (not a container).
     pub fn get(&self, pointer: &str) -> Option<&'a Scalar> {
-        self.leaves.iter().find(|l| l.path == pointer).map(|l| &l.value)
+        self.leaves
+            .iter()
+            .find(|l| l.path == pointer)
+            .map(|l| &l.value)
     }
 
     /// The text at `pointer`, if it is text.
@@ -65,14 +75,18 @@ impl<'a> Args<'a> {
 
     /// Every leaf at or under `pointer`.
     pub fn under(&self, pointer: &'a str) -> impl Iterator<Item = &'a Leaf> + 'a {
-        self.leaves.iter().filter(move |l| is_under(&l.path, pointer))
+        self.leaves
+            .iter()
+            .filter(move |l| is_under(&l.path, pointer))
     }
 
     /// The distinct top-level keys (first pointer tokens), in document order.
     pub fn top_level_keys(&self) -> Vec<&'a str> {
         let mut keys: Vec<&str> = Vec::new();
         for l in self.leaves {
-            let Some(rest) = l.path.strip_prefix('/') else { continue };
+            let Some(rest) = l.path.strip_prefix('/') else {
+                continue;
+            };
             let key = rest.split('/').next().unwrap_or(rest);
             if keys.last() != Some(&key) && !keys.contains(&key) {
                 keys.push(key);
@@ -95,7 +109,11 @@ impl<'a> Args<'a> {
             let rest = &l.path[pointer.len()..];
             if rest.is_empty() {
                 // The container itself: only an empty list/map leaves a null here.
-                return if l.value == Scalar::Null { Some(items) } else { None };
+                return if l.value == Scalar::Null {
+                    Some(items)
+                } else {
+                    None
+                };
             }
             let index: usize = rest[1..].parse().ok()?;
             if index != items.len() {
@@ -206,14 +224,22 @@ impl Findings {
 }
 
 /// Build a [`PolicyInfo`] from `(rule id, description)` pairs.
-pub fn policy_info(name: &str, version: &str, description: &str, rules: &[(&str, &str)]) -> PolicyInfo {
+pub fn policy_info(
+    name: &str,
+    version: &str,
+    description: &str,
+    rules: &[(&str, &str)],
+) -> PolicyInfo {
     PolicyInfo {
         name: name.to_owned(),
         version: version.to_owned(),
         description: description.to_owned(),
         rules: rules
             .iter()
-            .map(|(id, d)| RuleInfo { id: (*id).to_owned(), description: (*d).to_owned() })
+            .map(|(id, d)| RuleInfo {
+                id: (*id).to_owned(),
+                description: (*d).to_owned(),
+            })
             .collect(),
     }
 }
@@ -229,7 +255,9 @@ mod tests {
 
     #[test]
     fn pointer_reads() {
-        let l = leaves(serde_json::json!({"id": "obj-1", "translation": [1, 2.5, 3], "frame": true, "ab": 1}));
+        let l = leaves(
+            serde_json::json!({"id": "obj-1", "translation": [1, 2.5, 3], "frame": true, "ab": 1}),
+        );
         let a = Args::new(&l);
         assert_eq!(a.str("/id"), Some("obj-1"));
         assert_eq!(a.vector::<3>("/translation"), Some([1.0, 2.5, 3.0]));

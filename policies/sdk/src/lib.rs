@@ -33,8 +33,8 @@ pub mod testing;
 pub use helpers::{Args, Config, Findings, policy_info};
 pub use vibesync_policy_types as types;
 pub use vibesync_policy_types::{
-    Context, Finding, Intent, Leaf, ObjectLock, ObjectState, PolicyInfo, RuleInfo, Scalar, Severity,
-    Source, Verdict,
+    Context, Finding, Intent, Leaf, ObjectLock, ObjectState, PolicyInfo, RuleInfo, Scalar,
+    Severity, Source, Verdict,
 };
 
 /// Everything a policy author usually needs, in one `use`.
@@ -79,7 +79,9 @@ macro_rules! export_policy {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct VibesyncPolicyExport;
-            impl $crate::bindings::exports::vibesync::policy::evaluator::Guest for VibesyncPolicyExport {
+            impl $crate::bindings::exports::vibesync::policy::evaluator::Guest
+                for VibesyncPolicyExport
+            {
                 fn metadata() -> $crate::bindings::vibesync::policy::types::PolicyInfo {
                     $crate::glue::metadata::<$policy>()
                 }
@@ -89,7 +91,7 @@ macro_rules! export_policy {
                     config: ::std::vec::Vec<$crate::bindings::vibesync::policy::types::Leaf>,
                 ) -> $crate::bindings::vibesync::policy::types::Verdict {
                     $crate::glue::evaluate::<$policy>(intent, context, config)
-                }
+        }
             }
             $crate::bindings::export!(VibesyncPolicyExport with_types_in $crate::bindings);
         };

@@ -38,17 +38,30 @@ pub fn run_corpus(
         .collect();
     files.sort();
     for path in files {
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let file = FixtureFile::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(file.policy, policy, "{} is for another policy", path.display());
+        assert_eq!(
+            file.policy,
+            policy,
+            "{} is for another policy",
+            path.display()
+        );
         for case in &file.cases {
             match case.expect {
                 Expect::Allow => report.benign += 1,
                 Expect::Deny | Expect::Escalate => report.hostile += 1,
             }
-            let verdict = evaluate(&case.intent(), &case.context(), &Config::new(case.config_leaves()));
+            let verdict = evaluate(
+                &case.intent(),
+                &case.context(),
+                &Config::new(case.config_leaves()),
+            );
             if let Err(e) = case.check(&verdict) {
-                report.failures.push(format!("{}: {e}", path.file_name().unwrap_or_default().display()));
+                report.failures.push(format!(
+                    "{}: {e}",
+                    path.file_name().unwrap_or_default().display()
+                ));
             }
         }
     }

@@ -129,7 +129,10 @@ mod tests {
     use serde_json::json;
 
     fn hex(v: &Value) -> String {
-        canonical_cbor(v).iter().map(|b| format!("{b:02x}")).collect()
+        canonical_cbor(v)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Vectors from RFC 8949 Appendix A (those JSON can express).
@@ -211,7 +214,9 @@ mod tests {
         let mut reader = cbor4ii::core::utils::SliceReader::new(&bytes);
         let decoded: cbor4ii::core::Value =
             cbor4ii::core::dec::Decode::decode(&mut reader).expect("valid CBOR");
-        let cbor4ii::core::Value::Map(entries) = decoded else { panic!("not a map: {decoded:?}") };
+        let cbor4ii::core::Value::Map(entries) = decoded else {
+            panic!("not a map: {decoded:?}")
+        };
         let keys: Vec<_> = entries
             .iter()
             .map(|(k, _)| match k {

@@ -122,8 +122,12 @@ impl FixtureCase {
             0,
             1,
             FIXTURE_ENGINES.iter().map(|e| (*e).to_owned()).collect(),
-            self.objects.clone().unwrap_or_else(|| ids_in_args(&self.args)),
-            self.rationale.clone().unwrap_or_else(|| DEFAULT_RATIONALE.to_owned()),
+            self.objects
+                .clone()
+                .unwrap_or_else(|| ids_in_args(&self.args)),
+            self.rationale
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RATIONALE.to_owned()),
             context.scene_version,
         )
     }
@@ -223,7 +227,14 @@ mod tests {
         assert_eq!(intent.rationale, DEFAULT_RATIONALE);
         assert_eq!(intent.objects, ["obj-1"]);
         assert_eq!(intent.op_count, 1);
-        assert!(intent.leaf("/translation/1").unwrap().as_f64().unwrap().is_nan());
+        assert!(
+            intent
+                .leaf("/translation/1")
+                .unwrap()
+                .as_f64()
+                .unwrap()
+                .is_nan()
+        );
         assert_eq!(case.context().project_root, "/project");
         assert!(case.config_leaves().is_empty());
     }
@@ -239,7 +250,10 @@ mod tests {
         assert_eq!(case.context().missing, ["z"]);
         assert_eq!(
             case.config_leaves(),
-            vec![Leaf { path: "/max_translation".into(), value: Scalar::Int(10) }]
+            vec![Leaf {
+                path: "/max_translation".into(),
+                value: Scalar::Int(10)
+            }]
         );
     }
 
@@ -248,9 +262,16 @@ mod tests {
         let file = FixtureFile::parse(FILE).unwrap();
         let case = &file.cases[0];
         let err = case.check(&Verdict::Allow).unwrap_err();
-        assert_eq!(err, "case \"nan translation\": expected deny, got allow (no findings)");
+        assert_eq!(
+            err,
+            "case \"nan translation\": expected deny, got allow (no findings)"
+        );
 
-        let wrong_rule = Verdict::Deny(vec![Finding::error("nan-audit.scale-zero", "/scale/0", "zero")]);
+        let wrong_rule = Verdict::Deny(vec![Finding::error(
+            "nan-audit.scale-zero",
+            "/scale/0",
+            "zero",
+        )]);
         let err = case.check(&wrong_rule).unwrap_err();
         assert_eq!(
             err,
@@ -258,10 +279,18 @@ mod tests {
              (nan-audit.scale-zero at \"/scale/0\": zero)"
         );
 
-        let right = Verdict::Deny(vec![Finding::error("nan-audit.non-finite", "/translation/1", "NaN")]);
+        let right = Verdict::Deny(vec![Finding::error(
+            "nan-audit.non-finite",
+            "/translation/1",
+            "NaN",
+        )]);
         assert_eq!(case.check(&right), Ok(()));
         let escalate = Verdict::Escalate(right.findings().to_vec());
-        assert!(case.check(&escalate).unwrap_err().contains("expected deny, got escalate"));
+        assert!(
+            case.check(&escalate)
+                .unwrap_err()
+                .contains("expected deny, got escalate")
+        );
     }
 
     #[test]
@@ -279,6 +308,9 @@ mod tests {
             text,
             r#"{"verdict":"deny","findings":[{"rule":"a.b","severity":"error","path":"/x","message":"m"}]}"#
         );
-        assert_eq!(serde_json::to_string(&Verdict::Allow).unwrap(), r#"{"verdict":"allow"}"#);
+        assert_eq!(
+            serde_json::to_string(&Verdict::Allow).unwrap(),
+            r#"{"verdict":"allow"}"#
+        );
     }
 }

@@ -41,7 +41,10 @@ pub fn mark_non_finite(value: &mut serde_json::Value) {
 /// The marker for one of the three spellings.
 fn non_finite_marker(spelling: &str) -> serde_json::Value {
     let mut map = serde_json::Map::new();
-    map.insert(NON_FINITE_KEY.to_owned(), serde_json::Value::String(spelling.to_owned()));
+    map.insert(
+        NON_FINITE_KEY.to_owned(),
+        serde_json::Value::String(spelling.to_owned()),
+    );
     serde_json::Value::Object(map)
 }
 
@@ -90,8 +93,7 @@ mod tests {
 
     #[test]
     fn marker_needs_exactly_one_key() {
-        let v: serde_json::Value =
-            serde_json::json!({ NON_FINITE_KEY: "NaN", "other": 1 });
+        let v: serde_json::Value = serde_json::json!({ NON_FINITE_KEY: "NaN", "other": 1 });
         assert_eq!(as_non_finite(&v), None);
         let v = serde_json::json!({ NON_FINITE_KEY: "NaN" });
         assert!(as_non_finite(&v).unwrap().is_nan());

@@ -131,7 +131,10 @@ impl Intent {
 
     /// The leaf at exactly `path`, if any.
     pub fn leaf(&self, path: &str) -> Option<&Scalar> {
-        self.leaves.iter().find(|l| l.path == path).map(|l| &l.value)
+        self.leaves
+            .iter()
+            .find(|l| l.path == path)
+            .map(|l| &l.value)
     }
 }
 
@@ -148,7 +151,11 @@ pub struct Transform {
 impl Default for Transform {
     /// The identity transform.
     fn default() -> Self {
-        Transform { translation: [0.0; 3], rotation: [0.0, 0.0, 0.0, 1.0], scale: [1.0; 3] }
+        Transform {
+            translation: [0.0; 3],
+            rotation: [0.0, 0.0, 0.0, 1.0],
+            scale: [1.0; 3],
+        }
     }
 }
 
@@ -258,21 +265,38 @@ impl Finding {
         path: impl Into<String>,
         message: impl Into<String>,
     ) -> Finding {
-        Finding { rule: rule.into(), severity, path: path.into(), message: message.into() }
+        Finding {
+            rule: rule.into(),
+            severity,
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// An [`Severity::Error`] finding.
-    pub fn error(rule: impl Into<String>, path: impl Into<String>, message: impl Into<String>) -> Finding {
+    pub fn error(
+        rule: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
         Finding::new(rule, Severity::Error, path, message)
     }
 
     /// A [`Severity::Critical`] finding.
-    pub fn critical(rule: impl Into<String>, path: impl Into<String>, message: impl Into<String>) -> Finding {
+    pub fn critical(
+        rule: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
         Finding::new(rule, Severity::Critical, path, message)
     }
 
     /// A [`Severity::Warning`] finding.
-    pub fn warning(rule: impl Into<String>, path: impl Into<String>, message: impl Into<String>) -> Finding {
+    pub fn warning(
+        rule: impl Into<String>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
         Finding::new(rule, Severity::Warning, path, message)
     }
 }

@@ -28,7 +28,11 @@ pub fn escape_pointer_token(token: &str) -> String {
 /// for text keys is shorter first, then bytewise.
 pub(crate) fn canonical_key_order(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<_> = map.iter().collect();
-    entries.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes())));
+    entries.sort_by(|(a, _), (b, _)| {
+        a.len()
+            .cmp(&b.len())
+            .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+    });
     entries
 }
 
@@ -67,7 +71,10 @@ fn walk(value: &Value, path: &mut String, out: &mut Vec<Leaf>) {
         }
         Value::Array(_) | Value::Object(_) => Scalar::Null,
     };
-    out.push(Leaf { path: path.clone(), value: scalar });
+    out.push(Leaf {
+        path: path.clone(),
+        value: scalar,
+    });
 }
 
 #[cfg(test)]
@@ -84,7 +91,14 @@ mod tests {
         let v = json!({"translation": [1.0, 2.0, 3.0], "id": "obj-1", "aa": 1, "b": 2});
         assert_eq!(
             paths(&v),
-            ["/b", "/aa", "/id", "/translation/0", "/translation/1", "/translation/2"]
+            [
+                "/b",
+                "/aa",
+                "/id",
+                "/translation/0",
+                "/translation/1",
+                "/translation/2"
+            ]
         );
     }
 
@@ -111,7 +125,13 @@ mod tests {
     #[test]
     fn scalar_root_has_empty_path() {
         let l = flatten(&json!("hi"));
-        assert_eq!(l, vec![Leaf { path: String::new(), value: Scalar::Text("hi".into()) }]);
+        assert_eq!(
+            l,
+            vec![Leaf {
+                path: String::new(),
+                value: Scalar::Text("hi".into())
+            }]
+        );
     }
 
     #[test]

@@ -39,19 +39,43 @@ const AGENT_LOCK: &str = "validation.agent-lock";
 /// Every rule with its description (what `metadata()` lists).
 pub const RULES: &[(&str, &str)] = &[
     (UNKNOWN_OP, "the op is one of those in docs/ops.md"),
-    (REQUIRED, "every required argument is present (and at least one optional one where the op needs one)"),
+    (
+        REQUIRED,
+        "every required argument is present (and at least one optional one where the op needs one)",
+    ),
     (TYPE, "every argument has its documented type"),
-    (VECTOR, "vectors have their documented length and numeric components"),
-    (RANGE, "colours, roughness and metallic in [0, 1]; emission and its strength >= 0"),
-    (NAME, "names are 1-63 characters without control characters, '/' or '\\'"),
-    (ENUM, "kind, primitive and language are among the documented values"),
+    (
+        VECTOR,
+        "vectors have their documented length and numeric components",
+    ),
+    (
+        RANGE,
+        "colours, roughness and metallic in [0, 1]; emission and its strength >= 0",
+    ),
+    (
+        NAME,
+        "names are 1-63 characters without control characters, '/' or '\\'",
+    ),
+    (
+        ENUM,
+        "kind, primitive and language are among the documented values",
+    ),
     (UNKNOWN_FIELD, "no argument the op does not define"),
-    (RATIONALE, "the rationale says something (several distinct words, not a placeholder)"),
+    (
+        RATIONALE,
+        "the rationale says something (several distinct words, not a placeholder)",
+    ),
     (MISSING_OBJECT, "the objects the op touches exist"),
     (ID_TAKEN, "create_object does not reuse an existing id"),
     (CYCLE, "an object is not made its own parent"),
-    (HUMAN_LOCK, "objects locked by a human are not touched (deny)"),
-    (AGENT_LOCK, "objects locked by another non-human holder need an operator (escalate)"),
+    (
+        HUMAN_LOCK,
+        "objects locked by a human are not touched (deny)",
+    ),
+    (
+        AGENT_LOCK,
+        "objects locked by another non-human holder need an operator (escalate)",
+    ),
 ];
 
 /// The policy type exported by the component.
@@ -78,7 +102,11 @@ export_policy!(Validation);
 pub fn evaluate(intent: &Intent, ctx: &Context, _config: &Config) -> Verdict {
     let mut findings = Findings::new();
     if let Err(why) = substantive(&intent.rationale) {
-        findings.error(RATIONALE, "", format!("rationale {why}; say in a sentence what the change is for"));
+        findings.error(
+            RATIONALE,
+            "",
+            format!("rationale {why}; say in a sentence what the change is for"),
+        );
     }
     let Some(schema) = schema::for_op(&intent.op) else {
         findings.critical(
@@ -115,18 +143,28 @@ fn check_targets(intent: &Intent, ctx: &Context, args: &Args, findings: &mut Fin
     for (path, id) in &targets {
         if creating {
             if ctx.object(id).is_some() {
-                findings.error(ID_TAKEN, path.as_str(), format!("object {id:?} already exists; omit `id` to let the host assign one"));
+                findings.error(
+                    ID_TAKEN,
+                    path.as_str(),
+                    format!("object {id:?} already exists; omit `id` to let the host assign one"),
+                );
             }
             continue;
         }
         if ctx.is_missing(id) {
-            findings.error(MISSING_OBJECT, path.as_str(), format!("object {id:?} does not exist; read the scene again and use a current id"));
+            findings.error(
+                MISSING_OBJECT,
+                path.as_str(),
+                format!("object {id:?} does not exist; read the scene again and use a current id"),
+            );
             continue;
         }
         if intent.op == "select" {
             continue; // selection is not tracked state: locks do not apply
         }
-        let Some(lock) = ctx.object(id).and_then(|o| o.lock.as_ref()) else { continue };
+        let Some(lock) = ctx.object(id).and_then(|o| o.lock.as_ref()) else {
+            continue;
+        };
         if lock.human {
             findings.error(
                 HUMAN_LOCK,
@@ -137,16 +175,29 @@ fn check_targets(intent: &Intent, ctx: &Context, args: &Args, findings: &mut Fin
             findings.escalate(
                 AGENT_LOCK,
                 path.as_str(),
-                format!("object {id:?} is locked by {}; an operator must approve touching it", lock.holder),
+                format!(
+                    "object {id:?} is locked by {}; an operator must approve touching it",
+                    lock.holder
+                ),
             );
         }
     }
     if let Some(parent) = args.str("/parent") {
         if ctx.is_missing(parent) {
-            findings.error(MISSING_OBJECT, "/parent", format!("parent {parent:?} does not exist; pick an existing object or null for the root"));
+            findings.error(
+                MISSING_OBJECT,
+                "/parent",
+                format!(
+                    "parent {parent:?} does not exist; pick an existing object or null for the root"
+                ),
+            );
         }
         if !creating && args.str("/id") == Some(parent) {
-            findings.error(CYCLE, "/parent", format!("object {parent:?} cannot be its own parent; pick another parent or null"));
+            findings.error(
+                CYCLE,
+                "/parent",
+                format!("object {parent:?} cannot be its own parent; pick another parent or null"),
+            );
         }
     }
 }

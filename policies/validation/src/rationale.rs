@@ -11,8 +11,9 @@ pub const MIN_CHARS: usize = 12;
 
 /// Words that say nothing on their own ("asdf asdf asdf", "test test test").
 const PLACEHOLDERS: &[&str] = &[
-    "asdf", "qwerty", "test", "testing", "todo", "tbd", "fixme", "xxx", "foo", "bar", "baz", "lorem",
-    "ipsum", "na", "none", "nothing", "because", "stuff", "things", "whatever", "blah", "hjkl", "jkl",
+    "asdf", "qwerty", "test", "testing", "todo", "tbd", "fixme", "xxx", "foo", "bar", "baz",
+    "lorem", "ipsum", "na", "none", "nothing", "because", "stuff", "things", "whatever", "blah",
+    "hjkl", "jkl",
 ];
 
 /// `Ok` if `text` reads as a reason, else what is wrong with it.
@@ -27,12 +28,17 @@ pub fn substantive(text: &str) -> Result<(), String> {
         .map(str::to_lowercase)
         .collect();
     if text.chars().count() < MIN_CHARS || words.len() < MIN_WORDS {
-        return Err(format!("{text:?} is too short (at least {MIN_WORDS} words, {MIN_CHARS} characters)"));
+        return Err(format!(
+            "{text:?} is too short (at least {MIN_WORDS} words, {MIN_CHARS} characters)"
+        ));
     }
     let mut distinct: Vec<&str> = words.iter().map(String::as_str).collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let meaningful = distinct.iter().filter(|w| !PLACEHOLDERS.contains(w)).count();
+    let meaningful = distinct
+        .iter()
+        .filter(|w| !PLACEHOLDERS.contains(w))
+        .count();
     if meaningful < MIN_DISTINCT {
         return Err(format!("{text:?} is a placeholder or repeats itself"));
     }
@@ -65,8 +71,19 @@ mod tests {
 
     #[test]
     fn empty_placeholder_and_mash_fail() {
-        for bad in ["", "   ", "asdf", "asdf asdf asdf asdf", "test test test test", "fix", "aaaaaaaaaaaaaaaa",
-            "a a a a a a a a a a", "todo: tbd xxx", "!!!!!!!!!!!!!!!!!!!!", "ok do it"] {
+        for bad in [
+            "",
+            "   ",
+            "asdf",
+            "asdf asdf asdf asdf",
+            "test test test test",
+            "fix",
+            "aaaaaaaaaaaaaaaa",
+            "a a a a a a a a a a",
+            "todo: tbd xxx",
+            "!!!!!!!!!!!!!!!!!!!!",
+            "ok do it",
+        ] {
             assert!(substantive(bad).is_err(), "{bad:?}");
         }
     }

@@ -44,10 +44,18 @@ pub struct Schema {
 }
 
 const fn req(name: &'static str, ty: Ty) -> Field {
-    Field { name, ty, required: true }
+    Field {
+        name,
+        ty,
+        required: true,
+    }
 }
 const fn opt(name: &'static str, ty: Ty) -> Field {
-    Field { name, ty, required: false }
+    Field {
+        name,
+        ty,
+        required: false,
+    }
 }
 
 const ANY: f64 = f64::INFINITY;
@@ -72,8 +80,11 @@ const KINDS: &[&str] = &["mesh", "empty", "camera", "light"];
 const MESH_PRIMITIVES: &[&str] = &["cube", "uv_sphere", "plane", "cylinder", "cone", "torus"];
 const LIGHT_PRIMITIVES: &[&str] = &["point", "sun", "spot", "area"];
 const LANGUAGES: &[&str] = &["python", "csharp"];
-const TRANSFORM_FIELDS: &[Field] =
-    &[opt("translation", VEC3), opt("rotation", QUAT), opt("scale", VEC3)];
+const TRANSFORM_FIELDS: &[Field] = &[
+    opt("translation", VEC3),
+    opt("rotation", QUAT),
+    opt("scale", VEC3),
+];
 
 /// The schema of `op`, if it is a known op.
 pub fn for_op(op: &str) -> Option<&'static Schema> {
@@ -88,12 +99,25 @@ pub fn for_op(op: &str) -> Option<&'static Schema> {
         ],
         any_of: &[],
     };
-    static DELETE: Schema = Schema { fields: &[req("id", Ty::Id)], any_of: &[] };
-    static RENAME: Schema = Schema { fields: &[req("id", Ty::Id), req("name", Ty::Name)], any_of: &[] };
-    static REPARENT: Schema =
-        Schema { fields: &[req("id", Ty::Id), opt("parent", Ty::ParentRef)], any_of: &[] };
+    static DELETE: Schema = Schema {
+        fields: &[req("id", Ty::Id)],
+        any_of: &[],
+    };
+    static RENAME: Schema = Schema {
+        fields: &[req("id", Ty::Id), req("name", Ty::Name)],
+        any_of: &[],
+    };
+    static REPARENT: Schema = Schema {
+        fields: &[req("id", Ty::Id), opt("parent", Ty::ParentRef)],
+        any_of: &[],
+    };
     static TRANSFORM: Schema = Schema {
-        fields: &[req("id", Ty::Id), opt("translation", VEC3), opt("rotation", QUAT), opt("scale", VEC3)],
+        fields: &[
+            req("id", Ty::Id),
+            opt("translation", VEC3),
+            opt("rotation", QUAT),
+            opt("scale", VEC3),
+        ],
         any_of: &["translation", "rotation", "scale"],
     };
     static MATERIAL: Schema = Schema {
@@ -105,12 +129,22 @@ pub fn for_op(op: &str) -> Option<&'static Schema> {
             opt("emission", Ty::Vector(3, 0.0, ANY)),
             opt("emission_strength", NON_NEG),
         ],
-        any_of: &["base_color", "roughness", "metallic", "emission", "emission_strength"],
+        any_of: &[
+            "base_color",
+            "roughness",
+            "metallic",
+            "emission",
+            "emission_strength",
+        ],
     };
-    static SELECT: Schema =
-        Schema { fields: &[req("ids", Ty::IdList), opt("frame", Ty::Bool)], any_of: &[] };
-    static SCRIPT: Schema =
-        Schema { fields: &[req("language", Ty::Language), req("code", Ty::Code)], any_of: &[] };
+    static SELECT: Schema = Schema {
+        fields: &[req("ids", Ty::IdList), opt("frame", Ty::Bool)],
+        any_of: &[],
+    };
+    static SCRIPT: Schema = Schema {
+        fields: &[req("language", Ty::Language), req("code", Ty::Code)],
+        any_of: &[],
+    };
     Some(match op {
         "create_object" => &CREATE,
         "delete_object" => &DELETE,
@@ -128,13 +162,27 @@ pub fn for_op(op: &str) -> Option<&'static Schema> {
 pub fn check(schema: &Schema, args: &Args, findings: &mut Findings) {
     if let Some(root) = args.get("") {
         if *root != Scalar::Null {
-            findings.error(TYPE, "", format!("arguments are a {}; send an object of named arguments", root.type_name()));
+            findings.error(
+                TYPE,
+                "",
+                format!(
+                    "arguments are a {}; send an object of named arguments",
+                    root.type_name()
+                ),
+            );
             return;
         }
     }
     check_fields(schema.fields, "", args, findings);
     if !schema.any_of.is_empty() && !schema.any_of.iter().any(|f| args.has(&format!("/{f}"))) {
-        findings.error(REQUIRED, "", format!("nothing to change; give at least one of {}", schema.any_of.join(", ")));
+        findings.error(
+            REQUIRED,
+            "",
+            format!(
+                "nothing to change; give at least one of {}",
+                schema.any_of.join(", ")
+            ),
+        );
     }
 }
 
@@ -145,7 +193,10 @@ fn check_fields(fields: &[Field], prefix: &str, args: &Args, findings: &mut Find
             findings.error(
                 UNKNOWN_FIELD,
                 format!("{prefix}/{key}"),
-                format!("unknown argument {key:?}; the arguments here are {}", known.join(", ")),
+                format!(
+                    "unknown argument {key:?}; the arguments here are {}",
+                    known.join(", ")
+                ),
             );
         }
     }
@@ -153,7 +204,11 @@ fn check_fields(fields: &[Field], prefix: &str, args: &Args, findings: &mut Find
         let path = format!("{prefix}/{}", field.name);
         if !args.has(&path) {
             if field.required {
-                findings.error(REQUIRED, path, format!("missing required argument {:?}", field.name));
+                findings.error(
+                    REQUIRED,
+                    path,
+                    format!("missing required argument {:?}", field.name),
+                );
             }
             continue;
         }
@@ -165,7 +220,13 @@ fn check_fields(fields: &[Field], prefix: &str, args: &Args, findings: &mut Find
 fn keys_under<'a>(args: &Args<'a>, prefix: &str) -> Vec<&'a str> {
     let mut keys: Vec<&str> = Vec::new();
     for leaf in args.leaves() {
-        let Some(rest) = leaf.path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else { continue };
+        let Some(rest) = leaf
+            .path
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('/'))
+        else {
+            continue;
+        };
         let key = rest.split('/').next().unwrap_or(rest);
         if !keys.contains(&key) {
             keys.push(key);
@@ -202,7 +263,11 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
                 Some("mesh") => MESH_PRIMITIVES,
                 Some("light") => LIGHT_PRIMITIVES,
                 Some(kind @ ("empty" | "camera")) => {
-                    findings.error(ENUM, path, format!("a {kind} has no primitive; remove `primitive`"));
+                    findings.error(
+                        ENUM,
+                        path,
+                        format!("a {kind} has no primitive; remove `primitive`"),
+                    );
                     return;
                 }
                 _ => return, // the kind itself is reported
@@ -226,9 +291,16 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
             Some(items) => findings.error(
                 VECTOR,
                 path,
-                format!("{path} has {} element(s); it must be a list of {n} numbers", items.len()),
+                format!(
+                    "{path} has {} element(s); it must be a list of {n} numbers",
+                    items.len()
+                ),
             ),
-            None => findings.error(VECTOR, path, format!("{path} must be a list of {n} numbers")),
+            None => findings.error(
+                VECTOR,
+                path,
+                format!("{path} must be a list of {n} numbers"),
+            ),
         },
         Ty::Number(lo, hi) => match scalar.and_then(Scalar::as_f64) {
             Some(x) => check_range(x, lo, hi, path, findings),
@@ -240,7 +312,11 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
                     let p = format!("{path}/{i}");
                     match item.as_str() {
                         Some(id) => check_id(id, &p, findings),
-                        None => findings.error(TYPE, p.clone(), format!("{p} is {}; it must be an object id", item.type_name())),
+                        None => findings.error(
+                            TYPE,
+                            p.clone(),
+                            format!("{p} is {}; it must be an object id", item.type_name()),
+                        ),
                     }
                 }
             }
@@ -268,7 +344,11 @@ fn check_enum(
 ) {
     match text {
         Some(v) if allowed.contains(&v) => {}
-        Some(v) => findings.error(ENUM, path, format!("{path} is {v:?}; use one of {}", allowed.join(", "))),
+        Some(v) => findings.error(
+            ENUM,
+            path,
+            format!("{path} is {v:?}; use one of {}", allowed.join(", ")),
+        ),
         None => type_error(findings, &format!("one of {}", allowed.join(", "))),
     }
 }
@@ -276,17 +356,33 @@ fn check_enum(
 fn check_range(x: f64, lo: f64, hi: f64, path: &str, findings: &mut Findings) {
     // NaN fails both comparisons and so is out of range too.
     if !(x >= lo && x <= hi) {
-        let bounds = if hi.is_infinite() { format!(">= {lo}") } else { format!("in [{lo}, {hi}]") };
-        findings.error(RANGE, path, format!("{path} = {x} must be {bounds}; clamp it"));
+        let bounds = if hi.is_infinite() {
+            format!(">= {lo}")
+        } else {
+            format!("in [{lo}, {hi}]")
+        };
+        findings.error(
+            RANGE,
+            path,
+            format!("{path} = {x} must be {bounds}; clamp it"),
+        );
     }
 }
 
 fn check_id(id: &str, path: &str, findings: &mut Findings) {
     let ok = !id.is_empty()
         && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
     if !ok {
-        findings.error(TYPE, path, format!("{path} = {id:?} is not an object id; use the id the scene reports (e.g. obj-12)"));
+        findings.error(
+            TYPE,
+            path,
+            format!(
+                "{path} = {id:?} is not an object id; use the id the scene reports (e.g. obj-12)"
+            ),
+        );
     }
 }
 
@@ -305,6 +401,10 @@ fn check_name(name: &str, path: &str, findings: &mut Findings) {
         None
     };
     if let Some(problem) = problem {
-        findings.error(NAME, path, format!("name {name:?} {problem}; use 1-63 printable characters without slashes"));
+        findings.error(
+            NAME,
+            path,
+            format!("name {name:?} {problem}; use 1-63 printable characters without slashes"),
+        );
     }
 }

@@ -122,7 +122,8 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
         }
         PolicyCmd::Test { dir, modules, json } => {
             let rt = runtime()?;
-            let mut policies: Vec<Policy> = vibesync_policy_runtime::load_builtins(&rt, vibesync_policies::BUILTINS)?;
+            let builtins = vibesync_policies::BUILTINS.iter().map(|b| (b.name, b.wasm, b.sha256));
+            let mut policies: Vec<Policy> = vibesync_policy_runtime::load_builtins(&rt, builtins)?;
             if let Some(m) = modules {
                 let lock = Lockfile::read_dir(&m)?;
                 for (_, path) in lock::wasm_files(&m)? {

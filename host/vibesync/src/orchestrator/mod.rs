@@ -283,7 +283,8 @@ impl Core {
                 let _ = reply.send(Ok(self.views.journal(&filter)));
             }
             CoreCall::SubmitIntent { intent, reply } => self.submit(caller.label(), intent, reply),
-            CoreCall::ValidateIntent { intent, reply } => {
+            CoreCall::ValidateIntent { mut intent, reply } => {
+                mark_non_finite(&mut intent);
                 let result = intent.check_intake().map(|()| {
                     let decisions = self.evaluate(&intent, 0);
                     intake::validation_view(&decisions, self.seq.scene_version())
@@ -370,7 +371,8 @@ impl Core {
         })
     }
 
-    fn submit(&mut self, author: String, req: IntentRequest, reply: Reply<IntentOutcome>) {
+    fn submit(&mut self, author: String, mut req: IntentRequest, reply: Reply<IntentOutcome>) {
+        mark_non_finite(&mut req);
         if let Some(why) = &self.wal_fault {
             let _ = reply.send(Err(wal_error(why)));
             return;
@@ -723,6 +725,15 @@ fn engine_view(e: &vibesync_link::EngineInfo) -> EngineView {
         main_thread_lag_ms: Some(e.main_thread_lag_ms),
         queue_depth: e.queue_depth,
         frozen: e.frozen,
+    }
+}
+
+/// JSON cannot carry NaN or infinity; agents and engines that produce them
+/// write the strings "NaN", "Infinity", "-Infinity". Intake reads those as
+/// the non-finite floats they stand for, so the NaN audit sees them.
+fn mark_non_finite(req: &mut IntentRequest) {
+    for op in &mut req.ops {
+        vibesync_policy_types::json::mark_non_finite(&mut op.args);
     }
 }
 
