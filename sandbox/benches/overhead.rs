@@ -9,7 +9,8 @@
 //! through wasmtime, and an open+read+close of a policy file (the Landlock
 //! path-walk cost).
 //!
-//! `cargo bench -p vibesync-sandbox --bench overhead`
+//! `cargo bench -p vibesync-sandbox --bench overhead` (rounds:
+//! `VIBESYNC_SANDBOX_BENCH_ROUNDS`, default 3).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -23,6 +24,8 @@ use vibesync_sandbox::{HostPaths, Mode, NetRules, Profile};
 
 const CHILD_ENV: &str = "VIBESYNC_SANDBOX_BENCH_CHILD";
 const ROOT_ENV: &str = "VIBESYNC_SANDBOX_BENCH_ROOT";
+const ROUNDS_ENV: &str = "VIBESYNC_SANDBOX_BENCH_ROUNDS";
+const MODES: [&str; 2] = ["unconfined", "confined"];
 const WORKLOADS: &[&str] = &["wal_append_fdatasync", "udp_roundtrip_quinn_udp", "wasm_instantiate_call", "open_read_policy"];
 
 /// `(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))`
@@ -40,29 +43,45 @@ fn main() {
 }
 
 fn parent() {
-    let mut results = vec![];
-    for mode in ["unconfined", "confined"] {
-        let root = tempfile::tempdir().unwrap();
-        for d in ["state", "policies"] {
-            std::fs::create_dir(root.path().join(d)).unwrap();
+    // Alternate the two processes over several rounds so load drift on a
+    // shared machine hits both alike; compare the medians of the rounds.
+    let rounds: usize = std::env::var(ROUNDS_ENV).ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let mut means = [vec![], vec![]]; // [mode][round][workload]
+    for round in 0..rounds {
+        for (m, mode) in MODES.iter().enumerate() {
+            eprintln!("\n== round {}/{rounds}: {mode} ==", round + 1);
+            means[m].push(run_child(mode));
         }
-        std::fs::write(root.path().join("policies/policy.wasm"), vec![0u8; 64 * 1024]).unwrap();
-        let status = Command::new(std::env::current_exe().unwrap())
-            .args(std::env::args().skip(1))
-            .env(CHILD_ENV, mode)
-            .env(ROOT_ENV, root.path())
-            .status()
-            .expect("re-run the bench as a child");
-        assert!(status.success(), "{mode} child failed: {status:?}");
-        let means: Vec<f64> = WORKLOADS.iter().map(|w| mean_ns(&root.path().join("state/criterion"), w)).collect();
-        results.push(means);
     }
-    println!("\nsandbox overhead (criterion mean per iteration, two processes, same run):");
-    println!("{:<26} {:>14} {:>14} {:>9}", "workload", "unconfined", "confined", "ratio");
+    println!("\nsandbox overhead: median over {rounds} alternating rounds of the criterion mean per iteration");
+    println!("{:<26} {:>14} {:>14} {:>8}   per-round ratios", "workload", "unconfined", "confined", "ratio");
     for (i, w) in WORKLOADS.iter().enumerate() {
-        let (base, conf) = (results[0][i], results[1][i]);
-        println!("{w:<26} {:>11.0} ns {:>11.0} ns {:>9.3}", base, conf, conf / base);
+        let base = median(means[0].iter().map(|r: &Vec<f64>| r[i]).collect());
+        let conf = median(means[1].iter().map(|r: &Vec<f64>| r[i]).collect());
+        let per_round: Vec<String> = (0..rounds).map(|r| format!("{:.3}", means[1][r][i] / means[0][r][i])).collect();
+        println!("{w:<26} {:>11.0} ns {:>11.0} ns {:>8.3}   {}", base, conf, conf / base, per_round.join(" "));
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn run_child(mode: &str) -> Vec<f64> {
+    let root = tempfile::tempdir().unwrap();
+    for d in ["state", "policies"] {
+        std::fs::create_dir(root.path().join(d)).unwrap();
+    }
+    std::fs::write(root.path().join("policies/policy.wasm"), vec![0u8; 64 * 1024]).unwrap();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(std::env::args().skip(1))
+        .env(CHILD_ENV, mode)
+        .env(ROOT_ENV, root.path())
+        .status()
+        .expect("re-run the bench as a child");
+    assert!(status.success(), "{mode} child failed: {status:?}");
+    WORKLOADS.iter().map(|w| mean_ns(&root.path().join("state/criterion"), w)).collect()
 }
 
 fn mean_ns(dir: &Path, workload: &str) -> f64 {

@@ -256,7 +256,7 @@ fn groups() -> Vec<Group> {
                         SYS_fsync, SYS_fdatasync, SYS_renameat, SYS_renameat2, SYS_unlinkat,
                         SYS_mkdirat, SYS_getdents64, SYS_readlinkat, SYS_fcntl, SYS_flock,
                         SYS_ftruncate, SYS_fallocate, SYS_faccessat, SYS_faccessat2, SYS_getcwd,
-                        SYS_dup, SYS_dup3, SYS_ioctl, SYS_inotify_init1, SYS_inotify_add_watch,
+                        SYS_dup, SYS_dup3, SYS_fchmod, SYS_ioctl, SYS_inotify_init1, SYS_inotify_add_watch,
                         SYS_inotify_rm_watch, SYS_statfs, SYS_fstatfs] },
         Group { name: "process queries", verdict: Allow,
             rationale: "read-only questions libc and std ask (ids, limits, uname, sysinfo); prlimit64 \
@@ -299,10 +299,10 @@ fn groups() -> Vec<Group> {
                         SYS_sethostname, SYS_setdomainname, SYS_syslog, SYS_acct, SYS_vhangup,
                         SYS_mknodat] },
         Group { name: "ownership and permission bits", verdict: Eperm,
-            rationale: "Landlock has no right for chmod/chown, so an allowed call would reach every file \
-                        the host's user owns (as root: every file); permissions are set before the \
-                        sandbox is applied",
-            calls: sys![SYS_fchmod, SYS_fchmodat, SYS_fchmodat2, SYS_fchown, SYS_fchownat] },
+            rationale: "Landlock has no right for chmod/chown, so a path-based call would reach every \
+                        file the host's user owns (as root: every file); fchmod on a descriptor \
+                        Landlock let the host open stays allowed (std::fs::copy needs it)",
+            calls: sys![SYS_fchmodat, SYS_fchmodat2, SYS_fchown, SYS_fchownat] },
         Group { name: "kernel replacement", verdict: KillProcess,
             rationale: "loading kernel code, replacing the kernel, rebooting: no host code path calls \
                         these, so a call is proof of compromise; killing stops the attacker before a \

@@ -9,4 +9,6 @@
 
 pub mod sequencer;
 
-pub use sequencer::{Answer, Config, Decision, Effect, Input, Sequencer, SequencerError, Step, Submission};
+pub use sequencer::{
+    Answer, Config, Decision, Effect, Input, Sequencer, SequencerError, Step, Submission,
+};

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use vibesync_canonical::{ObjectId, Op, Scene, StateHash};
 use vibesync_wal::{
-    AckOutcome, IntentRecord, LockEntry, Outcome, PolicyRecord, Record, Replay, SessionEvent, Source, Stage, Tid,
-    UndoOutcome,
+    AckOutcome, IntentRecord, LockEntry, Outcome, PolicyRecord, Record, Replay, SessionEvent,
+    Source, Stage, Tid, UndoOutcome,
 };
 
 /// Timeouts and housekeeping.
@@ -76,20 +76,55 @@ pub struct Submission {
 pub enum Input {
     Submit(Submission),
     /// An engine's answer to [`Effect::Apply`].
-    Applied { tid: Tid, engine: String, ack: AckOutcome },
+    Applied {
+        tid: Tid,
+        engine: String,
+        ack: AckOutcome,
+    },
     /// An engine's canonical hash of the touched objects (or why it could
     /// not compute one).
-    Verified { tid: Tid, engine: String, observed: Result<StateHash, String> },
+    Verified {
+        tid: Tid,
+        engine: String,
+        observed: Result<StateHash, String>,
+    },
     /// An engine's answer to [`Effect::Undo`].
-    Undone { tid: Tid, engine: String, result: Result<(), String> },
-    EngineLost { engine: String, reason: String },
+    Undone {
+        tid: Tid,
+        engine: String,
+        result: Result<(), String>,
+    },
+    EngineLost {
+        engine: String,
+        reason: String,
+    },
     /// An engine (re)connected; its state is unknown until resynced.
-    EngineBack { engine: String, session: String },
-    Panic { reason: String },
-    Resume { operator: String },
-    Decide { tid: Tid, operator: String, approve: bool, note: String },
-    Lock { object: ObjectId, holder: String, human: bool },
-    Unlock { object: ObjectId, by: String, source: Source },
+    EngineBack {
+        engine: String,
+        session: String,
+    },
+    Panic {
+        reason: String,
+    },
+    Resume {
+        operator: String,
+    },
+    Decide {
+        tid: Tid,
+        operator: String,
+        approve: bool,
+        note: String,
+    },
+    Lock {
+        object: ObjectId,
+        holder: String,
+        human: bool,
+    },
+    Unlock {
+        object: ObjectId,
+        by: String,
+        source: Source,
+    },
     /// Time passed: fire due timeouts.
     Tick,
 }
@@ -99,11 +134,17 @@ pub enum Input {
 pub enum Answer {
     /// Every engine applied it; verification follows. `scene_version` is the
     /// version it will have if it commits.
-    Provisional { scene_version: u64 },
+    Provisional {
+        scene_version: u64,
+    },
     /// Waiting for an operator.
-    Escalated { reason: String },
+    Escalated {
+        reason: String,
+    },
     /// Accepted, behind `ahead` other transactions.
-    Queued { ahead: usize },
+    Queued {
+        ahead: usize,
+    },
     /// A retry of a transaction still in progress.
     InProgress,
     Final(Outcome),
@@ -112,15 +153,35 @@ pub enum Answer {
 /// Something the shell must do once the step's journal is durable.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    Apply { engine: String, tid: Tid, ops: Vec<Op> },
+    Apply {
+        engine: String,
+        tid: Tid,
+        ops: Vec<Op>,
+    },
     /// Read back and hash these objects (`object_set_hash`).
-    Verify { engine: String, tid: Tid, objects: Vec<ObjectId> },
-    Undo { engine: String, tid: Tid, token: serde_json::Value },
+    Verify {
+        engine: String,
+        tid: Tid,
+        objects: Vec<ObjectId>,
+    },
+    Undo {
+        engine: String,
+        tid: Tid,
+        token: serde_json::Value,
+    },
     /// The transaction committed: the engine may drop its undo token.
     Commit { engine: String, tid: Tid },
     /// Overwrite the engine's tracked state with this canonical scene.
-    Resync { engine: String, scene: Scene, scene_version: u64 },
-    Answer { tid: Tid, author: String, answer: Answer },
+    Resync {
+        engine: String,
+        scene: Scene,
+        scene_version: u64,
+    },
+    Answer {
+        tid: Tid,
+        author: String,
+        answer: Answer,
+    },
 }
 
 /// The output of one [`Sequencer::handle`] call.
@@ -211,12 +272,17 @@ impl Sequencer {
                 }
                 Stage::RollingBack => {}
             }
-            if matches!(txn.stage, Stage::Begun | Stage::Provisional | Stage::RollingBack) {
+            if matches!(
+                txn.stage,
+                Stage::Begun | Stage::Provisional | Stage::RollingBack
+            ) {
                 for engine in txn.engines_to_undo() {
                     step.journal.push(Record::Undo {
                         tid,
                         engine,
-                        undo: UndoOutcome::Resync { why: "host restarted; the engine is resynced when it reconnects".into() },
+                        undo: UndoOutcome::Resync {
+                            why: "host restarted; the engine is resynced when it reconnects".into(),
+                        },
                     });
                 }
             }
@@ -224,7 +290,9 @@ impl Sequencer {
         // The resolution records finish the transactions in the replay too.
         let mut replay = replay;
         for (i, r) in step.journal.iter().enumerate() {
-            replay.apply(u64::MAX - i as u64, r).expect("resolution records fit the replayed state");
+            replay
+                .apply(u64::MAX - i as u64, r)
+                .expect("resolution records fit the replayed state");
         }
         let seq = Sequencer {
             cfg,
@@ -277,17 +345,36 @@ impl Sequencer {
         match input {
             Input::Submit(sub) => self.submit(now, sub, &mut s),
             Input::Applied { tid, engine, ack } => self.applied(now, tid, engine, ack, &mut s)?,
-            Input::Verified { tid, engine, observed } => self.verified(now, tid, engine, observed, &mut s)?,
-            Input::Undone { tid, engine, result } => self.undone(tid, engine, result, &mut s)?,
-            Input::EngineLost { engine, reason } => self.engine_lost(now, engine, reason, &mut s)?,
+            Input::Verified {
+                tid,
+                engine,
+                observed,
+            } => self.verified(now, tid, engine, observed, &mut s)?,
+            Input::Undone {
+                tid,
+                engine,
+                result,
+            } => self.undone(tid, engine, result, &mut s)?,
+            Input::EngineLost { engine, reason } => {
+                self.engine_lost(now, engine, reason, &mut s)?
+            }
             Input::EngineBack { engine, session } => {
                 self.known(&engine)?;
-                s.journal.push(Record::EngineSession { engine: engine.clone(), session: SessionEvent::Open { session } });
+                s.journal.push(Record::EngineSession {
+                    engine: engine.clone(),
+                    session: SessionEvent::Open { session },
+                });
                 self.up.insert(engine.clone());
-                self.resync(&engine, "engine (re)connected; its state is replaced by the canonical scene", &mut s);
+                self.resync(
+                    &engine,
+                    "engine (re)connected; its state is replaced by the canonical scene",
+                    &mut s,
+                );
             }
             Input::Panic { reason } => {
-                s.journal.push(Record::Panic { reason: reason.clone() });
+                s.journal.push(Record::Panic {
+                    reason: reason.clone(),
+                });
                 self.panic = Some(reason.clone());
                 if let Some(tid) = self.active
                     && !matches!(self.txns[&tid].phase, Phase::RollingBack { .. })
@@ -300,7 +387,9 @@ impl Sequencer {
             }
             Input::Resume { operator } => {
                 if self.panic.is_none() {
-                    return Err(SequencerError::CannotResume("the cluster is not in PANIC".into()));
+                    return Err(SequencerError::CannotResume(
+                        "the cluster is not in PANIC".into(),
+                    ));
                 }
                 if let Some(down) = self.cfg.engines.iter().find(|e| !self.up.contains(*e)) {
                     return Err(SequencerError::CannotResume(format!(
@@ -310,36 +399,84 @@ impl Sequencer {
                 s.journal.push(Record::Resume { operator });
                 self.panic = None;
             }
-            Input::Decide { tid, operator, approve, note } => {
-                let Some(Txn { phase: Phase::Escalated { .. }, .. }) = self.txns.get(&tid) else {
-                    return Err(SequencerError::Unexpected { tid, what: "is not waiting for an operator decision".into() });
+            Input::Decide {
+                tid,
+                operator,
+                approve,
+                note,
+            } => {
+                let Some(Txn {
+                    phase: Phase::Escalated { .. },
+                    ..
+                }) = self.txns.get(&tid)
+                else {
+                    return Err(SequencerError::Unexpected {
+                        tid,
+                        what: "is not waiting for an operator decision".into(),
+                    });
                 };
-                s.journal.push(Record::OperatorDecision { tid, operator: operator.clone(), approve, note: note.clone() });
+                s.journal.push(Record::OperatorDecision {
+                    tid,
+                    operator: operator.clone(),
+                    approve,
+                    note: note.clone(),
+                });
                 if approve {
                     self.enqueue(tid, &mut s);
                 } else {
-                    self.deny(tid, format!("denied by operator {operator}: {note}"), &mut s);
+                    self.deny(
+                        tid,
+                        format!("denied by operator {operator}: {note}"),
+                        &mut s,
+                    );
                 }
             }
-            Input::Lock { object, holder, human } => {
+            Input::Lock {
+                object,
+                holder,
+                human,
+            } => {
                 if let Some(l) = self.locks.get(&object)
                     && l.holder != holder
                 {
-                    return Err(SequencerError::Lock { object, what: format!("already locked by `{}`; ask them to unlock it first", l.holder) });
+                    return Err(SequencerError::Lock {
+                        object,
+                        what: format!(
+                            "already locked by `{}`; ask them to unlock it first",
+                            l.holder
+                        ),
+                    });
                 }
-                let entry = LockEntry { object: object.clone(), holder, human };
+                let entry = LockEntry {
+                    object: object.clone(),
+                    holder,
+                    human,
+                };
                 s.journal.push(Record::Lock(entry.clone()));
                 self.locks.insert(object, entry);
             }
             Input::Unlock { object, by, source } => {
                 let Some(l) = self.locks.get(&object) else {
-                    return Err(SequencerError::Lock { object, what: "is not locked".into() });
+                    return Err(SequencerError::Lock {
+                        object,
+                        what: "is not locked".into(),
+                    });
                 };
-                if l.holder != by && (l.human || source == Source::Agent) && source != Source::Operator {
-                    let what = format!("held by `{}`{}; only the holder or an operator can lift it", l.holder, if l.human { " (a human lock)" } else { "" });
+                if l.holder != by
+                    && (l.human || source == Source::Agent)
+                    && source != Source::Operator
+                {
+                    let what = format!(
+                        "held by `{}`{}; only the holder or an operator can lift it",
+                        l.holder,
+                        if l.human { " (a human lock)" } else { "" }
+                    );
                     return Err(SequencerError::Lock { object, what });
                 }
-                s.journal.push(Record::Unlock { object: object.clone(), by });
+                s.journal.push(Record::Unlock {
+                    object: object.clone(),
+                    by,
+                });
                 self.locks.remove(&object);
             }
             Input::Tick => self.tick(now, &mut s),
@@ -349,19 +486,31 @@ impl Sequencer {
     }
 
     fn known(&self, engine: &str) -> Result<(), SequencerError> {
-        if self.cfg.engines.iter().any(|e| e == engine) { Ok(()) } else { Err(SequencerError::UnknownEngine(engine.into())) }
+        if self.cfg.engines.iter().any(|e| e == engine) {
+            Ok(())
+        } else {
+            Err(SequencerError::UnknownEngine(engine.into()))
+        }
     }
 
     fn submit(&mut self, now: u64, sub: Submission, s: &mut Step) {
         if let Some(key) = &sub.idempotency_key {
             if let Some((tid, outcome)) = self.idem_done.get(key) {
                 s.tid = Some(*tid);
-                s.effects.push(Effect::Answer { tid: *tid, author: sub.author, answer: Answer::Final(outcome.clone()) });
+                s.effects.push(Effect::Answer {
+                    tid: *tid,
+                    author: sub.author,
+                    answer: Answer::Final(outcome.clone()),
+                });
                 return;
             }
             if let Some(tid) = self.idem_open.get(key) {
                 s.tid = Some(*tid);
-                s.effects.push(Effect::Answer { tid: *tid, author: sub.author, answer: Answer::InProgress });
+                s.effects.push(Effect::Answer {
+                    tid: *tid,
+                    author: sub.author,
+                    answer: Answer::InProgress,
+                });
                 return;
             }
         }
@@ -374,13 +523,29 @@ impl Sequencer {
             .into_iter()
             .enumerate()
             .map(|(i, op)| match op {
-                Op::CreateObject { id: None, name, kind, primitive, parent, transform } => {
-                    Op::CreateObject { id: Some(format!("obj-{tid}-{i}")), name, kind, primitive, parent, transform }
-                }
+                Op::CreateObject {
+                    id: None,
+                    name,
+                    kind,
+                    primitive,
+                    parent,
+                    transform,
+                } => Op::CreateObject {
+                    id: Some(format!("obj-{tid}-{i}")),
+                    name,
+                    kind,
+                    primitive,
+                    parent,
+                    transform,
+                },
                 other => other,
             })
             .collect();
-        let engines = if sub.engines.is_empty() { self.cfg.engines.clone() } else { sub.engines };
+        let engines = if sub.engines.is_empty() {
+            self.cfg.engines.clone()
+        } else {
+            sub.engines
+        };
         let intent = IntentRecord {
             tid,
             source: sub.source,
@@ -414,11 +579,19 @@ impl Sequencer {
             Decision::Deny { reason } => self.deny(tid, reason, s),
             Decision::Escalate { reason } => {
                 let deadline = now + self.cfg.escalation_timeout_ms;
-                s.journal.push(Record::Escalated { tid, reason: reason.clone(), deadline_ms: deadline });
+                s.journal.push(Record::Escalated {
+                    tid,
+                    reason: reason.clone(),
+                    deadline_ms: deadline,
+                });
                 let t = self.txns.get_mut(&tid).expect("inserted");
                 t.phase = Phase::Escalated { deadline };
                 let author = t.intent.author.clone();
-                s.effects.push(Effect::Answer { tid, author, answer: Answer::Escalated { reason } });
+                s.effects.push(Effect::Answer {
+                    tid,
+                    author,
+                    answer: Answer::Escalated { reason },
+                });
             }
             Decision::Allow => self.enqueue(tid, s),
         }
@@ -426,7 +599,9 @@ impl Sequencer {
 
     fn enqueue(&mut self, tid: Tid, s: &mut Step) {
         if let Some(reason) = &self.panic {
-            let msg = format!("the cluster is in PANIC ({reason}); nothing is applied until an operator resumes");
+            let msg = format!(
+                "the cluster is in PANIC ({reason}); nothing is applied until an operator resumes"
+            );
             return self.refuse(tid, "panic", msg, s);
         }
         let t = self.txns.get_mut(&tid).expect("open");
@@ -434,25 +609,36 @@ impl Sequencer {
         self.queue.push_back(tid);
         let ahead = self.queue.len() - 1 + usize::from(self.active.is_some());
         if ahead > 0 {
-            s.effects.push(Effect::Answer { tid, author: t.intent.author.clone(), answer: Answer::Queued { ahead } });
+            s.effects.push(Effect::Answer {
+                tid,
+                author: t.intent.author.clone(),
+                answer: Answer::Queued { ahead },
+            });
         }
     }
 
     /// Start queued transactions while none is active.
     fn pump(&mut self, now: u64, s: &mut Step) {
         while self.active.is_none() {
-            let Some(tid) = self.queue.pop_front() else { break };
+            let Some(tid) = self.queue.pop_front() else {
+                break;
+            };
             self.begin(now, tid, s);
         }
         if self.txns.is_empty() && self.commits_since_checkpoint >= self.cfg.checkpoint_every {
-            s.journal.push(Record::Checkpoint(Box::new(vibesync_wal::Checkpoint {
-                scene: self.scene.clone(),
-                scene_version: self.version,
-                next_tid: self.next_tid,
-                idempotency: self.idem_done.iter().map(|(k, (t, o))| (k.clone(), *t, o.clone())).collect(),
-                locks: self.locks.values().cloned().collect(),
-                panic: self.panic.clone(),
-            })));
+            s.journal
+                .push(Record::Checkpoint(Box::new(vibesync_wal::Checkpoint {
+                    scene: self.scene.clone(),
+                    scene_version: self.version,
+                    next_tid: self.next_tid,
+                    idempotency: self
+                        .idem_done
+                        .iter()
+                        .map(|(k, (t, o))| (k.clone(), *t, o.clone()))
+                        .collect(),
+                    locks: self.locks.values().cloned().collect(),
+                    panic: self.panic.clone(),
+                })));
             self.commits_since_checkpoint = 0;
         }
     }
@@ -461,7 +647,9 @@ impl Sequencer {
         let t = &self.txns[&tid];
         let intent = &t.intent;
         if let Some(reason) = &self.panic {
-            let msg = format!("the cluster is in PANIC ({reason}); nothing is applied until an operator resumes");
+            let msg = format!(
+                "the cluster is in PANIC ({reason}); nothing is applied until an operator resumes"
+            );
             return self.refuse(tid, "panic", msg, s);
         }
         if intent.scene_version_read != self.version {
@@ -471,8 +659,15 @@ impl Sequencer {
             );
             return self.refuse(tid, "stale-scene-version", msg, s);
         }
-        if let Some(e) = intent.engines.iter().find(|e| !self.cfg.engines.contains(e)) {
-            let msg = format!("engine `{e}` is not configured; target one of {:?}", self.cfg.engines);
+        if let Some(e) = intent
+            .engines
+            .iter()
+            .find(|e| !self.cfg.engines.contains(e))
+        {
+            let msg = format!(
+                "engine `{e}` is not configured; target one of {:?}",
+                self.cfg.engines
+            );
             return self.refuse(tid, "unknown-engine", msg, s);
         }
         if let Some(e) = intent.engines.iter().find(|e| !self.up.contains(*e)) {
@@ -488,13 +683,20 @@ impl Sequencer {
             }
         }
         if intent.source != Source::Operator
-            && let Some(l) = touched.iter().filter_map(|id| self.locks.get(id)).find(|l| l.holder != intent.author)
+            && let Some(l) = touched
+                .iter()
+                .filter_map(|id| self.locks.get(id))
+                .find(|l| l.holder != intent.author)
         {
             let msg = format!(
                 "object `{}` is locked by `{}`{}; ask them to release it or choose other objects",
                 l.object,
                 l.holder,
-                if l.human { " (a human lock an agent cannot lift)" } else { "" }
+                if l.human {
+                    " (a human lock an agent cannot lift)"
+                } else {
+                    ""
+                }
             );
             return self.refuse(tid, "object-locked", msg, s);
         }
@@ -502,66 +704,133 @@ impl Sequencer {
         let expected = next.hash_of(&touched);
         let engines = intent.engines.clone();
         let ops = intent.ops.clone();
-        s.journal.push(Record::Begin { tid, touched: touched.clone(), engines: engines.clone(), expected });
+        s.journal.push(Record::Begin {
+            tid,
+            touched: touched.clone(),
+            engines: engines.clone(),
+            expected,
+        });
         for engine in &engines {
-            s.effects.push(Effect::Apply { engine: engine.clone(), tid, ops: ops.clone() });
+            s.effects.push(Effect::Apply {
+                engine: engine.clone(),
+                tid,
+                ops: ops.clone(),
+            });
         }
         let t = self.txns.get_mut(&tid).expect("open");
         t.touched = touched;
         t.expected = expected;
         t.next = Some(next);
-        t.phase = Phase::Applying { deadline: now + self.cfg.apply_timeout_ms };
+        t.phase = Phase::Applying {
+            deadline: now + self.cfg.apply_timeout_ms,
+        };
         self.active = Some(tid);
     }
 
-    fn active_txn(&mut self, tid: Tid, engine: &str, what: &str) -> Result<&mut Txn, SequencerError> {
+    fn active_txn(
+        &mut self,
+        tid: Tid,
+        engine: &str,
+        what: &str,
+    ) -> Result<&mut Txn, SequencerError> {
         let unexpected = |w: String| SequencerError::Unexpected { tid, what: w };
         if self.active != Some(tid) {
-            return Err(unexpected(format!("{what} from `{engine}` for a transaction that is not active")));
+            return Err(unexpected(format!(
+                "{what} from `{engine}` for a transaction that is not active"
+            )));
         }
         let t = self.txns.get_mut(&tid).expect("active is open");
         if !t.intent.engines.iter().any(|e| e == engine) {
-            return Err(unexpected(format!("{what} from `{engine}`, which is not a target")));
+            return Err(unexpected(format!(
+                "{what} from `{engine}`, which is not a target"
+            )));
         }
         Ok(t)
     }
 
-    fn applied(&mut self, now: u64, tid: Tid, engine: String, ack: AckOutcome, s: &mut Step) -> Result<(), SequencerError> {
+    fn applied(
+        &mut self,
+        now: u64,
+        tid: Tid,
+        engine: String,
+        ack: AckOutcome,
+        s: &mut Step,
+    ) -> Result<(), SequencerError> {
         let verify_deadline = now + self.cfg.verify_timeout_ms;
         let next_version = self.version + 1;
         let t = self.active_txn(tid, &engine, "apply ack")?;
         if !matches!(t.phase, Phase::Applying { .. }) || t.acks.contains_key(&engine) {
-            return Err(SequencerError::Unexpected { tid, what: format!("late or duplicate apply ack from `{engine}`") });
+            return Err(SequencerError::Unexpected {
+                tid,
+                what: format!("late or duplicate apply ack from `{engine}`"),
+            });
         }
-        s.journal.push(Record::EngineAck { tid, engine: engine.clone(), ack: ack.clone() });
+        s.journal.push(Record::EngineAck {
+            tid,
+            engine: engine.clone(),
+            ack: ack.clone(),
+        });
         t.acks.insert(engine.clone(), ack.clone());
         if let AckOutcome::Failed { error } = ack {
-            self.rollback(now, tid, format!("engine `{engine}` could not apply: {error}"), s);
+            self.rollback(
+                now,
+                tid,
+                format!("engine `{engine}` could not apply: {error}"),
+                s,
+            );
             return Ok(());
         }
         if t.acks.len() == t.intent.engines.len() {
             s.journal.push(Record::Provisional { tid });
-            t.phase = Phase::Verifying { deadline: verify_deadline };
+            t.phase = Phase::Verifying {
+                deadline: verify_deadline,
+            };
             let author = t.intent.author.clone();
-            s.effects.push(Effect::Answer { tid, author, answer: Answer::Provisional { scene_version: next_version } });
+            s.effects.push(Effect::Answer {
+                tid,
+                author,
+                answer: Answer::Provisional {
+                    scene_version: next_version,
+                },
+            });
             for engine in &t.intent.engines {
-                s.effects.push(Effect::Verify { engine: engine.clone(), tid, objects: t.touched.clone() });
+                s.effects.push(Effect::Verify {
+                    engine: engine.clone(),
+                    tid,
+                    objects: t.touched.clone(),
+                });
             }
         }
         Ok(())
     }
 
-    fn verified(&mut self, now: u64, tid: Tid, engine: String, observed: Result<StateHash, String>, s: &mut Step) -> Result<(), SequencerError> {
+    fn verified(
+        &mut self,
+        now: u64,
+        tid: Tid,
+        engine: String,
+        observed: Result<StateHash, String>,
+        s: &mut Step,
+    ) -> Result<(), SequencerError> {
         let t = self.active_txn(tid, &engine, "verification")?;
         if !matches!(t.phase, Phase::Verifying { .. }) || t.verified.contains(&engine) {
-            return Err(SequencerError::Unexpected { tid, what: format!("late or duplicate verification from `{engine}`") });
+            return Err(SequencerError::Unexpected {
+                tid,
+                what: format!("late or duplicate verification from `{engine}`"),
+            });
         }
         let expected = t.expected;
         let (obs, err) = match &observed {
             Ok(h) => (Some(*h), None),
             Err(e) => (None, Some(e.clone())),
         };
-        s.journal.push(Record::Verification { tid, engine: engine.clone(), expected, observed: obs, error: err });
+        s.journal.push(Record::Verification {
+            tid,
+            engine: engine.clone(),
+            expected,
+            observed: obs,
+            error: err,
+        });
         match observed {
             Err(e) => self.rollback(now, tid, format!("engine `{engine}` could not verify: {e}"), s),
             Ok(h) if h != expected => self.rollback(
@@ -584,40 +853,75 @@ impl Sequencer {
         let t = self.txns.remove(&tid).expect("active");
         let next = t.next.expect("begun");
         self.version += 1;
-        s.journal.push(Record::Commit { tid, scene_version: self.version, scene_hash: next.hash() });
+        s.journal.push(Record::Commit {
+            tid,
+            scene_version: self.version,
+            scene_hash: next.hash(),
+        });
         self.scene = next;
         for engine in &t.intent.engines {
-            s.effects.push(Effect::Commit { engine: engine.clone(), tid });
+            s.effects.push(Effect::Commit {
+                engine: engine.clone(),
+                tid,
+            });
         }
         self.commits_since_checkpoint += 1;
         self.active = None;
-        self.finish(t.intent, Outcome::Committed { scene_version: self.version }, s);
+        self.finish(
+            t.intent,
+            Outcome::Committed {
+                scene_version: self.version,
+            },
+            s,
+        );
     }
 
     fn finish(&mut self, intent: IntentRecord, outcome: Outcome, s: &mut Step) {
         if let Some(key) = &intent.idempotency_key {
             self.idem_open.remove(key);
-            self.idem_done.insert(key.clone(), (intent.tid, outcome.clone()));
+            self.idem_done
+                .insert(key.clone(), (intent.tid, outcome.clone()));
         }
-        s.effects.push(Effect::Answer { tid: intent.tid, author: intent.author, answer: Answer::Final(outcome) });
+        s.effects.push(Effect::Answer {
+            tid: intent.tid,
+            author: intent.author,
+            answer: Answer::Final(outcome),
+        });
     }
 
     fn refuse(&mut self, tid: Tid, rule: &str, message: String, s: &mut Step) {
         let t = self.txns.remove(&tid).expect("open");
-        s.journal.push(Record::Refused { tid, rule: rule.into(), message: message.clone() });
-        self.finish(t.intent, Outcome::Refused { rule: rule.into(), message }, s);
+        s.journal.push(Record::Refused {
+            tid,
+            rule: rule.into(),
+            message: message.clone(),
+        });
+        self.finish(
+            t.intent,
+            Outcome::Refused {
+                rule: rule.into(),
+                message,
+            },
+            s,
+        );
     }
 
     fn deny(&mut self, tid: Tid, reason: String, s: &mut Step) {
         let t = self.txns.remove(&tid).expect("open");
-        s.journal.push(Record::Denied { tid, reason: reason.clone() });
+        s.journal.push(Record::Denied {
+            tid,
+            reason: reason.clone(),
+        });
         self.finish(t.intent, Outcome::Denied { reason }, s);
     }
 
     /// Decide to roll back the active transaction: undo where an engine
     /// holds a token, resync where it may have applied without telling us.
     fn rollback(&mut self, now: u64, tid: Tid, reason: String, s: &mut Step) {
-        s.journal.push(Record::Rollback { tid, reason: reason.clone() });
+        s.journal.push(Record::Rollback {
+            tid,
+            reason: reason.clone(),
+        });
         let t = self.txns.get_mut(&tid).expect("active");
         let intent = t.intent.clone();
         let mut resync = Vec::new();
@@ -625,16 +929,30 @@ impl Sequencer {
             match t.acks.get(engine) {
                 Some(AckOutcome::Failed { .. }) => {}
                 Some(AckOutcome::Applied { undo_token }) if self.up.contains(engine) => {
-                    s.effects.push(Effect::Undo { engine: engine.clone(), tid, token: undo_token.clone() });
+                    s.effects.push(Effect::Undo {
+                        engine: engine.clone(),
+                        tid,
+                        token: undo_token.clone(),
+                    });
                     t.undo_pending.insert(engine.clone());
                 }
                 _ => resync.push(engine.clone()),
             }
         }
-        t.phase = Phase::RollingBack { deadline: now + self.cfg.undo_timeout_ms };
+        t.phase = Phase::RollingBack {
+            deadline: now + self.cfg.undo_timeout_ms,
+        };
         for engine in resync {
-            let why = if self.up.contains(&engine) { "no apply ack before the rollback" } else { "engine disconnected; resynced when it reconnects" };
-            s.journal.push(Record::Undo { tid, engine: engine.clone(), undo: UndoOutcome::Resync { why: why.into() } });
+            let why = if self.up.contains(&engine) {
+                "no apply ack before the rollback"
+            } else {
+                "engine disconnected; resynced when it reconnects"
+            };
+            s.journal.push(Record::Undo {
+                tid,
+                engine: engine.clone(),
+                undo: UndoOutcome::Resync { why: why.into() },
+            });
             self.resync(&engine, why, s);
         }
         // The outcome is final for the author now; the engines catch up.
@@ -643,12 +961,20 @@ impl Sequencer {
             self.idem_open.remove(key);
             self.idem_done.insert(key.clone(), (tid, outcome.clone()));
         }
-        s.effects.push(Effect::Answer { tid, author: intent.author.clone(), answer: Answer::Final(outcome) });
+        s.effects.push(Effect::Answer {
+            tid,
+            author: intent.author.clone(),
+            answer: Answer::Final(outcome),
+        });
         self.maybe_end_rollback(tid);
     }
 
     fn maybe_end_rollback(&mut self, tid: Tid) {
-        if self.txns.get(&tid).is_some_and(|t| t.undo_pending.is_empty()) {
+        if self
+            .txns
+            .get(&tid)
+            .is_some_and(|t| t.undo_pending.is_empty())
+        {
             self.txns.remove(&tid);
             self.active = None;
         }
@@ -660,20 +986,45 @@ impl Sequencer {
         if !self.up.contains(engine) {
             return; // `EngineBack` always resyncs.
         }
-        s.journal.push(Record::Resync { engine: engine.into(), reason: reason.into(), scene_hash: self.scene.hash() });
-        s.effects.push(Effect::Resync { engine: engine.into(), scene: self.scene.clone(), scene_version: self.version });
+        s.journal.push(Record::Resync {
+            engine: engine.into(),
+            reason: reason.into(),
+            scene_hash: self.scene.hash(),
+        });
+        s.effects.push(Effect::Resync {
+            engine: engine.into(),
+            scene: self.scene.clone(),
+            scene_version: self.version,
+        });
     }
 
-    fn undone(&mut self, tid: Tid, engine: String, result: Result<(), String>, s: &mut Step) -> Result<(), SequencerError> {
+    fn undone(
+        &mut self,
+        tid: Tid,
+        engine: String,
+        result: Result<(), String>,
+        s: &mut Step,
+    ) -> Result<(), SequencerError> {
         let t = self.active_txn(tid, &engine, "undo result")?;
         if !matches!(t.phase, Phase::RollingBack { .. }) || !t.undo_pending.remove(&engine) {
-            return Err(SequencerError::Unexpected { tid, what: format!("unexpected undo result from `{engine}`") });
+            return Err(SequencerError::Unexpected {
+                tid,
+                what: format!("unexpected undo result from `{engine}`"),
+            });
         }
         match result {
-            Ok(()) => s.journal.push(Record::Undo { tid, engine, undo: UndoOutcome::Undone }),
+            Ok(()) => s.journal.push(Record::Undo {
+                tid,
+                engine,
+                undo: UndoOutcome::Undone,
+            }),
             Err(e) => {
                 let why = format!("undo failed: {e}");
-                s.journal.push(Record::Undo { tid, engine: engine.clone(), undo: UndoOutcome::Resync { why: why.clone() } });
+                s.journal.push(Record::Undo {
+                    tid,
+                    engine: engine.clone(),
+                    undo: UndoOutcome::Resync { why: why.clone() },
+                });
                 self.resync(&engine, &why, s);
             }
         }
@@ -681,21 +1032,39 @@ impl Sequencer {
         Ok(())
     }
 
-    fn engine_lost(&mut self, now: u64, engine: String, reason: String, s: &mut Step) -> Result<(), SequencerError> {
+    fn engine_lost(
+        &mut self,
+        now: u64,
+        engine: String,
+        reason: String,
+        s: &mut Step,
+    ) -> Result<(), SequencerError> {
         self.known(&engine)?;
         if !self.up.remove(&engine) {
             return Ok(());
         }
-        s.journal.push(Record::EngineSession { engine: engine.clone(), session: SessionEvent::Close { reason: reason.clone() } });
-        let Some(tid) = self.active else { return Ok(()) };
+        s.journal.push(Record::EngineSession {
+            engine: engine.clone(),
+            session: SessionEvent::Close {
+                reason: reason.clone(),
+            },
+        });
+        let Some(tid) = self.active else {
+            return Ok(());
+        };
         let t = self.txns.get_mut(&tid).expect("active");
         if !t.intent.engines.contains(&engine) {
             return Ok(());
         }
         if matches!(t.phase, Phase::RollingBack { .. }) {
             if t.undo_pending.remove(&engine) {
-                let why = format!("engine lost during undo ({reason}); resynced when it reconnects");
-                s.journal.push(Record::Undo { tid, engine, undo: UndoOutcome::Resync { why } });
+                let why =
+                    format!("engine lost during undo ({reason}); resynced when it reconnects");
+                s.journal.push(Record::Undo {
+                    tid,
+                    engine,
+                    undo: UndoOutcome::Resync { why },
+                });
                 self.maybe_end_rollback(tid);
             }
         } else {
@@ -713,30 +1082,70 @@ impl Sequencer {
             .collect();
         for tid in due {
             let ms = self.cfg.escalation_timeout_ms;
-            s.journal.push(Record::OperatorDecision { tid, operator: "timeout".into(), approve: false, note: format!("no decision within {ms} ms") });
-            self.deny(tid, format!("escalation timed out: no operator decided within {ms} ms"), s);
+            s.journal.push(Record::OperatorDecision {
+                tid,
+                operator: "timeout".into(),
+                approve: false,
+                note: format!("no decision within {ms} ms"),
+            });
+            self.deny(
+                tid,
+                format!("escalation timed out: no operator decided within {ms} ms"),
+                s,
+            );
         }
         let Some(tid) = self.active else { return };
         let t = &self.txns[&tid];
         match t.phase {
             Phase::Applying { deadline } if deadline <= now => {
-                let missing: Vec<&String> = t.intent.engines.iter().filter(|e| !t.acks.contains_key(*e)).collect();
-                let reason = format!("engine(s) {missing:?} did not acknowledge within {} ms", self.cfg.apply_timeout_ms);
+                let missing: Vec<&String> = t
+                    .intent
+                    .engines
+                    .iter()
+                    .filter(|e| !t.acks.contains_key(*e))
+                    .collect();
+                let reason = format!(
+                    "engine(s) {missing:?} did not acknowledge within {} ms",
+                    self.cfg.apply_timeout_ms
+                );
                 self.rollback(now, tid, reason, s);
             }
             Phase::Verifying { deadline } if deadline <= now => {
-                let missing: Vec<&String> = t.intent.engines.iter().filter(|e| !t.verified.contains(*e)).collect();
-                let reason = format!("verification by {missing:?} did not complete within {} ms", self.cfg.verify_timeout_ms);
+                let missing: Vec<&String> = t
+                    .intent
+                    .engines
+                    .iter()
+                    .filter(|e| !t.verified.contains(*e))
+                    .collect();
+                let reason = format!(
+                    "verification by {missing:?} did not complete within {} ms",
+                    self.cfg.verify_timeout_ms
+                );
                 self.rollback(now, tid, reason, s);
             }
             Phase::RollingBack { deadline } if deadline <= now => {
-                let pending: Vec<String> = self.txns.get_mut(&tid).expect("active").undo_pending.iter().cloned().collect();
+                let pending: Vec<String> = self
+                    .txns
+                    .get_mut(&tid)
+                    .expect("active")
+                    .undo_pending
+                    .iter()
+                    .cloned()
+                    .collect();
                 for engine in pending {
                     let why = format!("undo not confirmed within {} ms", self.cfg.undo_timeout_ms);
-                    s.journal.push(Record::Undo { tid, engine: engine.clone(), undo: UndoOutcome::Resync { why: why.clone() } });
+                    s.journal.push(Record::Undo {
+                        tid,
+                        engine: engine.clone(),
+                        undo: UndoOutcome::Resync { why: why.clone() },
+                    });
                     self.resync(&engine, &why, s);
                 }
-                self.txns.get_mut(&tid).expect("active").undo_pending.clear();
+                self.txns
+                    .get_mut(&tid)
+                    .expect("active")
+                    .undo_pending
+                    .clear();
                 self.maybe_end_rollback(tid);
             }
             _ => {}

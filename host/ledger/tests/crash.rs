@@ -17,12 +17,19 @@ use vibesync_wal::{Record, Wal, WalOptions, read_all, segments, verify};
 
 const TOTAL: u64 = 10_000;
 const KILLS: usize = 50;
+/// Simulated engine apply latency: spreads the run over the 50 kills (about
+/// 300 ms apart on average) and makes most kills land inside a transaction.
+const APPLY_US: u64 = 1_000;
 
 fn scratch() -> tempfile::TempDir {
     // SIGKILL keeps the page cache, so fsync speed is irrelevant here: use
     // memory when the system has it, to keep the test fast.
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() { tempfile::tempdir_in(shm).unwrap() } else { tempfile::tempdir().unwrap() }
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
 }
 
 struct Run {
@@ -35,6 +42,7 @@ fn run(dir: &Path, kill_after: Option<Duration>) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wal-torture"))
         .arg(dir)
         .arg(TOTAL.to_string())
+        .arg(APPLY_US.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -48,7 +56,11 @@ fn run(dir: &Path, kill_after: Option<Duration>) -> Run {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         })
     });
-    let mut out = Run { commits: Vec::new(), recovered: String::new(), done: false };
+    let mut out = Run {
+        commits: Vec::new(),
+        recovered: String::new(),
+        done: false,
+    };
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         let mut w = line.split_whitespace();
@@ -67,12 +79,20 @@ fn run(dir: &Path, kill_after: Option<Duration>) -> Run {
         k.join().unwrap();
     }
     let status = child.wait().unwrap();
-    assert!(out.done == status.success(), "exit {status:?} but done={}", out.done);
+    assert!(
+        out.done == status.success(),
+        "exit {status:?} but done={}",
+        out.done
+    );
     out
 }
 
 fn field(line: &str, key: &str) -> u64 {
-    line.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')).unwrap().parse().unwrap()
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -108,7 +128,10 @@ fn sigkill_at_random_points_loses_no_acknowledged_commit() {
             in_doubt_seen += field(&r.recovered, "in_doubt");
         }
         for (tid, v, h) in r.commits {
-            assert!(acked.insert(tid, (v, h)).is_none(), "tid {tid} committed twice");
+            assert!(
+                acked.insert(tid, (v, h)).is_none(),
+                "tid {tid} committed twice"
+            );
         }
         if r.done && runs > KILLS {
             break;
@@ -121,17 +144,29 @@ fn sigkill_at_random_points_loses_no_acknowledged_commit() {
                 let n = rng.random_range(1..40usize);
                 let mut torn = bytes[bytes.len() - 64..bytes.len() - 64 + n].to_vec();
                 torn[0] ^= 0xff;
-                let mut f = std::fs::OpenOptions::new().append(true).open(&last).unwrap();
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&last)
+                    .unwrap();
                 std::io::Write::write_all(&mut f, &torn).unwrap();
                 injected_torn = Some(n as u64);
             }
         }
     }
-    assert!(runs > KILLS && torn_cut > 5, "runs {runs}, torn tails cut {torn_cut}");
-    assert!(in_doubt_seen > 0, "no kill landed inside a transaction; the test proves nothing");
+    assert!(
+        runs > KILLS && torn_cut > 5,
+        "runs {runs}, torn tails cut {torn_cut}"
+    );
+    assert!(
+        in_doubt_seen > 0,
+        "no kill landed inside a transaction; the test proves nothing"
+    );
 
     let report = verify(dir.path()).unwrap();
-    assert!(report.is_intact() && report.torn_tail.is_none(), "{report:?}");
+    assert!(
+        report.is_intact() && report.torn_tail.is_none(),
+        "{report:?}"
+    );
 
     // Every acknowledged commit is in the log, with the same version and hash.
     let mut logged: BTreeMap<u64, (u64, String)> = BTreeMap::new();
@@ -139,24 +174,48 @@ fn sigkill_at_random_points_loses_no_acknowledged_commit() {
     let mut last_tid = None;
     read_all(dir.path(), |_, e| match &e.record {
         Record::Intent(i) => {
-            assert!(last_tid.is_none_or(|t| i.tid > t), "tid {} reused or out of order", i.tid);
+            assert!(
+                last_tid.is_none_or(|t| i.tid > t),
+                "tid {} reused or out of order",
+                i.tid
+            );
             last_tid = Some(i.tid);
             finals.insert(i.tid, 0);
         }
-        Record::Commit { tid, scene_version, scene_hash } => {
+        Record::Commit {
+            tid,
+            scene_version,
+            scene_hash,
+        } => {
             logged.insert(*tid, (*scene_version, scene_hash.to_hex()));
             *finals.get_mut(tid).unwrap() += 1;
         }
-        Record::Rollback { tid, .. } | Record::Refused { tid, .. } | Record::Denied { tid, .. } => *finals.get_mut(tid).unwrap() += 1,
+        Record::Rollback { tid, .. } | Record::Refused { tid, .. } | Record::Denied { tid, .. } => {
+            *finals.get_mut(tid).unwrap() += 1
+        }
         _ => {}
     })
     .unwrap();
     for (tid, v) in &acked {
-        assert_eq!(logged.get(tid), Some(v), "acknowledged commit of tid {tid} lost or changed");
+        assert_eq!(
+            logged.get(tid),
+            Some(v),
+            "acknowledged commit of tid {tid} lost or changed"
+        );
     }
     assert_eq!(last_tid, Some(TOTAL - 1));
-    assert!(finals.values().all(|&n| n == 1), "a transaction without exactly one outcome");
-    let (_, rec) = Wal::open(dir.path(), WalOptions { full_verify: true, ..WalOptions::default() }).unwrap();
+    assert!(
+        finals.values().all(|&n| n == 1),
+        "a transaction without exactly one outcome"
+    );
+    let (_, rec) = Wal::open(
+        dir.path(),
+        WalOptions {
+            full_verify: true,
+            ..WalOptions::default()
+        },
+    )
+    .unwrap();
     assert!(rec.replay.in_doubt().is_empty());
     assert_eq!(rec.replay.next_tid, TOTAL);
 }

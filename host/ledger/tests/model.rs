@@ -30,14 +30,31 @@ enum Fault {
 
 #[derive(Clone, Debug)]
 enum Act {
-    Submit { obj: u8, what: u8, stale: bool, decision: u8, key: Option<u8> },
-    Deliver { engine: usize, fault: Fault },
-    Advance { ms: u64 },
-    Lose { engine: usize },
-    Back { engine: usize },
+    Submit {
+        obj: u8,
+        what: u8,
+        stale: bool,
+        decision: u8,
+        key: Option<u8>,
+    },
+    Deliver {
+        engine: usize,
+        fault: Fault,
+    },
+    Advance {
+        ms: u64,
+    },
+    Lose {
+        engine: usize,
+    },
+    Back {
+        engine: usize,
+    },
     Panic,
     Resume,
-    Decide { approve: bool },
+    Decide {
+        approve: bool,
+    },
 }
 
 fn act() -> impl Strategy<Value = Act> {
@@ -82,13 +99,23 @@ impl World {
         cfg.checkpoint_every = 3;
         let mut w = World {
             seq: Sequencer::new(cfg),
-            engines: ENGINES.iter().map(|_| Engine { scene: Scene::default(), inbox: VecDeque::new(), up: false }).collect(),
+            engines: ENGINES
+                .iter()
+                .map(|_| Engine {
+                    scene: Scene::default(),
+                    inbox: VecDeque::new(),
+                    up: false,
+                })
+                .collect(),
             journal: Vec::new(),
             now: 0,
             answers: BTreeMap::new(),
         };
         for (i, name) in ENGINES.iter().enumerate() {
-            w.input(Input::EngineBack { engine: (*name).into(), session: "s0".into() });
+            w.input(Input::EngineBack {
+                engine: (*name).into(),
+                session: "s0".into(),
+            });
             w.engines[i].up = true;
         }
         w
@@ -96,9 +123,19 @@ impl World {
 
     fn input(&mut self, input: Input) {
         let before = self.seq.scene_version();
-        let Ok(step) = self.seq.handle(self.now, input) else { return };
-        let commits = step.journal.iter().filter(|r| matches!(r, Record::Commit { .. })).count() as u64;
-        assert_eq!(self.seq.scene_version(), before + commits, "the version moves only on commit");
+        let Ok(step) = self.seq.handle(self.now, input) else {
+            return;
+        };
+        let commits = step
+            .journal
+            .iter()
+            .filter(|r| matches!(r, Record::Commit { .. }))
+            .count() as u64;
+        assert_eq!(
+            self.seq.scene_version(),
+            before + commits,
+            "the version moves only on commit"
+        );
         self.exec(step);
     }
 
@@ -106,7 +143,11 @@ impl World {
         self.journal.extend(step.journal);
         for e in step.effects {
             let target = match &e {
-                Effect::Apply { engine, .. } | Effect::Verify { engine, .. } | Effect::Undo { engine, .. } | Effect::Commit { engine, .. } | Effect::Resync { engine, .. } => {
+                Effect::Apply { engine, .. }
+                | Effect::Verify { engine, .. }
+                | Effect::Undo { engine, .. }
+                | Effect::Commit { engine, .. }
+                | Effect::Resync { engine, .. } => {
                     Some(ENGINES.iter().position(|n| n == engine).unwrap())
                 }
                 Effect::Answer { tid, answer, .. } => {
@@ -123,18 +164,24 @@ impl World {
     }
 
     fn deliver(&mut self, i: usize, fault: Fault) {
-        let Some(msg) = self.engines[i].inbox.pop_front() else { return };
+        let Some(msg) = self.engines[i].inbox.pop_front() else {
+            return;
+        };
         let engine = ENGINES[i].to_string();
         let eng = &mut self.engines[i];
         let reply = match msg {
             Effect::Apply { tid, ops, .. } => {
                 let ack = if matches!(fault, Fault::Refuse) {
-                    AckOutcome::Failed { error: "refused by the test".into() }
+                    AckOutcome::Failed {
+                        error: "refused by the test".into(),
+                    }
                 } else {
                     let token = serde_json::to_value(&eng.scene).unwrap();
                     match eng.scene.apply_all(&ops) {
                         Ok(()) => AckOutcome::Applied { undo_token: token },
-                        Err((_, e)) => AckOutcome::Failed { error: e.to_string() },
+                        Err((_, e)) => AckOutcome::Failed {
+                            error: e.to_string(),
+                        },
                     }
                 };
                 Some(Input::Applied { tid, engine, ack })
@@ -145,14 +192,26 @@ impl World {
                     Fault::VerifyError => Err("read-back failed".into()),
                     _ => Ok(eng.scene.hash_of(&objects)),
                 };
-                Some(Input::Verified { tid, engine, observed })
+                Some(Input::Verified {
+                    tid,
+                    engine,
+                    observed,
+                })
             }
             Effect::Undo { tid, token, .. } => {
                 if matches!(fault, Fault::LoseToken) {
-                    Some(Input::Undone { tid, engine, result: Err("undo token lost".into()) })
+                    Some(Input::Undone {
+                        tid,
+                        engine,
+                        result: Err("undo token lost".into()),
+                    })
                 } else {
                     eng.scene = serde_json::from_value(token).unwrap();
-                    Some(Input::Undone { tid, engine, result: Ok(()) })
+                    Some(Input::Undone {
+                        tid,
+                        engine,
+                        result: Ok(()),
+                    })
                 }
             }
             Effect::Commit { .. } => None,
@@ -172,20 +231,55 @@ impl World {
     fn submit(&mut self, obj: u8, what: u8, stale: bool, decision: u8, key: Option<u8>) {
         let id = format!("o{obj}");
         let ops = match what {
-            0 => vec![Op::CreateObject { id: Some(id.clone()), name: id, kind: ObjectKind::Mesh, primitive: None, parent: None, transform: None }],
-            1 => vec![Op::SetTransform { id, translation: Some([self.now as f64 * 0.01, 0.0, 1.0]), rotation: None, scale: None }],
+            0 => vec![Op::CreateObject {
+                id: Some(id.clone()),
+                name: id,
+                kind: ObjectKind::Mesh,
+                primitive: None,
+                parent: None,
+                transform: None,
+            }],
+            1 => vec![Op::SetTransform {
+                id,
+                translation: Some([self.now as f64 * 0.01, 0.0, 1.0]),
+                rotation: None,
+                scale: None,
+            }],
             2 => vec![Op::DeleteObject { id }],
             // Multi-op: create, give a material, place it (all or nothing).
             _ => vec![
-                Op::CreateObject { id: Some(format!("{id}-m")), name: "m".into(), kind: ObjectKind::Mesh, primitive: None, parent: None, transform: None },
-                Op::SetMaterial { id: format!("{id}-m"), base_color: Some([1.0, 0.0, 0.0, 1.0]), roughness: None, metallic: None, emission: None, emission_strength: None },
-                Op::SetTransform { id: format!("{id}-m"), translation: Some([0.0, 2.0, 0.0]), rotation: None, scale: None },
+                Op::CreateObject {
+                    id: Some(format!("{id}-m")),
+                    name: "m".into(),
+                    kind: ObjectKind::Mesh,
+                    primitive: None,
+                    parent: None,
+                    transform: None,
+                },
+                Op::SetMaterial {
+                    id: format!("{id}-m"),
+                    base_color: Some([1.0, 0.0, 0.0, 1.0]),
+                    roughness: None,
+                    metallic: None,
+                    emission: None,
+                    emission_strength: None,
+                },
+                Op::SetTransform {
+                    id: format!("{id}-m"),
+                    translation: Some([0.0, 2.0, 0.0]),
+                    rotation: None,
+                    scale: None,
+                },
             ],
         };
         let v = self.seq.scene_version();
         let decision = match decision {
-            0 => Decision::Deny { reason: "policy says no".into() },
-            1 => Decision::Escalate { reason: "needs a human".into() },
+            0 => Decision::Deny {
+                reason: "policy says no".into(),
+            },
+            1 => Decision::Escalate {
+                reason: "needs a human".into(),
+            },
             _ => Decision::Allow,
         };
         self.input(Input::Submit(Submission {
@@ -203,7 +297,13 @@ impl World {
 
     fn run(&mut self, a: Act) {
         match a {
-            Act::Submit { obj, what, stale, decision, key } => self.submit(obj, what, stale, decision, key),
+            Act::Submit {
+                obj,
+                what,
+                stale,
+                decision,
+                key,
+            } => self.submit(obj, what, stale, decision, key),
             Act::Deliver { engine, fault } => self.deliver(engine, fault),
             Act::Advance { ms } => {
                 self.now += ms;
@@ -212,23 +312,38 @@ impl World {
             Act::Lose { engine } => {
                 self.engines[engine].up = false;
                 self.engines[engine].inbox.clear();
-                self.input(Input::EngineLost { engine: ENGINES[engine].into(), reason: "test".into() });
+                self.input(Input::EngineLost {
+                    engine: ENGINES[engine].into(),
+                    reason: "test".into(),
+                });
             }
             Act::Back { engine } => {
                 if !self.engines[engine].up {
                     self.engines[engine].up = true;
-                    self.input(Input::EngineBack { engine: ENGINES[engine].into(), session: format!("s{}", self.now) });
+                    self.input(Input::EngineBack {
+                        engine: ENGINES[engine].into(),
+                        session: format!("s{}", self.now),
+                    });
                 }
             }
-            Act::Panic => self.input(Input::Panic { reason: "heartbeat lost".into() }),
-            Act::Resume => self.input(Input::Resume { operator: "op".into() }),
+            Act::Panic => self.input(Input::Panic {
+                reason: "heartbeat lost".into(),
+            }),
+            Act::Resume => self.input(Input::Resume {
+                operator: "op".into(),
+            }),
             Act::Decide { approve } => {
                 let tid = self.journal.iter().rev().find_map(|r| match r {
                     Record::Escalated { tid, .. } => Some(*tid),
                     _ => None,
                 });
                 if let Some(tid) = tid {
-                    self.input(Input::Decide { tid, operator: "op".into(), approve, note: "test".into() });
+                    self.input(Input::Decide {
+                        tid,
+                        operator: "op".into(),
+                        approve,
+                        note: "test".into(),
+                    });
                 }
             }
         }
@@ -259,7 +374,12 @@ fn check(w: &World, answered: bool) {
     assert!(w.seq.open_tids().is_empty());
     let canonical = w.seq.scene().hash();
     for (i, e) in w.engines.iter().enumerate() {
-        assert_eq!(e.scene.hash(), canonical, "engine {} diverges from the canonical scene", ENGINES[i]);
+        assert_eq!(
+            e.scene.hash(),
+            canonical,
+            "engine {} diverges from the canonical scene",
+            ENGINES[i]
+        );
     }
     let mut last_tid = None;
     let mut finals: BTreeMap<u64, usize> = BTreeMap::new();
@@ -271,22 +391,41 @@ fn check(w: &World, answered: bool) {
                 last_tid = Some(i.tid);
                 finals.insert(i.tid, 0);
             }
-            Record::Commit { tid, scene_version, .. } => {
+            Record::Commit {
+                tid, scene_version, ..
+            } => {
                 versions.push(*scene_version);
                 *finals.get_mut(tid).unwrap() += 1;
             }
-            Record::Rollback { tid, .. } | Record::Refused { tid, .. } | Record::Denied { tid, .. } => *finals.get_mut(tid).unwrap() += 1,
+            Record::Rollback { tid, .. }
+            | Record::Refused { tid, .. }
+            | Record::Denied { tid, .. } => *finals.get_mut(tid).unwrap() += 1,
             _ => {}
         }
     }
-    assert!(finals.values().all(|&n| n == 1), "every transaction ends exactly once: {finals:?}");
+    assert!(
+        finals.values().all(|&n| n == 1),
+        "every transaction ends exactly once: {finals:?}"
+    );
     assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
     assert_eq!(w.seq.scene_version(), versions.len() as u64);
     // Every author got exactly one final answer per transaction (retries aside).
     for (tid, answers) in w.answers.iter().filter(|_| answered) {
-        let finals: Vec<&Outcome> = answers.iter().filter_map(|a| if let Answer::Final(o) = a { Some(o) } else { None }).collect();
+        let finals: Vec<&Outcome> = answers
+            .iter()
+            .filter_map(|a| {
+                if let Answer::Final(o) = a {
+                    Some(o)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert!(!finals.is_empty(), "tid {tid} never got a final answer");
-        assert!(finals.windows(2).all(|p| p[0] == p[1]), "tid {tid}: a retry got a different answer");
+        assert!(
+            finals.windows(2).all(|p| p[0] == p[1]),
+            "tid {tid}: a retry got a different answer"
+        );
     }
     // A retried key never ran twice.
     let mut keys: BTreeMap<&str, u64> = BTreeMap::new();
@@ -297,13 +436,20 @@ fn check(w: &World, answered: bool) {
             *keys.entry(k.as_str()).or_default() += 1;
         }
     }
-    assert!(keys.values().all(|&n| n == 1), "an idempotency key started two transactions: {keys:?}");
+    assert!(
+        keys.values().all(|&n| n == 1),
+        "an idempotency key started two transactions: {keys:?}"
+    );
     // The journal alone rebuilds the same state.
     let mut replay = Replay::default();
     for (n, r) in w.journal.iter().enumerate() {
         replay.apply(n as u64, r).unwrap();
     }
-    assert!(replay.in_doubt().is_empty(), "in doubt after drain: {:?}", replay.in_doubt());
+    assert!(
+        replay.in_doubt().is_empty(),
+        "in doubt after drain: {:?}",
+        replay.in_doubt()
+    );
     assert_eq!(replay.scene, *w.seq.scene());
     assert_eq!(replay.scene_version, w.seq.scene_version());
     assert_eq!(replay.next_tid, w.seq.next_tid());
@@ -353,9 +499,14 @@ proptest! {
 fn stale_reads_are_refused_with_the_current_version() {
     let mut w = World::new();
     w.submit(0, 0, true, 9, None);
-    let Record::Refused { rule, message, .. } = w.journal.last().unwrap() else { panic!("{:?}", w.journal.last()) };
+    let Record::Refused { rule, message, .. } = w.journal.last().unwrap() else {
+        panic!("{:?}", w.journal.last())
+    };
     assert_eq!(rule, "stale-scene-version");
-    assert!(message.contains("current version is 0") && message.contains("read the scene"), "{message}");
+    assert!(
+        message.contains("current version is 0") && message.contains("read the scene"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -378,7 +529,10 @@ fn a_retried_intent_gets_the_original_answer_and_is_not_applied_twice() {
         decision: Decision::Allow,
     }));
     assert_eq!(w.journal.len(), intents, "a retry journals nothing");
-    assert_eq!(w.answers[&0].last(), Some(&Answer::Final(Outcome::Committed { scene_version: 1 })));
+    assert_eq!(
+        w.answers[&0].last(),
+        Some(&Answer::Final(Outcome::Committed { scene_version: 1 }))
+    );
     assert_eq!(w.seq.scene_version(), 1);
 }
 
@@ -387,14 +541,42 @@ fn human_locks_block_agents_and_only_the_holder_or_an_operator_lifts_them() {
     let mut w = World::new();
     w.submit(0, 0, false, 9, None);
     w.drain();
-    w.input(Input::Lock { object: "o0".into(), holder: "alice".into(), human: true });
+    w.input(Input::Lock {
+        object: "o0".into(),
+        holder: "alice".into(),
+        human: true,
+    });
     w.submit(0, 1, false, 9, None);
-    let Record::Refused { rule, message, .. } = w.journal.last().unwrap() else { panic!() };
+    let Record::Refused { rule, message, .. } = w.journal.last().unwrap() else {
+        panic!()
+    };
     assert_eq!(rule, "object-locked");
     assert!(message.contains("alice"), "{message}");
-    let err = w.seq.handle(w.now, Input::Unlock { object: "o0".into(), by: "agent".into(), source: Source::Agent }).unwrap_err();
-    assert!(err.to_string().contains("only the holder or an operator"), "{err}");
-    w.seq.handle(w.now, Input::Unlock { object: "o0".into(), by: "root".into(), source: Source::Operator }).unwrap();
+    let err = w
+        .seq
+        .handle(
+            w.now,
+            Input::Unlock {
+                object: "o0".into(),
+                by: "agent".into(),
+                source: Source::Agent,
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("only the holder or an operator"),
+        "{err}"
+    );
+    w.seq
+        .handle(
+            w.now,
+            Input::Unlock {
+                object: "o0".into(),
+                by: "root".into(),
+                source: Source::Operator,
+            },
+        )
+        .unwrap();
 }
 
 #[test]
@@ -403,7 +585,9 @@ fn escalations_time_out_to_a_deny() {
     w.submit(0, 0, false, 1, None);
     assert!(matches!(w.journal.last(), Some(Record::Escalated { .. })));
     w.run(Act::Advance { ms: 300_001 });
-    let Some(Record::Denied { reason, .. }) = w.journal.last() else { panic!("{:?}", w.journal.last()) };
+    let Some(Record::Denied { reason, .. }) = w.journal.last() else {
+        panic!("{:?}", w.journal.last())
+    };
     assert!(reason.contains("timed out"));
 }
 
@@ -416,7 +600,9 @@ fn a_verification_mismatch_rolls_back_on_every_engine() {
     assert!(w.answers[&0].contains(&Answer::Provisional { scene_version: 1 }));
     w.deliver(0, Fault::None); // blender verifies
     w.deliver(1, Fault::WrongHash); // unity mismatches -> rollback
-    assert!(matches!(w.journal.iter().rev().find(|r| matches!(r, Record::Rollback { .. })), Some(Record::Rollback { reason, .. }) if reason.contains("expected")));
+    assert!(
+        matches!(w.journal.iter().rev().find(|r| matches!(r, Record::Rollback { .. })), Some(Record::Rollback { reason, .. }) if reason.contains("expected"))
+    );
     w.drain();
     assert_eq!(w.seq.scene_version(), 0);
     assert!(w.engines.iter().all(|e| e.scene.objects.is_empty()));

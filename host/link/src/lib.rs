@@ -138,7 +138,10 @@ pub(crate) enum Outgoing {
 
 pub(crate) struct SessionHandle {
     pub id: String,
+    /// Queued sends that must not wait (freeze from the deadman ticker).
     pub out: mpsc::UnboundedSender<Outgoing>,
+    /// Direct sends from [`Link::send`], without a task hop.
+    pub writer: Arc<tokio::sync::Mutex<session::Writer>>,
     pub pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>,
 }
 
@@ -268,7 +271,7 @@ impl Link {
     /// engine that reconnected and is not reconciled.
     pub async fn send(&self, engine: &str, body: CommandBody) -> Result<Value, LinkError> {
         let command = body.name();
-        let (id, pending, rx) = {
+        let (id, pending, writer, rx, body) = {
             let st = self.inner.lock();
             if body.is_new_mutation() {
                 st.panic.check_mutation()?;
@@ -281,12 +284,13 @@ impl Link {
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
             s.pending.lock().expect("pending lock").insert(id, tx);
-            if s.out.send(Outgoing::Command(Command { id, body })).is_err() {
-                s.pending.lock().expect("pending lock").remove(&id);
-                return Err(LinkError::Disconnected(engine.into()));
-            }
-            (id, s.pending.clone(), rx)
+            (id, s.pending.clone(), s.writer.clone(), rx, body)
         };
+        let msg = vibesync_protocol::Message::Command(Command { id, body });
+        if writer.lock().await.write(Some(&msg)).await.is_err() {
+            pending.lock().expect("pending lock").remove(&id);
+            return Err(LinkError::Disconnected(engine.into()));
+        }
         let timeout = self.inner.config.command_timeout;
         let reply = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,

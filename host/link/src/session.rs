@@ -93,6 +93,7 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
     let ring = Arc::new(Mutex::new(KeyRing::new(1, key, now_ms(), inner.config.rotation)));
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let pending = Arc::new(Mutex::new(HashMap::new()));
+    let control = Arc::new(tokio::sync::Mutex::new(Writer { send, tx, ring: ring.clone(), inner: inner.clone(), engine: engine.clone() }));
 
     // Register (replacing an older session of the same engine).
     let (reconnect, panicking) = {
@@ -132,7 +133,7 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
         entry.info.key_id = 1;
         entry.info.sessions += 1;
         entry.info.reconciled_at_ms = None;
-        entry.session = Some(SessionHandle { id: session_id.clone(), out: out_tx, pending: pending.clone() });
+        entry.session = Some(SessionHandle { id: session_id.clone(), out: out_tx, pending: pending.clone(), writer: control.clone() });
         (reconnect, panicking)
     };
     inner.emit(LinkEvent::Connected { engine: engine.clone(), kind: hello.kind.clone(), session_id: session_id.clone(), reconnect });
@@ -141,7 +142,7 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
         crate::freeze_all(&inner);
     }
 
-    let writer = tokio::spawn(write_loop(inner.clone(), engine.clone(), send, tx, ring.clone(), out_rx));
+    let writer = tokio::spawn(write_loop(control, out_rx));
     let uni = tokio::spawn(accept_uni(inner.clone(), engine.clone(), session_id.clone(), conn.clone(), ring.clone(), pending.clone()));
 
     // Control stream reader.
@@ -230,9 +231,47 @@ fn note_accepted(inner: &Inner, engine: &str, session_id: &str) {
     with_entry(inner, engine, session_id, |i| i.frames_accepted += 1);
 }
 
-/// Sends commands in order; rotates the key by frame count before a send
-/// and by age on a 1 s tick.
-async fn write_loop(inner: Arc<Inner>, engine: String, mut send: quinn::SendStream, mut tx: Sender, ring: Arc<Mutex<KeyRing>>, mut out: mpsc::UnboundedReceiver<Outgoing>) {
+/// The control stream's sending half: every frame to the adapter goes
+/// through here, under one async lock, so frames leave in sequence order.
+/// Rotates the key by frame count before a send.
+pub struct Writer {
+    send: quinn::SendStream,
+    tx: Sender,
+    ring: Arc<Mutex<KeyRing>>,
+    inner: Arc<Inner>,
+    engine: String,
+}
+
+impl Writer {
+    /// Seals (after a rotation, if one is due) and writes `msg`.
+    pub async fn write(&mut self, msg: Option<&Message>) -> Result<(), quinn::WriteError> {
+        let now = now_ms();
+        let mut bytes = Vec::new();
+        {
+            let mut r = self.ring.lock().expect("key ring lock");
+            if r.should_rotate(now) {
+                let (id, key) = (r.next_id(), crate::random_key());
+                bytes.extend(self.tx.seal(Some(&mut r), now, &Message::Rekey(Rekey { key_id: id, key: B32(key) })));
+                r.install(id, key, now);
+                let mut st = self.inner.lock();
+                if let Some(e) = st.engines.get_mut(&self.engine) {
+                    e.info.key_id = id;
+                    e.info.rotations += 1;
+                }
+            }
+            if let Some(m) = msg {
+                bytes.extend(self.tx.seal(Some(&mut r), now, m));
+            }
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        wire::write(&mut self.send, &bytes).await
+    }
+}
+
+/// Sends queued commands (freezes) and rotates by age on a 1 s tick.
+async fn write_loop(writer: Arc<tokio::sync::Mutex<Writer>>, mut out: mpsc::UnboundedReceiver<Outgoing>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let msg = tokio::select! {
@@ -242,25 +281,7 @@ async fn write_loop(inner: Arc<Inner>, engine: String, mut send: quinn::SendStre
             },
             _ = tick.tick() => None,
         };
-        let now = now_ms();
-        let mut bytes = Vec::new();
-        {
-            let mut r = ring.lock().expect("key ring lock");
-            if r.should_rotate(now) {
-                let (id, key) = (r.next_id(), crate::random_key());
-                bytes.extend(tx.seal(Some(&mut r), now, &Message::Rekey(Rekey { key_id: id, key: B32(key) })));
-                r.install(id, key, now);
-                let mut st = inner.lock();
-                if let Some(e) = st.engines.get_mut(&engine) {
-                    e.info.key_id = id;
-                    e.info.rotations += 1;
-                }
-            }
-            if let Some(m) = &msg {
-                bytes.extend(tx.seal(Some(&mut r), now, m));
-            }
-        }
-        if !bytes.is_empty() && wire::write(&mut send, &bytes).await.is_err() {
+        if writer.lock().await.write(msg.as_ref()).await.is_err() {
             return;
         }
     }

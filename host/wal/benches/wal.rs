@@ -25,7 +25,9 @@ fn ack(tid: u64) -> Record {
     Record::EngineAck {
         tid,
         engine: "blender".into(),
-        ack: AckOutcome::Applied { undo_token: serde_json::json!({"undo": tid, "kind": "transform"}) },
+        ack: AckOutcome::Applied {
+            undo_token: serde_json::json!({"undo": tid, "kind": "transform"}),
+        },
     }
 }
 
@@ -39,13 +41,17 @@ fn append(c: &mut Criterion) {
     for batch in [1usize, 16, 256] {
         let dir = bench_dir();
         let (mut wal, _) = Wal::open(dir.path(), WalOptions::default()).unwrap();
-        g.bench_with_input(BenchmarkId::new("records_per_fsync", batch), &batch, |b, &batch| {
-            b.iter(|| {
-                for chunk in records.chunks(batch) {
-                    wal.append_batch(chunk.iter().map(|r| (0, r))).unwrap();
-                }
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("records_per_fsync", batch),
+            &batch,
+            |b, &batch| {
+                b.iter(|| {
+                    for chunk in records.chunks(batch) {
+                        wal.append_batch(chunk.iter().map(|r| (0, r))).unwrap();
+                    }
+                })
+            },
+        );
     }
     g.finish();
 }
@@ -72,7 +78,12 @@ fn build_log(dir: &std::path::Path, n: u64, checkpoint_tail: Option<u64>) {
                 transform: None,
             }]
         } else {
-            vec![Op::SetTransform { id: format!("obj-{}", tid % 100), translation: Some([tid as f64 * 0.001, 1.0, 2.0]), rotation: None, scale: None }]
+            vec![Op::SetTransform {
+                id: format!("obj-{}", tid % 100),
+                translation: Some([tid as f64 * 0.001, 1.0, 2.0]),
+                rotation: None,
+                scale: None,
+            }]
         };
         let touched: Vec<String> = ops.iter().flat_map(|o| o.target_ids()).collect();
         for op in &ops {
@@ -89,9 +100,18 @@ fn build_log(dir: &std::path::Path, n: u64, checkpoint_tail: Option<u64>) {
             scene_version_read: version - 1,
             engines: vec!["blender".into()],
         }));
-        batch.push(Record::Begin { tid, touched: touched.clone(), engines: vec!["blender".into()], expected: scene.hash_of(&touched) });
+        batch.push(Record::Begin {
+            tid,
+            touched: touched.clone(),
+            engines: vec!["blender".into()],
+            expected: scene.hash_of(&touched),
+        });
         batch.push(ack(tid));
-        batch.push(Record::Commit { tid, scene_version: version, scene_hash: scene.hash() });
+        batch.push(Record::Commit {
+            tid,
+            scene_version: version,
+            scene_hash: scene.hash(),
+        });
         written += 4;
         tid += 1;
         if let Some(tail) = checkpoint_tail
@@ -122,7 +142,10 @@ fn recovery(c: &mut Criterion) {
     let mut g = c.benchmark_group("wal_recovery_1m");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
-    for (name, tail) in [("no_checkpoint", None), ("checkpoint_10k_from_tail", Some(10_000))] {
+    for (name, tail) in [
+        ("no_checkpoint", None),
+        ("checkpoint_10k_from_tail", Some(10_000)),
+    ] {
         let dir = bench_dir();
         build_log(dir.path(), N, tail);
         g.bench_function(name, |b| {

@@ -64,16 +64,35 @@ pub struct Entry {
 pub enum Fault {
     #[error("frame at offset {offset} is incomplete: needs {need} bytes, {have} present")]
     Truncated { offset: u64, need: u64, have: u64 },
-    #[error("frame at offset {offset} declares an impossible body length {len} (allowed {MIN_BODY}..={MAX_BODY})")]
+    #[error(
+        "frame at offset {offset} declares an impossible body length {len} (allowed {MIN_BODY}..={MAX_BODY})"
+    )]
     BadLength { offset: u64, len: u32 },
-    #[error("frame at offset {offset} fails its CRC32C: stored {stored:08x}, computed {computed:08x}")]
-    Crc { offset: u64, stored: u32, computed: u32 },
+    #[error(
+        "frame at offset {offset} fails its CRC32C: stored {stored:08x}, computed {computed:08x}"
+    )]
+    Crc {
+        offset: u64,
+        stored: u32,
+        computed: u32,
+    },
     #[error("record at offset {offset} has a valid checksum but does not decode: {reason}")]
     Body { offset: u64, reason: String },
     #[error("record at offset {offset} has seq {found}, expected {expected}")]
-    Seq { offset: u64, expected: u64, found: u64 },
-    #[error("record seq {seq} at offset {offset} does not chain: prev is {found}, the previous record hashes to {expected}")]
-    Chain { offset: u64, seq: u64, expected: ChainHash, found: ChainHash },
+    Seq {
+        offset: u64,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "record seq {seq} at offset {offset} does not chain: prev is {found}, the previous record hashes to {expected}"
+    )]
+    Chain {
+        offset: u64,
+        seq: u64,
+        expected: ChainHash,
+        found: ChainHash,
+    },
 }
 
 impl Fault {
@@ -95,7 +114,9 @@ impl Fault {
 pub enum EncodeError {
     #[error("record does not serialize to CBOR: {0}")]
     Cbor(String),
-    #[error("record body of {0} bytes exceeds the {MAX_BODY}-byte frame limit; split the checkpoint or the intent")]
+    #[error(
+        "record body of {0} bytes exceeds the {MAX_BODY}-byte frame limit; split the checkpoint or the intent"
+    )]
     TooLarge(usize),
 }
 
@@ -115,12 +136,25 @@ pub struct Appended {
 }
 
 impl Chain {
-    pub const GENESIS: Chain = Chain { next_seq: 0, head: ChainHash::GENESIS };
+    pub const GENESIS: Chain = Chain {
+        next_seq: 0,
+        head: ChainHash::GENESIS,
+    };
 
     /// Frame `record` onto `out` and advance the chain. On error nothing is
     /// appended and the chain is unchanged.
-    pub fn encode(&mut self, at_ms: u64, record: &Record, out: &mut Vec<u8>) -> Result<Appended, EncodeError> {
-        let body = BodyRef { seq: self.next_seq, prev: self.head, at_ms, record };
+    pub fn encode(
+        &mut self,
+        at_ms: u64,
+        record: &Record,
+        out: &mut Vec<u8>,
+    ) -> Result<Appended, EncodeError> {
+        let body = BodyRef {
+            seq: self.next_seq,
+            prev: self.head,
+            at_ms,
+            record,
+        };
         let start = out.len();
         out.extend_from_slice(&[0; HEADER_LEN]);
         let mut buf = std::mem::take(out);
@@ -140,7 +174,11 @@ impl Chain {
         buf[start..start + 4].copy_from_slice(&(body_len as u32).to_le_bytes());
         buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
         *out = buf;
-        let appended = Appended { seq: self.next_seq, hash, frame_len: (HEADER_LEN + body_len) as u32 };
+        let appended = Appended {
+            seq: self.next_seq,
+            hash,
+            frame_len: (HEADER_LEN + body_len) as u32,
+        };
         self.next_seq += 1;
         self.head = hash;
         Ok(appended)
@@ -160,7 +198,11 @@ fn frame_at(buf: &[u8], pos: usize) -> Result<&[u8], Fault> {
     let offset = pos as u64;
     let have = (buf.len() - pos) as u64;
     if buf.len() - pos < HEADER_LEN {
-        return Err(Fault::Truncated { offset, need: HEADER_LEN as u64, have });
+        return Err(Fault::Truncated {
+            offset,
+            need: HEADER_LEN as u64,
+            have,
+        });
     }
     let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().expect("4 bytes"));
     let stored = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().expect("4 bytes"));
@@ -176,7 +218,11 @@ fn frame_at(buf: &[u8], pos: usize) -> Result<&[u8], Fault> {
     let body = &buf[pos + HEADER_LEN..pos + HEADER_LEN + len as usize];
     let computed = crc32c::crc32c(body);
     if computed != stored {
-        return Err(Fault::Crc { offset, stored, computed });
+        return Err(Fault::Crc {
+            offset,
+            stored,
+            computed,
+        });
     }
     Ok(body)
 }
@@ -189,7 +235,10 @@ fn valid_frame_from(buf: &[u8], from: usize) -> Option<usize> {
 
 /// Decode a CRC-valid body found at `offset`.
 pub fn decode_body(body: &[u8], offset: u64) -> Result<Entry, Fault> {
-    let b: Body = cbor4ii::serde::from_slice(body).map_err(|e| Fault::Body { offset, reason: e.to_string() })?;
+    let b: Body = cbor4ii::serde::from_slice(body).map_err(|e| Fault::Body {
+        offset,
+        reason: e.to_string(),
+    })?;
     Ok(Entry {
         seq: b.seq,
         prev: b.prev,
@@ -244,24 +293,44 @@ pub fn scan(
                     return Err(fault);
                 }
                 let bytes = (buf.len() - pos) as u64;
-                return Ok(Scanned { end: SegmentEnd::TornTail { fault, bytes }, valid_len: pos as u64, records });
+                return Ok(Scanned {
+                    end: SegmentEnd::TornTail { fault, bytes },
+                    valid_len: pos as u64,
+                    records,
+                });
             }
         };
         let entry = decode_body(body, pos as u64)?;
         if let Some(c) = chain {
             if entry.seq != c.next_seq {
-                return Err(Fault::Seq { offset: pos as u64, expected: c.next_seq, found: entry.seq });
+                return Err(Fault::Seq {
+                    offset: pos as u64,
+                    expected: c.next_seq,
+                    found: entry.seq,
+                });
             }
             if entry.prev != c.head {
-                return Err(Fault::Chain { offset: pos as u64, seq: entry.seq, expected: c.head, found: entry.prev });
+                return Err(Fault::Chain {
+                    offset: pos as u64,
+                    seq: entry.seq,
+                    expected: c.head,
+                    found: entry.prev,
+                });
             }
         }
-        *chain = Some(Chain { next_seq: entry.seq + 1, head: entry.hash });
+        *chain = Some(Chain {
+            next_seq: entry.seq + 1,
+            head: entry.hash,
+        });
         pos += entry.frame_len as usize;
         records += 1;
         visit(entry);
     }
-    Ok(Scanned { end: SegmentEnd::Clean, valid_len: pos as u64, records })
+    Ok(Scanned {
+        end: SegmentEnd::Clean,
+        valid_len: pos as u64,
+        records,
+    })
 }
 
 /// Decode only the first frame of a segment (to find checkpoints fast).
@@ -323,7 +392,9 @@ mod tests {
         let ack = Record::EngineAck {
             tid: 9,
             engine: "unity".into(),
-            ack: crate::record::AckOutcome::Applied { undo_token: serde_json::json!({"undo": [1, 2.5, "x"]}) },
+            ack: crate::record::AckOutcome::Applied {
+                undo_token: serde_json::json!({"undo": [1, 2.5, "x"]}),
+            },
         };
         let mut chain = Chain::GENESIS;
         let mut out = Vec::new();
@@ -342,9 +413,14 @@ mod tests {
             let (s, seen) = scan_all(&buf[..cut], true).unwrap();
             assert_eq!(seen.len(), 4, "cut at {cut}");
             assert_eq!(s.valid_len, last as u64);
-            assert!(matches!(s.end, SegmentEnd::TornTail { bytes, .. } if bytes == (cut - last) as u64));
+            assert!(
+                matches!(s.end, SegmentEnd::TornTail { bytes, .. } if bytes == (cut - last) as u64)
+            );
             // A sealed segment may not end torn.
-            assert_eq!(scan_all(&buf[..cut], false).unwrap_err().offset(), last as u64);
+            assert_eq!(
+                scan_all(&buf[..cut], false).unwrap_err().offset(),
+                last as u64
+            );
         }
     }
 
@@ -370,12 +446,18 @@ mod tests {
     fn a_valid_frame_that_breaks_the_chain_is_refused() {
         let (mut buf, _, offsets) = log(3);
         // Re-encode record 1 with a wrong prev: checksum fine, chain broken.
-        let mut rogue = Chain { next_seq: 1, head: ChainHash([7; 32]) };
+        let mut rogue = Chain {
+            next_seq: 1,
+            head: ChainHash([7; 32]),
+        };
         let mut frame = Vec::new();
         rogue.encode(0, &rec(1), &mut frame).unwrap();
         let (a, b) = (offsets[1] as usize, offsets[2] as usize);
         buf.splice(a..b, frame);
-        assert!(matches!(scan_all(&buf, true), Err(Fault::Chain { seq: 1, .. })));
+        assert!(matches!(
+            scan_all(&buf, true),
+            Err(Fault::Chain { seq: 1, .. })
+        ));
     }
 
     #[test]

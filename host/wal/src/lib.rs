@@ -14,6 +14,12 @@ pub mod record;
 pub mod replay;
 
 pub use codec::{Chain, Entry, Fault, SegmentEnd};
-pub use log::{Durable, Recovered, ReplayStart, TornTail, VerifyReport, Wal, WalError, WalOptions, read_all, segments, verify};
-pub use record::{AckOutcome, ChainHash, Checkpoint, IntentRecord, LockEntry, Outcome, PolicyRecord, Record, SessionEvent, Source, Tid, UndoOutcome};
+pub use log::{
+    Durable, Recovered, ReplayStart, TornTail, VerifyReport, Wal, WalError, WalOptions, read_all,
+    segments, verify,
+};
+pub use record::{
+    AckOutcome, ChainHash, Checkpoint, IntentRecord, LockEntry, Outcome, PolicyRecord, Record,
+    SessionEvent, Source, Tid, UndoOutcome,
+};
 pub use replay::{OpenTxn, Replay, ReplayError, Stage};

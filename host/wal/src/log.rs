@@ -19,21 +19,34 @@ use crate::replay::{Replay, ReplayError};
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("journal corrupt in {segment} at byte {}: {fault}; the log is refused. Restore the segment from a backup, or inspect it with `vibesync wal verify`", fault.offset())]
     Corrupt { segment: PathBuf, fault: Fault },
     #[error("journal {segment}: {what}; the log is refused. Inspect it with `vibesync wal verify`")]
     Layout { segment: PathBuf, what: String },
     #[error("journal replay stopped in {segment}: {source}")]
-    Replay { segment: PathBuf, source: ReplayError },
+    Replay {
+        segment: PathBuf,
+        source: ReplayError,
+    },
     #[error(transparent)]
     Encode(#[from] EncodeError),
-    #[error("journal writer is stopped after an earlier failure ({0}); nothing more is acknowledged. Restart the host so recovery re-reads the log")]
+    #[error(
+        "journal writer is stopped after an earlier failure ({0}); nothing more is acknowledged. Restart the host so recovery re-reads the log"
+    )]
     Poisoned(String),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> WalError + use<'a> {
-    move |source| WalError::Io { op, path: path.to_path_buf(), source }
+    move |source| WalError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Tunables of the writer and of recovery.
@@ -48,7 +61,10 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes: 64 << 20, full_verify: false }
+        WalOptions {
+            segment_bytes: 64 << 20,
+            full_verify: false,
+        }
     }
 }
 
@@ -70,7 +86,9 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     for ent in rd {
         let ent = ent.map_err(io("read directory", dir))?;
         let name = ent.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".wal")) else { continue };
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".wal")) else {
+            continue;
+        };
         if stem.len() == 20
             && let Ok(seq) = stem.parse::<u64>()
         {
@@ -150,28 +168,50 @@ fn walk(
         {
             return Err(WalError::Layout {
                 segment: path.clone(),
-                what: format!("segment is named for seq {first_seq} but the chain continues at seq {}; a segment is missing or misnamed", c.next_seq),
+                what: format!(
+                    "segment is named for seq {first_seq} but the chain continues at seq {}; a segment is missing or misnamed",
+                    c.next_seq
+                ),
             });
         }
         let last = i + 1 == segs.len();
         if chain.is_none() {
             // Trusted start (checkpoint): seq from the file name, prev from the record.
             if let Some(e) = codec::first_entry(&buf) {
-                chain = Some(Chain { next_seq: *first_seq, head: e.prev });
+                chain = Some(Chain {
+                    next_seq: *first_seq,
+                    head: e.prev,
+                });
             }
         }
-        let scanned = codec::scan(&buf, &mut chain, last, |e| visit(path, e))
-            .map_err(|fault| WalError::Corrupt { segment: path.clone(), fault })?;
+        let scanned = codec::scan(&buf, &mut chain, last, |e| visit(path, e)).map_err(|fault| {
+            WalError::Corrupt {
+                segment: path.clone(),
+                fault,
+            }
+        })?;
         if chain.is_none() {
-            chain = Some(Chain { next_seq: *first_seq, head: ChainHash::GENESIS });
+            chain = Some(Chain {
+                next_seq: *first_seq,
+                head: ChainHash::GENESIS,
+            });
         }
         on_segment(path, *first_seq, scanned.records, scanned.valid_len);
         if let SegmentEnd::TornTail { fault, bytes } = scanned.end {
-            torn_tail = Some(TornTail { segment: path.clone(), offset: scanned.valid_len, bytes, fault });
+            torn_tail = Some(TornTail {
+                segment: path.clone(),
+                offset: scanned.valid_len,
+                bytes,
+                fault,
+            });
         }
         last_valid_len = scanned.valid_len;
     }
-    Ok(Walk { chain, torn_tail, last_valid_len })
+    Ok(Walk {
+        chain,
+        torn_tail,
+        last_valid_len,
+    })
 }
 
 /// Verify the whole log read-only: framing, checksums, the chain across
@@ -187,19 +227,30 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, WalError> {
         corruption: None,
         layout: None,
     };
-    let genesis = Chain { next_seq: segs.first().map_or(0, |s| s.0), head: ChainHash::GENESIS };
+    let genesis = Chain {
+        next_seq: segs.first().map_or(0, |s| s.0),
+        head: ChainHash::GENESIS,
+    };
     let mut head = genesis;
     let result = walk(
         &segs,
         0,
         Some(genesis),
         |path, first_seq, records, bytes| {
-            report.segments.push(SegmentReport { path: path.to_path_buf(), first_seq, records, bytes })
+            report.segments.push(SegmentReport {
+                path: path.to_path_buf(),
+                first_seq,
+                records,
+                bytes,
+            })
         },
         |_, e| {
             report.records += 1;
             *report.kinds.entry(e.record.kind()).or_default() += 1;
-            head = Chain { next_seq: e.seq + 1, head: e.hash };
+            head = Chain {
+                next_seq: e.seq + 1,
+                head: e.hash,
+            };
         },
     );
     report.head = head;
@@ -214,9 +265,15 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, WalError> {
 
 /// Read every valid record of the log in order (for `show` / `export`),
 /// stopping at the first corruption with an error.
-pub fn read_all(dir: &Path, mut visit: impl FnMut(&Path, &Entry)) -> Result<Option<TornTail>, WalError> {
+pub fn read_all(
+    dir: &Path,
+    mut visit: impl FnMut(&Path, &Entry),
+) -> Result<Option<TornTail>, WalError> {
     let segs = segments(dir)?;
-    let genesis = Some(Chain { next_seq: segs.first().map_or(0, |s| s.0), head: ChainHash::GENESIS });
+    let genesis = Some(Chain {
+        next_seq: segs.first().map_or(0, |s| s.0),
+        head: ChainHash::GENESIS,
+    });
     Ok(walk(&segs, 0, genesis, |_, _, _, _| {}, |p, e| visit(p, &e))?.torn_tail)
 }
 
@@ -253,7 +310,9 @@ pub struct Wal {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync directory", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync directory", dir))
 }
 
 impl Wal {
@@ -268,14 +327,24 @@ impl Wal {
         let mut start = 0;
         let mut replay = Replay::default();
         let mut replay_start = ReplayStart::Genesis;
-        let mut chain = Some(Chain { next_seq: segs.first().map_or(0, |s| s.0), head: ChainHash::GENESIS });
+        let mut chain = Some(Chain {
+            next_seq: segs.first().map_or(0, |s| s.0),
+            head: ChainHash::GENESIS,
+        });
         if !opts.full_verify {
             for (i, (seq, path)) in segs.iter().enumerate().rev() {
                 let head = read_head(path)?;
-                if let Some(Entry { record: Record::Checkpoint(c), .. }) = codec::first_entry(&head) {
+                if let Some(Entry {
+                    record: Record::Checkpoint(c),
+                    ..
+                }) = codec::first_entry(&head)
+                {
                     start = i;
                     replay = Replay::from_checkpoint(&c);
-                    replay_start = ReplayStart::Checkpoint { seq: *seq, segment: path.clone() };
+                    replay_start = ReplayStart::Checkpoint {
+                        seq: *seq,
+                        segment: path.clone(),
+                    };
                     chain = None;
                     break;
                 }
@@ -284,23 +353,41 @@ impl Wal {
         let mut replay_err = None;
         let mut records = 0u64;
         let skip_first = matches!(replay_start, ReplayStart::Checkpoint { .. });
-        let walked = walk(&segs, start, chain, |_, _, _, _| {}, |path, e| {
-            records += 1;
-            if replay_err.is_some() || (skip_first && records == 1) {
-                return;
-            }
-            if let Err(source) = replay.apply_owned(e.seq, e.record) {
-                replay_err = Some(WalError::Replay { segment: path.to_path_buf(), source });
-            }
-        })?;
+        let walked = walk(
+            &segs,
+            start,
+            chain,
+            |_, _, _, _| {},
+            |path, e| {
+                records += 1;
+                if replay_err.is_some() || (skip_first && records == 1) {
+                    return;
+                }
+                if let Err(source) = replay.apply_owned(e.seq, e.record) {
+                    replay_err = Some(WalError::Replay {
+                        segment: path.to_path_buf(),
+                        source,
+                    });
+                }
+            },
+        )?;
         if let Some(e) = replay_err {
             return Err(e);
         }
-        let last = segs.last().map_or_else(|| dir.to_path_buf(), |s| s.1.clone());
-        replay.check_scene().map_err(|source| WalError::Replay { segment: last, source })?;
+        let last = segs
+            .last()
+            .map_or_else(|| dir.to_path_buf(), |s| s.1.clone());
+        replay.check_scene().map_err(|source| WalError::Replay {
+            segment: last,
+            source,
+        })?;
         if let Some(t) = &walked.torn_tail {
-            let f = OpenOptions::new().write(true).open(&t.segment).map_err(io("open segment", &t.segment))?;
-            f.set_len(t.offset).map_err(io("truncate torn tail of", &t.segment))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&t.segment)
+                .map_err(io("open segment", &t.segment))?;
+            f.set_len(t.offset)
+                .map_err(io("truncate torn tail of", &t.segment))?;
             f.sync_all().map_err(io("fsync", &t.segment))?;
         }
         let chain = walked.chain.unwrap_or(Chain::GENESIS);
@@ -308,12 +395,19 @@ impl Wal {
             Some((_, p)) => (p.clone(), walked.last_valid_len),
             None => {
                 let p = segment_path(dir, 0);
-                File::options().create_new(true).append(true).open(&p).map_err(io("create segment", &p))?;
+                File::options()
+                    .create_new(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(io("create segment", &p))?;
                 sync_dir(dir)?;
                 (p, 0)
             }
         };
-        let file = OpenOptions::new().append(true).open(&seg_path).map_err(io("open segment", &seg_path))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&seg_path)
+            .map_err(io("open segment", &seg_path))?;
         let recovered = Recovered {
             replay,
             start: replay_start,
@@ -321,7 +415,16 @@ impl Wal {
             segments_read: segs.len() - start,
             torn_tail: walked.torn_tail,
         };
-        let wal = Wal { dir: dir.to_path_buf(), opts, file, seg_path, seg_len, chain, buf: Vec::new(), poisoned: None };
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            opts,
+            file,
+            seg_path,
+            seg_len,
+            chain,
+            buf: Vec::new(),
+            poisoned: None,
+        };
         Ok((wal, recovered))
     }
 
@@ -342,7 +445,10 @@ impl Wal {
     /// Group commit: append every record, then one `fdatasync`. Returns only
     /// once all of them are durable; on error none of them may be acted on
     /// and the writer refuses further appends (fail closed).
-    pub fn append_batch<'a>(&mut self, records: impl IntoIterator<Item = (u64, &'a Record)>) -> Result<Vec<Durable>, WalError> {
+    pub fn append_batch<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (u64, &'a Record)>,
+    ) -> Result<Vec<Durable>, WalError> {
         if let Some(why) = &self.poisoned {
             return Err(WalError::Poisoned(why.clone()));
         }
@@ -364,13 +470,17 @@ impl Wal {
                 }
             };
             let rotate = seg_len > 0
-                && (matches!(record, Record::Checkpoint(_)) || seg_len + a.frame_len as u64 > self.opts.segment_bytes);
+                && (matches!(record, Record::Checkpoint(_))
+                    || seg_len + a.frame_len as u64 > self.opts.segment_bytes);
             if rotate {
                 cuts.push((start, seq));
                 seg_len = 0;
             }
             seg_len += a.frame_len as u64;
-            durables.push(Durable { seq: a.seq, hash: a.hash });
+            durables.push(Durable {
+                seq: a.seq,
+                hash: a.hash,
+            });
         }
         match self.write_out(&cuts) {
             Ok(()) => {
@@ -388,20 +498,32 @@ impl Wal {
         let buf = std::mem::take(&mut self.buf);
         let mut from = 0;
         for &(at, seq) in cuts {
-            self.file.write_all(&buf[from..at]).map_err(io("write", &self.seg_path))?;
+            self.file
+                .write_all(&buf[from..at])
+                .map_err(io("write", &self.seg_path))?;
             self.seg_len += (at - from) as u64;
-            self.file.sync_data().map_err(io("fdatasync", &self.seg_path))?;
+            self.file
+                .sync_data()
+                .map_err(io("fdatasync", &self.seg_path))?;
             let path = segment_path(&self.dir, seq);
-            let file = File::options().create_new(true).append(true).open(&path).map_err(io("create segment", &path))?;
+            let file = File::options()
+                .create_new(true)
+                .append(true)
+                .open(&path)
+                .map_err(io("create segment", &path))?;
             sync_dir(&self.dir)?;
             self.file = file;
             self.seg_path = path;
             self.seg_len = 0;
             from = at;
         }
-        self.file.write_all(&buf[from..]).map_err(io("write", &self.seg_path))?;
+        self.file
+            .write_all(&buf[from..])
+            .map_err(io("write", &self.seg_path))?;
         self.seg_len += (buf.len() - from) as u64;
-        self.file.sync_data().map_err(io("fdatasync", &self.seg_path))?;
+        self.file
+            .sync_data()
+            .map_err(io("fdatasync", &self.seg_path))?;
         self.buf = buf;
         Ok(())
     }
@@ -421,6 +543,8 @@ fn read_head(path: &Path) -> Result<Vec<u8>, WalError> {
     }
     let len = u32::from_le_bytes(hdr[..4].try_into().expect("4 bytes")).min(codec::MAX_BODY);
     let mut buf = hdr.to_vec();
-    f.take(len as u64).read_to_end(&mut buf).map_err(io("read segment", path))?;
+    f.take(len as u64)
+        .read_to_end(&mut buf)
+        .map_err(io("read segment", path))?;
     Ok(buf)
 }

@@ -41,7 +41,11 @@ impl fmt::Debug for ChainHash {
 
 impl Serialize for ChainHash {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() { s.serialize_str(&self.to_hex()) } else { s.serialize_bytes(&self.0) }
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            s.serialize_bytes(&self.0)
+        }
     }
 }
 
@@ -54,14 +58,21 @@ impl<'de> Deserialize<'de> for ChainHash {
                 f.write_str("32 bytes or 64 hex digits")
             }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<ChainHash, E> {
-                Ok(ChainHash(v.try_into().map_err(|_| E::invalid_length(v.len(), &self))?))
+                Ok(ChainHash(
+                    v.try_into()
+                        .map_err(|_| E::invalid_length(v.len(), &self))?,
+                ))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChainHash, E> {
                 let bytes = hex::decode(v).map_err(E::custom)?;
                 self.visit_bytes(&bytes)
             }
         }
-        if d.is_human_readable() { d.deserialize_str(V) } else { d.deserialize_bytes(V) }
+        if d.is_human_readable() {
+            d.deserialize_str(V)
+        } else {
+            d.deserialize_bytes(V)
+        }
     }
 }
 
@@ -119,13 +130,22 @@ pub struct PolicyRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
-    Committed { scene_version: u64 },
-    RolledBack { reason: String },
+    Committed {
+        scene_version: u64,
+    },
+    RolledBack {
+        reason: String,
+    },
     /// Denied by a policy or by an operator (escalation), or timed out.
-    Denied { reason: String },
+    Denied {
+        reason: String,
+    },
     /// Refused by the sequencer before any policy mattered (stale read,
     /// locked object, PANIC, ops that do not apply, unknown engine).
-    Refused { rule: String, message: String },
+    Refused {
+        rule: String,
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -151,7 +171,9 @@ pub enum UndoOutcome {
     Undone,
     /// The engine could not undo (lost its token, error, timeout): it is
     /// resynchronised from the canonical state instead.
-    Resync { why: String },
+    Resync {
+        why: String,
+    },
 }
 
 /// Engine session life.
@@ -192,32 +214,95 @@ pub enum Record {
     Intent(IntentRecord),
     Policy(PolicyRecord),
     /// Final: refused by the sequencer.
-    Refused { tid: Tid, rule: String, message: String },
+    Refused {
+        tid: Tid,
+        rule: String,
+        message: String,
+    },
     /// Final: denied by the policy pipeline.
-    Denied { tid: Tid, reason: String },
+    Denied {
+        tid: Tid,
+        reason: String,
+    },
     /// Waiting for an operator until `deadline_ms`.
-    Escalated { tid: Tid, reason: String, deadline_ms: u64 },
+    Escalated {
+        tid: Tid,
+        reason: String,
+        deadline_ms: u64,
+    },
     /// An operator (or the escalation timeout, operator `timeout`) decided.
-    OperatorDecision { tid: Tid, operator: String, approve: bool, note: String },
+    OperatorDecision {
+        tid: Tid,
+        operator: String,
+        approve: bool,
+        note: String,
+    },
     /// Objects locked, apply about to be sent.
-    Begin { tid: Tid, touched: Vec<ObjectId>, engines: Vec<String>, expected: StateHash },
-    EngineAck { tid: Tid, engine: String, ack: AckOutcome },
+    Begin {
+        tid: Tid,
+        touched: Vec<ObjectId>,
+        engines: Vec<String>,
+        expected: StateHash,
+    },
+    EngineAck {
+        tid: Tid,
+        engine: String,
+        ack: AckOutcome,
+    },
     /// Every engine acked: the author is answered provisionally.
-    Provisional { tid: Tid },
-    Verification { tid: Tid, engine: String, expected: StateHash, observed: Option<StateHash>, error: Option<String> },
+    Provisional {
+        tid: Tid,
+    },
+    Verification {
+        tid: Tid,
+        engine: String,
+        expected: StateHash,
+        observed: Option<StateHash>,
+        error: Option<String>,
+    },
     /// Final: reality advanced to `scene_version`.
-    Commit { tid: Tid, scene_version: u64, scene_hash: StateHash },
+    Commit {
+        tid: Tid,
+        scene_version: u64,
+        scene_hash: StateHash,
+    },
     /// Final: undo is about to be sent to every engine that applied.
-    Rollback { tid: Tid, reason: String },
-    Undo { tid: Tid, engine: String, undo: UndoOutcome },
-    Panic { reason: String },
-    Resume { operator: String },
-    PolicySwap { policy: String, old_hash: Option<String>, new_hash: String, operator: String },
-    EngineSession { engine: String, session: SessionEvent },
+    Rollback {
+        tid: Tid,
+        reason: String,
+    },
+    Undo {
+        tid: Tid,
+        engine: String,
+        undo: UndoOutcome,
+    },
+    Panic {
+        reason: String,
+    },
+    Resume {
+        operator: String,
+    },
+    PolicySwap {
+        policy: String,
+        old_hash: Option<String>,
+        new_hash: String,
+        operator: String,
+    },
+    EngineSession {
+        engine: String,
+        session: SessionEvent,
+    },
     Lock(LockEntry),
-    Unlock { object: ObjectId, by: String },
+    Unlock {
+        object: ObjectId,
+        by: String,
+    },
     /// An engine was (or is about to be) overwritten with the canonical state.
-    Resync { engine: String, reason: String, scene_hash: StateHash },
+    Resync {
+        engine: String,
+        reason: String,
+        scene_hash: StateHash,
+    },
     Checkpoint(Box<Checkpoint>),
 }
 

@@ -84,8 +84,16 @@ impl Replay {
             scene: c.scene.clone(),
             scene_version: c.scene_version,
             next_tid: c.next_tid,
-            idempotency: c.idempotency.iter().map(|(k, t, o)| (k.clone(), (*t, o.clone()))).collect(),
-            locks: c.locks.iter().map(|l| (l.object.clone(), l.clone())).collect(),
+            idempotency: c
+                .idempotency
+                .iter()
+                .map(|(k, t, o)| (k.clone(), (*t, o.clone())))
+                .collect(),
+            locks: c
+                .locks
+                .iter()
+                .map(|l| (l.object.clone(), l.clone()))
+                .collect(),
             panic: c.panic.clone(),
             ..Replay::default()
         }
@@ -98,7 +106,11 @@ impl Replay {
             scene: self.scene.clone(),
             scene_version: self.scene_version,
             next_tid: self.next_tid,
-            idempotency: self.idempotency.iter().map(|(k, (t, o))| (k.clone(), *t, o.clone())).collect(),
+            idempotency: self
+                .idempotency
+                .iter()
+                .map(|(k, (t, o))| (k.clone(), *t, o.clone()))
+                .collect(),
             locks: self.locks.values().cloned().collect(),
             panic: self.panic.clone(),
         }
@@ -107,10 +119,15 @@ impl Replay {
     /// Does the rebuilt scene hash to what the last commit recorded?
     pub fn check_scene(&self) -> Result<(), ReplayError> {
         match self.last_commit {
-            Some((seq, recorded)) if self.scene.hash() != recorded => Err(ReplayError::Inconsistent {
-                seq,
-                what: format!("the replayed scene hashes to {}, the last commit recorded {recorded}", self.scene.hash()),
-            }),
+            Some((seq, recorded)) if self.scene.hash() != recorded => {
+                Err(ReplayError::Inconsistent {
+                    seq,
+                    what: format!(
+                        "the replayed scene hashes to {}, the last commit recorded {recorded}",
+                        self.scene.hash()
+                    ),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -123,11 +140,18 @@ impl Replay {
     fn open_mut(&mut self, seq: u64, tid: Tid) -> Result<&mut OpenTxn, ReplayError> {
         self.open
             .get_mut(&tid)
-            .ok_or_else(|| ReplayError::Inconsistent { seq, what: format!("tid {tid} is not open (no intent, or already final)") })
+            .ok_or_else(|| ReplayError::Inconsistent {
+                seq,
+                what: format!("tid {tid} is not open (no intent, or already final)"),
+            })
     }
 
     fn finish(&mut self, tid: Tid, outcome: Outcome, keep_open: bool) {
-        let txn = if keep_open { self.open.get(&tid).cloned() } else { self.open.remove(&tid) };
+        let txn = if keep_open {
+            self.open.get(&tid).cloned()
+        } else {
+            self.open.remove(&tid)
+        };
         if let Some(t) = txn
             && let Some(key) = &t.intent.idempotency_key
         {
@@ -150,7 +174,10 @@ impl Replay {
 
     fn open_intent(&mut self, seq: u64, i: IntentRecord) -> Result<(), ReplayError> {
         if i.tid < self.next_tid {
-            return Err(ReplayError::Inconsistent { seq, what: format!("tid {} reused (next is {})", i.tid, self.next_tid) });
+            return Err(ReplayError::Inconsistent {
+                seq,
+                what: format!("tid {} reused (next is {})", i.tid, self.next_tid),
+            });
         }
         self.next_tid = i.tid + 1;
         let tid = i.tid;
@@ -172,11 +199,24 @@ impl Replay {
             Record::Intent(i) => self.open_intent(seq, i.clone())?,
             Record::Refused { tid, rule, message } => {
                 self.open_mut(seq, *tid)?;
-                self.finish(*tid, Outcome::Refused { rule: rule.clone(), message: message.clone() }, false);
+                self.finish(
+                    *tid,
+                    Outcome::Refused {
+                        rule: rule.clone(),
+                        message: message.clone(),
+                    },
+                    false,
+                );
             }
             Record::Denied { tid, reason } => {
                 self.open_mut(seq, *tid)?;
-                self.finish(*tid, Outcome::Denied { reason: reason.clone() }, false);
+                self.finish(
+                    *tid,
+                    Outcome::Denied {
+                        reason: reason.clone(),
+                    },
+                    false,
+                );
             }
             Record::Escalated { tid, .. } => self.open_mut(seq, *tid)?.stage = Stage::Escalated,
             Record::OperatorDecision { tid, approve, .. } => {
@@ -191,16 +231,25 @@ impl Replay {
                 t.engines = engines.clone();
             }
             Record::EngineAck { tid, engine, ack } => {
-                self.open_mut(seq, *tid)?.acks.insert(engine.clone(), ack.clone());
+                self.open_mut(seq, *tid)?
+                    .acks
+                    .insert(engine.clone(), ack.clone());
             }
             Record::Provisional { tid } => self.open_mut(seq, *tid)?.stage = Stage::Provisional,
-            Record::Commit { tid, scene_version, scene_hash } => {
+            Record::Commit {
+                tid,
+                scene_version,
+                scene_hash,
+            } => {
                 let t = self.open_mut(seq, *tid)?;
                 let ops = std::mem::take(&mut t.intent.ops);
                 if *scene_version != self.scene_version + 1 {
                     return Err(ReplayError::Inconsistent {
                         seq,
-                        what: format!("commit of tid {tid} to version {scene_version}, current is {}", self.scene_version),
+                        what: format!(
+                            "commit of tid {tid} to version {scene_version}, current is {}",
+                            self.scene_version
+                        ),
                     });
                 }
                 // In place: a failure aborts recovery, so atomicity is moot,
@@ -213,14 +262,26 @@ impl Replay {
                 }
                 self.scene_version = *scene_version;
                 self.last_commit = Some((seq, *scene_hash));
-                self.finish(*tid, Outcome::Committed { scene_version: *scene_version }, false);
+                self.finish(
+                    *tid,
+                    Outcome::Committed {
+                        scene_version: *scene_version,
+                    },
+                    false,
+                );
             }
             Record::Rollback { tid, reason } => {
                 let t = self.open_mut(seq, *tid)?;
                 t.stage = Stage::RollingBack;
                 t.rollback_reason = Some(reason.clone());
                 let done = t.engines_to_undo().is_empty();
-                self.finish(*tid, Outcome::RolledBack { reason: reason.clone() }, !done);
+                self.finish(
+                    *tid,
+                    Outcome::RolledBack {
+                        reason: reason.clone(),
+                    },
+                    !done,
+                );
             }
             Record::Undo { tid, engine, .. } => {
                 let t = self.open_mut(seq, *tid)?;
@@ -241,7 +302,10 @@ impl Replay {
                 if !self.open.is_empty() {
                     return Err(ReplayError::Inconsistent {
                         seq,
-                        what: format!("checkpoint taken with {} transaction(s) still open", self.open.len()),
+                        what: format!(
+                            "checkpoint taken with {} transaction(s) still open",
+                            self.open.len()
+                        ),
                     });
                 }
                 self.check_scene()?;

@@ -4,7 +4,10 @@ use std::fs;
 use std::path::Path;
 
 use vibesync_canonical::{ObjectKind, Op, Scene};
-use vibesync_wal::{Checkpoint, Fault, IntentRecord, Outcome, Record, ReplayStart, Source, Stage, Wal, WalError, WalOptions, segments, verify};
+use vibesync_wal::{
+    Checkpoint, Fault, IntentRecord, Outcome, Record, ReplayStart, Source, Stage, Wal, WalError,
+    WalOptions, segments, verify,
+};
 
 fn intent(tid: u64, ops: Vec<Op>) -> Record {
     Record::Intent(IntentRecord {
@@ -20,7 +23,14 @@ fn intent(tid: u64, ops: Vec<Op>) -> Record {
 }
 
 fn create(id: &str) -> Op {
-    Op::CreateObject { id: Some(id.into()), name: id.into(), kind: ObjectKind::Empty, primitive: None, parent: None, transform: None }
+    Op::CreateObject {
+        id: Some(id.into()),
+        name: id.into(),
+        kind: ObjectKind::Empty,
+        primitive: None,
+        parent: None,
+        transform: None,
+    }
 }
 
 /// Commit `n` transactions creating obj-0.., leave one begun (in doubt).
@@ -32,18 +42,41 @@ fn write_log(dir: &Path, n: u64, opts: WalOptions) -> Scene {
         scene.apply_all(&ops).unwrap();
         let recs = [
             intent(tid, ops),
-            Record::Begin { tid, touched: vec![], engines: vec!["blender".into()], expected: scene.hash() },
-            Record::Commit { tid, scene_version: tid + 1, scene_hash: scene.hash() },
+            Record::Begin {
+                tid,
+                touched: vec![],
+                engines: vec!["blender".into()],
+                expected: scene.hash(),
+            },
+            Record::Commit {
+                tid,
+                scene_version: tid + 1,
+                scene_hash: scene.hash(),
+            },
         ];
         wal.append_batch(recs.iter().map(|r| (tid, r))).unwrap();
     }
-    wal.append_batch([(0, &intent(n, vec![create("pending")])), (0, &Record::Begin { tid: n, touched: vec![], engines: vec!["blender".into()], expected: scene.hash() })])
-        .unwrap();
+    wal.append_batch([
+        (0, &intent(n, vec![create("pending")])),
+        (
+            0,
+            &Record::Begin {
+                tid: n,
+                touched: vec![],
+                engines: vec!["blender".into()],
+                expected: scene.hash(),
+            },
+        ),
+    ])
+    .unwrap();
     scene
 }
 
 fn small() -> WalOptions {
-    WalOptions { segment_bytes: 2048, full_verify: false }
+    WalOptions {
+        segment_bytes: 2048,
+        full_verify: false,
+    }
 }
 
 #[test]
@@ -55,7 +88,10 @@ fn recovery_rebuilds_scene_tids_idempotency_and_in_doubt() {
     assert_eq!(rec.replay.scene, scene);
     assert_eq!(rec.replay.scene_version, 40);
     assert_eq!(rec.replay.next_tid, 41);
-    assert_eq!(rec.replay.idempotency["key-3"], (3, Outcome::Committed { scene_version: 4 }));
+    assert_eq!(
+        rec.replay.idempotency["key-3"],
+        (3, Outcome::Committed { scene_version: 4 })
+    );
     let doubt = rec.replay.in_doubt();
     assert_eq!(doubt.len(), 1);
     assert_eq!((doubt[0].intent.tid, doubt[0].stage), (40, Stage::Begun));
@@ -69,26 +105,51 @@ fn recovery_rebuilds_scene_tids_idempotency_and_in_doubt() {
 #[test]
 fn a_checkpoint_bounds_recovery_and_appends_continue_the_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = WalOptions { segment_bytes: 1 << 20, full_verify: false };
+    let opts = WalOptions {
+        segment_bytes: 1 << 20,
+        full_verify: false,
+    };
     let scene = write_log(dir.path(), 10, opts.clone());
     {
         let (mut wal, rec) = Wal::open(dir.path(), opts.clone()).unwrap();
         // Resolve the in-doubt one, then checkpoint.
-        let r = [Record::Rollback { tid: 10, reason: "restart".into() }, Record::Undo { tid: 10, engine: "blender".into(), undo: vibesync_wal::UndoOutcome::Undone }];
+        let r = [
+            Record::Rollback {
+                tid: 10,
+                reason: "restart".into(),
+            },
+            Record::Undo {
+                tid: 10,
+                engine: "blender".into(),
+                undo: vibesync_wal::UndoOutcome::Undone,
+            },
+        ];
         wal.append_batch(r.iter().map(|r| (0, r))).unwrap();
         let mut cp = rec.replay.checkpoint();
         cp.next_tid = 11;
         wal.append(0, &Record::Checkpoint(Box::new(cp))).unwrap();
         wal.append(0, &intent(11, vec![create("after")])).unwrap();
     }
-    assert_eq!(segments(dir.path()).unwrap().len(), 2, "a checkpoint starts a segment");
+    assert_eq!(
+        segments(dir.path()).unwrap().len(),
+        2,
+        "a checkpoint starts a segment"
+    );
     let (_, rec) = Wal::open(dir.path(), opts).unwrap();
     assert!(matches!(rec.start, ReplayStart::Checkpoint { .. }));
     assert_eq!(rec.records_replayed, 2);
     assert_eq!(rec.replay.scene, scene);
     assert_eq!(rec.replay.next_tid, 12);
     assert_eq!(rec.replay.in_doubt().len(), 1);
-    let full = Wal::open(dir.path(), WalOptions { full_verify: true, ..WalOptions::default() }).unwrap().1;
+    let full = Wal::open(
+        dir.path(),
+        WalOptions {
+            full_verify: true,
+            ..WalOptions::default()
+        },
+    )
+    .unwrap()
+    .1;
     assert_eq!(full.start, ReplayStart::Genesis);
     assert_eq!(full.replay.scene, scene);
     assert!(verify(dir.path()).unwrap().is_intact());
@@ -110,7 +171,11 @@ fn a_torn_tail_is_cut_and_never_a_complete_record() {
     assert_eq!((t.offset, t.bytes), (good.len() as u64, 20));
     let (_, rec) = Wal::open(dir.path(), WalOptions::default()).unwrap();
     assert_eq!(rec.torn_tail.unwrap().offset, good.len() as u64);
-    assert_eq!(fs::read(&path).unwrap(), good, "exactly the torn bytes were cut");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        good,
+        "exactly the torn bytes were cut"
+    );
     assert_eq!(rec.replay.scene_version, 5);
 }
 
@@ -139,7 +204,11 @@ fn a_flipped_byte_mid_log_is_reported_with_its_offset_and_refused() {
         }
         other => panic!("expected refusal, got {other:?}"),
     }
-    assert_eq!(fs::read(&path).unwrap(), bytes, "a refused log is left untouched");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "a refused log is left untouched"
+    );
 }
 
 #[test]
@@ -156,7 +225,16 @@ fn a_truncated_sealed_segment_is_corruption_not_a_torn_tail() {
     assert_eq!(&seg, mid);
     assert!(matches!(fault, Fault::Truncated { .. }), "{fault}");
     assert!(fault.offset() < len);
-    assert!(matches!(Wal::open(dir.path(), WalOptions { full_verify: true, ..small() }), Err(WalError::Corrupt { .. })));
+    assert!(matches!(
+        Wal::open(
+            dir.path(),
+            WalOptions {
+                full_verify: true,
+                ..small()
+            }
+        ),
+        Err(WalError::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -175,13 +253,27 @@ fn checkpoint_record_round_trips_a_scene() {
     let dir = tempfile::tempdir().unwrap();
     let mut scene = Scene::default();
     scene.apply(&create("a")).unwrap();
-    let cp = Checkpoint { scene: scene.clone(), scene_version: 7, next_tid: 9, idempotency: vec![], locks: vec![], panic: Some("x".into()) };
+    let cp = Checkpoint {
+        scene: scene.clone(),
+        scene_version: 7,
+        next_tid: 9,
+        idempotency: vec![],
+        locks: vec![],
+        panic: Some("x".into()),
+    };
     let (mut wal, _) = Wal::open(dir.path(), WalOptions::default()).unwrap();
     wal.append(0, &Record::Checkpoint(Box::new(cp))).unwrap();
     drop(wal);
     let (_, rec) = Wal::open(dir.path(), WalOptions::default()).unwrap();
     assert_eq!(rec.replay.scene, scene);
-    assert_eq!((rec.replay.scene_version, rec.replay.next_tid, rec.replay.panic.as_deref()), (7, 9, Some("x")));
+    assert_eq!(
+        (
+            rec.replay.scene_version,
+            rec.replay.next_tid,
+            rec.replay.panic.as_deref()
+        ),
+        (7, 9, Some("x"))
+    );
 }
 
 #[test]
@@ -190,9 +282,18 @@ fn a_replayed_scene_that_disagrees_with_the_commits_is_refused() {
     let (mut wal, _) = Wal::open(dir.path(), WalOptions::default()).unwrap();
     let recs = [
         intent(0, vec![create("a")]),
-        Record::Begin { tid: 0, touched: vec![], engines: vec![], expected: Default::default() },
+        Record::Begin {
+            tid: 0,
+            touched: vec![],
+            engines: vec![],
+            expected: Default::default(),
+        },
         // The chain is valid, but the commit claims a state the ops do not produce.
-        Record::Commit { tid: 0, scene_version: 1, scene_hash: Scene::default().hash() },
+        Record::Commit {
+            tid: 0,
+            scene_version: 1,
+            scene_hash: Scene::default().hash(),
+        },
     ];
     wal.append_batch(recs.iter().map(|r| (0, r))).unwrap();
     drop(wal);

@@ -9,10 +9,7 @@ use vibesync_policy_types as t;
 
 /// The compiled component of fixture crate `policies/fixtures/<name>`.
 pub fn fixture(name: &str) -> &'static [u8] {
-    // TEMPORARY until policies/bundle exposes test_fixture().
-    let dir = std::env::var("TMP_FIXTURES").unwrap();
-    let bytes = std::fs::read(format!("{dir}/vibesync_fixture_{}.wasm", name.replace('-', "_"))).unwrap();
-    Box::leak(bytes.into_boxed_slice())
+    vibesync_policies::test_fixture(name).unwrap_or_else(|| panic!("fixture `{name}` was not built"))
 }
 
 /// A runtime with `budgets`, compiling through a cache shared by the tests

@@ -52,22 +52,45 @@ pub fn run(cmd: WalCmd) -> anyhow::Result<ExitCode> {
 
 fn verify_cmd(dir: &Path) -> anyhow::Result<ExitCode> {
     if segments(dir)?.is_empty() {
-        anyhow::bail!("no WAL segments (*.wal) in {}; pass the journal directory", dir.display());
+        anyhow::bail!(
+            "no WAL segments (*.wal) in {}; pass the journal directory",
+            dir.display()
+        );
     }
     let r = verify(dir)?;
     for s in &r.segments {
-        println!("segment {}  first seq {}  {} records  {} bytes", s.path.display(), s.first_seq, s.records, s.bytes);
+        println!(
+            "segment {}  first seq {}  {} records  {} bytes",
+            s.path.display(),
+            s.first_seq,
+            s.records,
+            s.bytes
+        );
     }
     println!("records   {}", r.records);
     for (kind, n) in &r.kinds {
         println!("  {kind:<18} {n}");
     }
-    println!("head      seq {}  hash {}", r.head.next_seq.saturating_sub(1), r.head.head);
+    println!(
+        "head      seq {}  hash {}",
+        r.head.next_seq.saturating_sub(1),
+        r.head.head
+    );
     if let Some(t) = &r.torn_tail {
-        println!("torn tail {} at byte {}: {} bytes ({}); the next host start cuts them", t.segment.display(), t.offset, t.bytes, t.fault);
+        println!(
+            "torn tail {} at byte {}: {} bytes ({}); the next host start cuts them",
+            t.segment.display(),
+            t.offset,
+            t.bytes,
+            t.fault
+        );
     }
     if let Some((seg, fault)) = &r.corruption {
-        println!("CORRUPT   {} at byte {}: {fault}", seg.display(), fault.offset());
+        println!(
+            "CORRUPT   {} at byte {}: {fault}",
+            seg.display(),
+            fault.offset()
+        );
     }
     if let Some((seg, what)) = &r.layout {
         println!("CORRUPT   {}: {what}", seg.display());
@@ -92,40 +115,127 @@ fn describe(r: &Record) -> String {
                 ops,
                 i.engines,
                 i.scene_version_read,
-                i.idempotency_key.as_ref().map(|k| format!(" key {k}")).unwrap_or_default(),
+                i.idempotency_key
+                    .as_ref()
+                    .map(|k| format!(" key {k}"))
+                    .unwrap_or_default(),
                 i.rationale
             )
         }
-        Record::Policy(p) => format!("policy {} ({}…) says {} {}", p.policy, p.module_hash.get(..12).unwrap_or(&p.module_hash), p.verdict, p.findings),
+        Record::Policy(p) => format!(
+            "policy {} ({}…) says {} {}",
+            p.policy,
+            p.module_hash.get(..12).unwrap_or(&p.module_hash),
+            p.verdict,
+            p.findings
+        ),
         Record::Refused { rule, message, .. } => format!("REFUSED [{rule}] {message}"),
         Record::Denied { reason, .. } => format!("DENIED {reason}"),
-        Record::Escalated { reason, deadline_ms, .. } => format!("escalated to an operator (until {deadline_ms}): {reason}"),
-        Record::OperatorDecision { operator, approve, note, .. } => {
-            format!("operator `{operator}` {}: {note}", if *approve { "approved" } else { "denied" })
+        Record::Escalated {
+            reason,
+            deadline_ms,
+            ..
+        } => format!("escalated to an operator (until {deadline_ms}): {reason}"),
+        Record::OperatorDecision {
+            operator,
+            approve,
+            note,
+            ..
+        } => {
+            format!(
+                "operator `{operator}` {}: {note}",
+                if *approve { "approved" } else { "denied" }
+            )
         }
-        Record::Begin { touched, engines, expected, .. } => format!("begin on {engines:?}, touches {touched:?}, expects {}", &expected.to_hex()[..16]),
-        Record::EngineAck { engine, ack: AckOutcome::Applied { .. }, .. } => format!("{engine} applied"),
-        Record::EngineAck { engine, ack: AckOutcome::Failed { error }, .. } => format!("{engine} FAILED to apply: {error}"),
+        Record::Begin {
+            touched,
+            engines,
+            expected,
+            ..
+        } => format!(
+            "begin on {engines:?}, touches {touched:?}, expects {}",
+            &expected.to_hex()[..16]
+        ),
+        Record::EngineAck {
+            engine,
+            ack: AckOutcome::Applied { .. },
+            ..
+        } => format!("{engine} applied"),
+        Record::EngineAck {
+            engine,
+            ack: AckOutcome::Failed { error },
+            ..
+        } => format!("{engine} FAILED to apply: {error}"),
         Record::Provisional { .. } => "provisional: author answered, verifying".into(),
-        Record::Verification { engine, expected, observed, error, .. } => match (observed, error) {
+        Record::Verification {
+            engine,
+            expected,
+            observed,
+            error,
+            ..
+        } => match (observed, error) {
             (Some(o), _) if o == expected => format!("{engine} verified {}", &o.to_hex()[..16]),
-            (Some(o), _) => format!("{engine} MISMATCH: observed {}, expected {}", &o.to_hex()[..16], &expected.to_hex()[..16]),
+            (Some(o), _) => format!(
+                "{engine} MISMATCH: observed {}, expected {}",
+                &o.to_hex()[..16],
+                &expected.to_hex()[..16]
+            ),
             (None, e) => format!("{engine} could not verify: {}", e.as_deref().unwrap_or("?")),
         },
-        Record::Commit { scene_version, scene_hash, .. } => format!("COMMITTED scene v{scene_version} ({})", &scene_hash.to_hex()[..16]),
+        Record::Commit {
+            scene_version,
+            scene_hash,
+            ..
+        } => format!(
+            "COMMITTED scene v{scene_version} ({})",
+            &scene_hash.to_hex()[..16]
+        ),
         Record::Rollback { reason, .. } => format!("ROLLED BACK: {reason}"),
-        Record::Undo { engine, undo: UndoOutcome::Undone, .. } => format!("{engine} undone"),
-        Record::Undo { engine, undo: UndoOutcome::Resync { why }, .. } => format!("{engine} resync instead of undo: {why}"),
+        Record::Undo {
+            engine,
+            undo: UndoOutcome::Undone,
+            ..
+        } => format!("{engine} undone"),
+        Record::Undo {
+            engine,
+            undo: UndoOutcome::Resync { why },
+            ..
+        } => format!("{engine} resync instead of undo: {why}"),
         Record::Panic { reason } => format!("PANIC: {reason}"),
         Record::Resume { operator } => format!("resumed by `{operator}`"),
-        Record::PolicySwap { policy, old_hash, new_hash, operator } => {
-            format!("policy {policy} swapped by `{operator}`: {} -> {new_hash}", old_hash.as_deref().unwrap_or("none"))
+        Record::PolicySwap {
+            policy,
+            old_hash,
+            new_hash,
+            operator,
+        } => {
+            format!(
+                "policy {policy} swapped by `{operator}`: {} -> {new_hash}",
+                old_hash.as_deref().unwrap_or("none")
+            )
         }
         Record::EngineSession { engine, session } => format!("{engine} session {session:?}"),
-        Record::Lock(l) => format!("`{}` locks {}{}", l.holder, l.object, if l.human { " (human)" } else { "" }),
+        Record::Lock(l) => format!(
+            "`{}` locks {}{}",
+            l.holder,
+            l.object,
+            if l.human { " (human)" } else { "" }
+        ),
         Record::Unlock { object, by } => format!("`{by}` unlocks {object}"),
-        Record::Resync { engine, reason, scene_hash } => format!("resync {engine} to {}: {reason}", &scene_hash.to_hex()[..16]),
-        Record::Checkpoint(c) => format!("checkpoint: scene v{}, {} objects, next tid {}", c.scene_version, c.scene.objects.len(), c.next_tid),
+        Record::Resync {
+            engine,
+            reason,
+            scene_hash,
+        } => format!(
+            "resync {engine} to {}: {reason}",
+            &scene_hash.to_hex()[..16]
+        ),
+        Record::Checkpoint(c) => format!(
+            "checkpoint: scene v{}, {} objects, next tid {}",
+            c.scene_version,
+            c.scene.objects.len(),
+            c.next_tid
+        ),
     }
 }
 
@@ -133,8 +243,18 @@ fn print_entry(e: &Entry, tid: Option<u64>) {
     if tid.is_some() && e.record.tid() != tid {
         return;
     }
-    let t = e.record.tid().map(|t| format!("tid {t:>6}")).unwrap_or_else(|| " ".repeat(10));
-    println!("{:>8}  {}  {t}  {:<17} {}", e.seq, e.at_ms, e.record.kind(), describe(&e.record));
+    let t = e
+        .record
+        .tid()
+        .map(|t| format!("tid {t:>6}"))
+        .unwrap_or_else(|| " ".repeat(10));
+    println!(
+        "{:>8}  {}  {t}  {:<17} {}",
+        e.seq,
+        e.at_ms,
+        e.record.kind(),
+        describe(&e.record)
+    );
 }
 
 fn show(dir: &Path, tid: Option<u64>, follow: bool) -> anyhow::Result<ExitCode> {
