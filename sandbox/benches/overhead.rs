@@ -26,7 +26,8 @@ const CHILD_ENV: &str = "VIBESYNC_SANDBOX_BENCH_CHILD";
 const ROOT_ENV: &str = "VIBESYNC_SANDBOX_BENCH_ROOT";
 const ROUNDS_ENV: &str = "VIBESYNC_SANDBOX_BENCH_ROUNDS";
 const MODES: [&str; 2] = ["unconfined", "confined"];
-const WORKLOADS: &[&str] = &["wal_append_fdatasync", "udp_roundtrip_quinn_udp", "wasm_instantiate_call", "open_read_policy"];
+const WORKLOADS: &[&str] =
+    &["wal_append_fdatasync", "udp_roundtrip_quinn_udp", "wasm_instantiate_call", "open_read_policy"];
 
 /// `(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))`
 const WASM: &[u8] = &[
@@ -106,9 +107,15 @@ fn child(mode: &str, root: PathBuf) {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     if mode == "confined" {
-        let paths = HostPaths { state_dir: state.clone(), policy_dir: root.join("policies"), cache_dir: None, extra_read_only: vec![] };
+        let paths = HostPaths {
+            state_dir: state.clone(),
+            policy_dir: root.join("policies"),
+            cache_dir: None,
+            extra_read_only: vec![],
+        };
         let net = NetRules { udp_listen: Some(b.local_addr().unwrap()), tcp_bind: vec![], tcp_connect: vec![] };
-        let report = Profile::for_host(&paths, &net).unwrap().apply(Mode::Require).expect("apply the production profile");
+        let report =
+            Profile::for_host(&paths, &net).unwrap().apply(Mode::Require).expect("apply the production profile");
         eprintln!("{}", report.summary());
     }
 
@@ -120,12 +127,18 @@ fn child(mode: &str, root: PathBuf) {
         })
     });
 
-    let (sa, sb) = (quinn_udp::UdpSocketState::new((&a).into()).unwrap(), quinn_udp::UdpSocketState::new((&b).into()).unwrap());
+    let (sa, sb) =
+        (quinn_udp::UdpSocketState::new((&a).into()).unwrap(), quinn_udp::UdpSocketState::new((&b).into()).unwrap());
     let payload = [7u8; 1200];
     let (to_b, to_a) = (b.local_addr().unwrap(), a.local_addr().unwrap());
     let mut buf = vec![0u8; 65536];
-    let mut roundtrip = |from: &UdpSocket, fs: &quinn_udp::UdpSocketState, to: &UdpSocket, ts: &quinn_udp::UdpSocketState, dest| {
-        let t = quinn_udp::Transmit { destination: dest, ecn: None, contents: &payload, segment_size: None, src_ip: None };
+    let mut roundtrip = |from: &UdpSocket,
+                         fs: &quinn_udp::UdpSocketState,
+                         to: &UdpSocket,
+                         ts: &quinn_udp::UdpSocketState,
+                         dest| {
+        let t =
+            quinn_udp::Transmit { destination: dest, ecn: None, contents: &payload, segment_size: None, src_ip: None };
         fs.send(from.into(), &t).unwrap();
         let mut meta = [quinn_udp::RecvMeta::default()];
         let mut slices = [std::io::IoSliceMut::new(&mut buf)];

@@ -31,13 +31,17 @@ pub enum Mode {
 pub enum ApplyError {
     #[error("sandbox: --require-sandbox, but this kernel cannot enforce the full profile: {}; remedy: run on a kernel with Landlock ABI >= {} and seccomp filters, or start serve with --require-sandbox=false to apply what this kernel supports (--no-sandbox only to debug)", describe(.gaps), ll::TARGET_ABI_NUMBER)]
     Incomplete { gaps: Vec<Gap> },
-    #[error("sandbox: {threads} threads are running, but Landlock confines only the calling thread and the threads it starts later; remedy: apply the sandbox before starting the tokio runtime, wasmtime engines or any other thread")]
+    #[error(
+        "sandbox: {threads} threads are running, but Landlock confines only the calling thread and the threads it starts later; remedy: apply the sandbox before starting the tokio runtime, wasmtime engines or any other thread"
+    )]
     ThreadsRunning { threads: usize },
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
     #[error(transparent)]
     Landlock(#[from] ll::LandlockError),
-    #[error("sandbox: landlock reported {status:?} although the kernel announced ABI {abi}; remedy: report this, the profile was not applied as planned")]
+    #[error(
+        "sandbox: landlock reported {status:?} although the kernel announced ABI {abi}; remedy: report this, the profile was not applied as planned"
+    )]
     LandlockUnexpected { status: String, abi: u8 },
     #[error("sandbox: PR_SET_NO_NEW_PRIVS failed or did not stick: {0}")]
     NoNewPrivs(std::io::Error),
@@ -82,7 +86,8 @@ impl Profile {
             gaps.push(Gap {
                 feature: "seccomp filters",
                 needs_abi: 0,
-                consequence: "no system call is filtered: execve, ptrace, raw sockets, mount... remain available".into(),
+                consequence: "no system call is filtered: execve, ptrace, raw sockets, mount... remain available"
+                    .into(),
             });
         }
         gaps

@@ -10,8 +10,8 @@
 //! single-threaded first.
 
 use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, RestrictionStatus,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
+    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use serde::Serialize;
 
@@ -34,12 +34,28 @@ pub struct Gap {
 
 /// Landlock features the profile relies on, by the ABI that introduced them.
 const FEATURES: &[(u8, &str, &str)] = &[
-    (1, "filesystem access control", "every path rule is unenforced: the host can read and write anything its user can"),
-    (2, "rename and link across directories (refer)", "renames between directories are always refused by the older ABI"),
+    (
+        1,
+        "filesystem access control",
+        "every path rule is unenforced: the host can read and write anything its user can",
+    ),
+    (
+        2,
+        "rename and link across directories (refer)",
+        "renames between directories are always refused by the older ABI",
+    ),
     (3, "truncation control", "truncate(2) is not restricted: readable files (policies, libraries) can be emptied"),
     (4, "TCP bind/connect rules", "the host can bind or connect any TCP port"),
-    (5, "device ioctl control", "ioctls on device files opened after start-up are not restricted by Landlock (seccomp still filters ioctl requests)"),
-    (6, "abstract unix socket and signal scoping", "the host can connect to abstract unix sockets and signal processes outside its domain (seccomp still refuses kill/tkill)"),
+    (
+        5,
+        "device ioctl control",
+        "ioctls on device files opened after start-up are not restricted by Landlock (seccomp still filters ioctl requests)",
+    ),
+    (
+        6,
+        "abstract unix socket and signal scoping",
+        "the host can connect to abstract unix sockets and signal processes outside its domain (seccomp still refuses kill/tkill)",
+    ),
 ];
 
 /// What `kernel_abi` leaves unenforced of the profile.
@@ -97,9 +113,13 @@ pub fn rights(rule: &FsRule) -> BitFlags<AccessFs> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandlockError {
-    #[error("landlock: building the ruleset failed: {0}; remedy: run `vibesync sandbox report` to see what this kernel supports, or start with --no-sandbox to debug")]
+    #[error(
+        "landlock: building the ruleset failed: {0}; remedy: run `vibesync sandbox report` to see what this kernel supports, or start with --no-sandbox to debug"
+    )]
     Ruleset(#[from] landlock::RulesetError),
-    #[error("landlock: cannot open {path:?} to attach its rule: {source}; remedy: make sure it exists before the sandbox is applied")]
+    #[error(
+        "landlock: cannot open {path:?} to attach its rule: {source}; remedy: make sure it exists before the sandbox is applied"
+    )]
     Path { path: std::path::PathBuf, source: landlock::PathFdError },
 }
 

@@ -98,7 +98,9 @@ pub struct Profile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("sandbox profile: {field} = {path:?} cannot be used ({source}); remedy: create it before applying the sandbox (`vibesync init`) or fix the configuration")]
+    #[error(
+        "sandbox profile: {field} = {path:?} cannot be used ({source}); remedy: create it before applying the sandbox (`vibesync init`) or fix the configuration"
+    )]
     Path { field: &'static str, path: PathBuf, source: std::io::Error },
     #[error("sandbox profile: {field} = {path:?} is not a directory; remedy: point {field} at a directory")]
     NotADirectory { field: &'static str, path: PathBuf },
@@ -140,9 +142,10 @@ impl Profile {
         }
         b.optional(Path::new("/dev/null"), FsAccess::Device, "discarded output");
 
-        let mut ports: Vec<PortRule> = (net.tcp_bind.iter().map(|&port| PortRule { port, access: PortAccess::BindTcp }))
-            .chain(net.tcp_connect.iter().map(|&port| PortRule { port, access: PortAccess::ConnectTcp }))
-            .collect();
+        let mut ports: Vec<PortRule> =
+            (net.tcp_bind.iter().map(|&port| PortRule { port, access: PortAccess::BindTcp }))
+                .chain(net.tcp_connect.iter().map(|&port| PortRule { port, access: PortAccess::ConnectTcp }))
+                .collect();
         ports.sort_by_key(|r| (r.access, r.port));
         ports.dedup();
 
@@ -181,7 +184,13 @@ impl Builder {
         self.fs.push(FsRule { path, access, is_dir, purpose });
     }
 
-    fn required(&mut self, field: &'static str, path: &Path, access: FsAccess, purpose: &'static str) -> Result<bool, ProfileError> {
+    fn required(
+        &mut self,
+        field: &'static str,
+        path: &Path,
+        access: FsAccess,
+        purpose: &'static str,
+    ) -> Result<bool, ProfileError> {
         let err = |source| ProfileError::Path { field, path: path.to_owned(), source };
         let real = path.canonicalize().map_err(err)?;
         let is_dir = real.metadata().map_err(err)?.is_dir();
@@ -189,7 +198,13 @@ impl Builder {
         Ok(is_dir)
     }
 
-    fn required_dir(&mut self, field: &'static str, path: &Path, access: FsAccess, purpose: &'static str) -> Result<(), ProfileError> {
+    fn required_dir(
+        &mut self,
+        field: &'static str,
+        path: &Path,
+        access: FsAccess,
+        purpose: &'static str,
+    ) -> Result<(), ProfileError> {
         if self.required(field, path, access, purpose)? {
             Ok(())
         } else {

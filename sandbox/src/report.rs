@@ -154,7 +154,11 @@ impl Report {
                 .iter()
                 .map(|g| GroupView { name: g.name, verdict: g.verdict, calls: g.calls.len(), rationale: g.rationale })
                 .collect(),
-            refinements: p.refinements.iter().map(|r| RefinementView { call: r.call.name(), rationale: r.rationale }).collect(),
+            refinements: p
+                .refinements
+                .iter()
+                .map(|r| RefinementView { call: r.call.name(), rationale: r.rationale })
+                .collect(),
             syscalls: p.entries(),
         };
         // SAFETY: reading a per-thread flag; no pointers involved.
@@ -176,7 +180,9 @@ impl Report {
         let gaps = vec![Gap {
             feature: "the whole sandbox (--no-sandbox)",
             needs_abi: 0,
-            consequence: "no Landlock rule, no seccomp filter, no no_new_privs: a compromised host can do anything its user can".into(),
+            consequence:
+                "no Landlock rule, no seccomp filter, no no_new_privs: a compromised host can do anything its user can"
+                    .into(),
         }];
         Report::new(profile, &kernel, Status::Disabled, None, None, gaps)
     }
@@ -189,7 +195,9 @@ impl Report {
     /// One line for the log at start-up; `serve --no-sandbox` logs it at error level.
     pub fn summary(&self) -> String {
         match self.status {
-            Status::Disabled => "SANDBOX DISABLED (--no-sandbox): the host runs unconfined; never do this outside debugging".into(),
+            Status::Disabled => {
+                "SANDBOX DISABLED (--no-sandbox): the host runs unconfined; never do this outside debugging".into()
+            }
             _ => format!(
                 "sandbox {}: landlock ABI {} ({} read-only, {} read-write, {} device path rules; {} TCP port rules), seccomp {} calls named, default {}{}",
                 match self.status {
@@ -208,7 +216,10 @@ impl Report {
                 if self.not_enforced.is_empty() {
                     String::new()
                 } else {
-                    format!("; NOT ENFORCED: {}", self.not_enforced.iter().map(|g| g.feature).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "; NOT ENFORCED: {}",
+                        self.not_enforced.iter().map(|g| g.feature).collect::<Vec<_>>().join(", ")
+                    )
                 }
             ),
         }
@@ -322,7 +333,8 @@ mod tests {
             policy_dir: root.path().join("pol"),
             ..HostPaths::default()
         };
-        let net = NetRules { udp_listen: Some("127.0.0.1:4433".parse().unwrap()), tcp_bind: vec![7070], tcp_connect: vec![] };
+        let net =
+            NetRules { udp_listen: Some("127.0.0.1:4433".parse().unwrap()), tcp_bind: vec![7070], tcp_connect: vec![] };
         let p = Profile::for_host(&paths, &net).unwrap();
         (root, p)
     }

@@ -19,8 +19,7 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
-    TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 
 use crate::syscalls::{Cmp, Cond, SyscallPolicy, Verdict, Width};
@@ -35,7 +34,9 @@ pub struct Compiled {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
-    #[error("seccomp: architecture {0:?} has no syscall table in this build; remedy: run with --no-sandbox or port the table")]
+    #[error(
+        "seccomp: architecture {0:?} has no syscall table in this build; remedy: run with --no-sandbox or port the table"
+    )]
     Arch(&'static str),
     #[error("seccomp: compiling the {filter} filter failed: {source}")]
     Compile { filter: &'static str, source: seccompiler::BackendError },
@@ -78,8 +79,7 @@ pub fn compile(policy: &SyscallPolicy) -> Result<Compiled, SeccompError> {
 
     let mut allowed = unconditional(Verdict::Allow);
     allowed.insert(libc::SYS_seccomp, Vec::new());
-    let allow =
-        build("allow", allowed, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow)?;
+    let allow = build("allow", allowed, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow)?;
 
     let mut denied = unconditional(Verdict::Eperm);
     for r in &policy.refinements {

@@ -75,7 +75,9 @@ pub enum Cmp {
     Eq,
     Ne,
     /// `(arg & mask) == value`
-    MaskedEq { mask: u64 },
+    MaskedEq {
+        mask: u64,
+    },
 }
 
 /// `arg<index> <cmp> value`, with the value's symbolic name for reviewers.
@@ -348,6 +350,8 @@ const NAMESPACE_FLAGS: [(u64, &str); 8] = [
 ];
 
 /// ioctl requests the runtime stack issues on its own descriptors.
+// The request type is u64 on glibc x86_64 but c_int on musl: keep the casts.
+#[allow(clippy::unnecessary_cast)]
 const IOCTLS: [(u64, &str); 6] = [
     (libc::FIONBIO as u64, "FIONBIO"),
     (libc::FIOCLEX as u64, "FIOCLEX"),
@@ -446,15 +450,25 @@ fn refinements(own_pid: u32) -> Vec<Refinement> {
 }
 
 fn sock_type_label(t: u64) -> &'static str {
-    match t {
-        0 => "0",
-        3 => "SOCK_RAW",
-        4 => "SOCK_RDM",
-        5 => "SOCK_SEQPACKET",
-        6 => "SOCK_DCCP",
-        10 => "SOCK_PACKET",
-        _ => "an unassigned socket type",
-    }
+    const LABELS: [&str; 16] = [
+        "0",
+        "SOCK_STREAM",
+        "SOCK_DGRAM",
+        "SOCK_RAW",
+        "SOCK_RDM",
+        "SOCK_SEQPACKET",
+        "SOCK_DCCP",
+        "7",
+        "8",
+        "9",
+        "SOCK_PACKET",
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+    ];
+    LABELS[(t & SOCK_TYPE_MASK) as usize]
 }
 
 #[cfg(test)]
@@ -489,16 +503,35 @@ mod tests {
         for r in &p.refinements {
             let g = p.groups.iter().find(|g| g.calls.contains(&r.call)).expect("refined call is in the table");
             assert_eq!(g.verdict, Verdict::Allow, "{} is refined but not allowed", r.call.name());
-            assert!(r.deny_when.iter().all(|rule| !rule.is_empty()), "empty rule would refuse {} always", r.call.name());
+            assert!(
+                r.deny_when.iter().all(|rule| !rule.is_empty()),
+                "empty rule would refuse {} always",
+                r.call.name()
+            );
         }
     }
 
     #[test]
     fn named_dangerous_calls_are_refused() {
         let zero = [0; 6];
-        for name in ["execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2",
-                     "pivot_root", "bpf", "unshare", "setns", "io_uring_setup", "seccomp", "userfaultfd", "fchmodat",
-                     "fchownat"] {
+        for name in [
+            "execve",
+            "execveat",
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "mount",
+            "umount2",
+            "pivot_root",
+            "bpf",
+            "unshare",
+            "setns",
+            "io_uring_setup",
+            "seccomp",
+            "userfaultfd",
+            "fchmodat",
+            "fchownat",
+        ] {
             assert_eq!(verdict(name, zero), Verdict::Eperm, "{name}");
         }
         for name in ["kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot"] {
@@ -529,13 +562,23 @@ mod tests {
         assert_eq!(s(libc::AF_NETLINK, libc::SOCK_RAW, 0), Verdict::Eperm);
         assert_eq!(s(libc::AF_PACKET, libc::SOCK_DGRAM, 0), Verdict::Eperm);
         // The high half of an int argument is ignored, as by the kernel.
-        assert_eq!(s(libc::AF_INET, libc::SOCK_DGRAM, 0) , verdict("socket", [libc::AF_INET as u64 | 1 << 40, 2, 0, 0, 0, 0]));
+        assert_eq!(
+            s(libc::AF_INET, libc::SOCK_DGRAM, 0),
+            verdict("socket", [libc::AF_INET as u64 | 1 << 40, 2, 0, 0, 0, 0])
+        );
     }
 
     #[test]
     fn clone_makes_threads_only() {
-        let thread = (libc::CLONE_VM | libc::CLONE_FS | libc::CLONE_FILES | libc::CLONE_SIGHAND | libc::CLONE_THREAD
-            | libc::CLONE_SYSVSEM | libc::CLONE_SETTLS | libc::CLONE_PARENT_SETTID | libc::CLONE_CHILD_CLEARTID) as u64;
+        let thread = (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM
+            | libc::CLONE_SETTLS
+            | libc::CLONE_PARENT_SETTID
+            | libc::CLONE_CHILD_CLEARTID) as u64;
         assert_eq!(verdict("clone", [thread, 0, 0, 0, 0, 0]), Verdict::Allow);
         assert_eq!(verdict("clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), Verdict::Eperm, "fork");
         assert_eq!(verdict("clone", [thread | libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]), Verdict::Eperm);
@@ -543,6 +586,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unnecessary_cast)] // ioctl request types differ across libc targets
     fn small_refinements() {
         assert_eq!(verdict("tgkill", [1234, 5, 6, 0, 0, 0]), Verdict::Allow);
         assert_eq!(verdict("tgkill", [1, 5, 9, 0, 0, 0]), Verdict::Eperm);

@@ -91,7 +91,8 @@ const REFUSED: &[(&str, &str)] = &[
     ("unlisted_syscall_mlock", "ENOSYS"),
 ];
 
-const ALLOWED: &[&str] = &["state_write_fdatasync_rename", "read_policy", "tcp_bind_listed", "getrandom", "spawn_thread"];
+const ALLOWED: &[&str] =
+    &["state_write_fdatasync_rename", "read_policy", "tcp_bind_listed", "getrandom", "spawn_thread"];
 
 #[test]
 fn confined_host_refuses_per_thread_and_keeps_working() {
@@ -121,7 +122,8 @@ fn confined_host_refuses_per_thread_and_keeps_working() {
         for (attempt, want) in REFUSED {
             let got = errno(t, attempt);
             if got != *want {
-                failures.push(format!("{} / {attempt}: want {want}, got {got} ({})", t["label"], t["attempts"][attempt]));
+                failures
+                    .push(format!("{} / {attempt}: want {want}, got {got} ({})", t["label"], t["attempts"][attempt]));
             }
         }
         for attempt in ALLOWED {
@@ -172,7 +174,12 @@ fn thread_started_before_apply_is_why_require_refuses() {
     // before landlock_restrict_self on ABI < 8 ...
     assert_eq!(errno(old, "read_secret"), "ok");
     // ... while seccomp (TSYNC) and no_new_privs do.
-    for (attempt, want) in [("execve_bin_sh", "EPERM"), ("raw_socket", "EPERM"), ("ptrace_traceme", "EPERM"), ("unlisted_syscall_mlock", "ENOSYS")] {
+    for (attempt, want) in [
+        ("execve_bin_sh", "EPERM"),
+        ("raw_socket", "EPERM"),
+        ("ptrace_traceme", "EPERM"),
+        ("unlisted_syscall_mlock", "ENOSYS"),
+    ] {
         assert_eq!(errno(old, attempt), want, "{attempt}");
     }
     assert!(tasks.len() >= 2);
@@ -199,7 +206,14 @@ fn control_without_sandbox_the_same_attempts_succeed() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut expected_ok = vec!["read_secret", "list_etc", "write_outside", "netlink_socket", "tcp_bind_unlisted", "unlisted_syscall_mlock"];
+    let mut expected_ok = vec![
+        "read_secret",
+        "list_etc",
+        "write_outside",
+        "netlink_socket",
+        "tcp_bind_unlisted",
+        "unlisted_syscall_mlock",
+    ];
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // Root (the CI machine) can do these too; the profile must stop root.

@@ -150,10 +150,10 @@ impl Session {
             wake: tokio::sync::Notify::new(),
         });
         let (out, out_rx) = mpsc::unbounded_channel();
-        let s = shared.clone();
+        let (s, self_tx) = (shared.clone(), out.clone());
         let thread = std::thread::Builder::new()
             .name(format!("vibesync-{engine}"))
-            .spawn(move || net::run(s, pairing, out_rx))
+            .spawn(move || net::run(s, pairing, self_tx, out_rx))
             .map_err(|e| SdkError::Start(e.to_string()))?;
         Ok(Session { shared, out, thread: Mutex::new(Some(thread)) })
     }

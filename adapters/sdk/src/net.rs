@@ -19,7 +19,7 @@ const BULK_THRESHOLD: usize = 512 << 10;
 const STREAM_HEARTBEAT: u8 = 1;
 const STREAM_BULK: u8 = 2;
 
-pub fn run(shared: Arc<Shared>, pairing: Pairing, mut out: mpsc::UnboundedReceiver<Outbound>) {
+pub fn run(shared: Arc<Shared>, pairing: Pairing, self_tx: mpsc::UnboundedSender<Outbound>, mut out: mpsc::UnboundedReceiver<Outbound>) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -32,7 +32,7 @@ pub fn run(shared: Arc<Shared>, pairing: Pairing, mut out: mpsc::UnboundedReceiv
         let mut backoff = Duration::from_millis(100);
         while !shared.closing.load(Ordering::Relaxed) {
             let attempt = tokio::select! {
-                r = connect_and_serve(&shared, &pairing, &mut out) => r,
+                r = connect_and_serve(&shared, &pairing, &self_tx, &mut out) => r,
                 // A connect can take the whole QUIC timeout: closing must not wait for it.
                 _ = closed(&shared) => break,
             };
@@ -115,7 +115,7 @@ async fn read(rs: &mut RecvStream, rx: &mut Receiver, ring: Option<&Mutex<KeyRin
     }
 }
 
-async fn connect_and_serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::UnboundedReceiver<Outbound>) -> Result<(), String> {
+async fn connect_and_serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::UnboundedSender<Outbound>, out: &mut mpsc::UnboundedReceiver<Outbound>) -> Result<(), String> {
     let addr: SocketAddr = tokio::net::lookup_host(&pairing.endpoint)
         .await
         .map_err(|e| format!("cannot resolve host endpoint `{}`: {e}", pairing.endpoint))?
@@ -129,13 +129,13 @@ async fn connect_and_serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mp
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?
         .await
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let result = serve(shared, pairing, out, &conn).await;
+    let result = serve(shared, pairing, self_tx, out, &conn).await;
     conn.close(0u32.into(), b"adapter done");
     endpoint.wait_idle().await;
     result
 }
 
-async fn serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::UnboundedReceiver<Outbound>, conn: &quinn::Connection) -> Result<(), String> {
+async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::UnboundedSender<Outbound>, out: &mut mpsc::UnboundedReceiver<Outbound>, conn: &quinn::Connection) -> Result<(), String> {
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| format!("cannot open the control stream: {e}"))?;
     let mut tx = Sender::new(Channel::Control, Direction::AdapterToHost);
     let mut rx = Receiver::new(Channel::Control, Direction::HostToAdapter);
@@ -187,19 +187,29 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::Unbounde
     hb.write_all(&[STREAM_HEARTBEAT]).await.map_err(w)?;
     let hb_task = tokio::spawn(heartbeats(shared.clone(), hb, ring.clone()));
 
-    // Reading is not cancel-safe, so it runs in its own task.
+    // Reading is not cancel-safe, so it runs in its own task. Commands go
+    // straight to the main-thread queue from here (no extra hop).
     let (in_tx, mut in_rx) = mpsc::unbounded_channel();
     let reader = {
-        let ring = ring.clone();
+        let (ring, shared, self_tx) = (ring.clone(), shared.clone(), self_tx.clone());
         tokio::spawn(async move {
             let mut buf = Vec::new();
             loop {
                 let r = read(&mut recv, &mut rx, Some(&ring), &mut buf).await;
-                // A new key must be in place before the next frame is
-                // opened, so it is installed here and not in the main loop.
-                if let Read::Frame(Message::Rekey(k)) = &r {
-                    ring.lock().expect("ring").install(k.key_id, k.key.0, now_ms());
-                }
+                let r = match r {
+                    // A new key must be in place before the next frame is
+                    // opened, so it is installed here and not in the main loop.
+                    Read::Frame(Message::Rekey(k)) => {
+                        ring.lock().expect("ring").install(k.key_id, k.key.0, now_ms());
+                        shared.status().key_id = k.key_id;
+                        continue;
+                    }
+                    Read::Frame(Message::Command(c)) => {
+                        on_command(&shared, c, &self_tx);
+                        continue;
+                    }
+                    other => other,
+                };
                 let end = matches!(r, Read::End);
                 if in_tx.send(r).is_err() || end {
                     return;
@@ -230,42 +240,58 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::Unbounde
                     st.frames_refused += 1;
                     st.last_error = Some(format!("refused a host frame: {e}"));
                 }
-                Some(Read::Frame(m)) => on_message(shared, &ring, m, &mut tx, &mut send).await?,
+                Some(Read::Frame(m)) => on_message(shared, m)?,
             },
             o = out.recv() => {
-                let Some(o) = o else { break Ok(()) };
-                match o {
-                    Outbound::Reply(r) => {
-                        let m = Message::Reply(r);
-                        let now = now_ms();
-                        let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
-                        if rec.len() > BULK_THRESHOLD {
-                            // Undo the control seq: the reply goes on a bulk stream instead.
-                            tx = Sender::resume(Channel::Control, Direction::AdapterToHost, tx.next_seq() - 1);
-                            let rec = bulk_tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
-                            let mut s = conn.open_uni().await.map_err(|e| format!("cannot open a bulk stream: {e}"))?;
-                            s.write_all(&[STREAM_BULK]).await.map_err(w)?;
-                            s.write_all(&rec).await.map_err(w)?;
-                            let _ = s.finish();
-                        } else {
-                            send.write_all(&rec).await.map_err(w)?;
-                            #[cfg(feature = "fault-injection")]
-                            { last_record = rec; }
+                let Some(first) = o else { break Ok(()) };
+                // Drain what else is ready: one write for a burst of replies.
+                let mut batch = vec![first];
+                while batch.len() < 256 {
+                    match out.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                let mut bytes = Vec::new();
+                #[cfg_attr(not(feature = "fault-injection"), allow(unused_mut))]
+                let mut end = None;
+                for o in batch {
+                    match o {
+                        Outbound::Reply(r) => {
+                            let m = Message::Reply(r);
+                            let now = now_ms();
+                            let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
+                            if rec.len() > BULK_THRESHOLD {
+                                // The reply goes on a bulk stream: give its control seq back.
+                                tx = Sender::resume(Channel::Control, Direction::AdapterToHost, tx.next_seq() - 1);
+                                let rec = bulk_tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
+                                let mut s = conn.open_uni().await.map_err(|e| format!("cannot open a bulk stream: {e}"))?;
+                                s.write_all(&[STREAM_BULK]).await.map_err(w)?;
+                                s.write_all(&rec).await.map_err(w)?;
+                                let _ = s.finish();
+                            } else {
+                                #[cfg(feature = "fault-injection")]
+                                { last_record = rec.clone(); }
+                                bytes.extend(rec);
+                            }
                         }
-                    }
-                    Outbound::Event(e) => {
-                        let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Event(e));
-                        send.write_all(&rec).await.map_err(w)?;
+                        Outbound::Event(e) => {
+                            let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Event(e));
+                            #[cfg(feature = "fault-injection")]
+                            { last_record = rec.clone(); }
+                            bytes.extend(rec);
+                        }
                         #[cfg(feature = "fault-injection")]
-                        { last_record = rec; }
+                        Outbound::Drop => end = Some("connection dropped by fault injection".to_string()),
+                        #[cfg(feature = "fault-injection")]
+                        Outbound::Attack(a) => bytes.extend(crate::net::attack(a, &tx, &ring, &last_record)),
                     }
-                    #[cfg(feature = "fault-injection")]
-                    Outbound::Drop => break Err("connection dropped by fault injection".into()),
-                    #[cfg(feature = "fault-injection")]
-                    Outbound::Attack(a) => {
-                        let rec = crate::net::attack(a, &tx, &ring, &last_record);
-                        send.write_all(&rec).await.map_err(w)?;
-                    }
+                }
+                if !bytes.is_empty() {
+                    send.write_all(&bytes).await.map_err(w)?;
+                }
+                if let Some(e) = end {
+                    break Err(e);
                 }
             }
             _ = shared.wake.notified() => {}
@@ -276,40 +302,36 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, out: &mut mpsc::Unbounde
     result
 }
 
-async fn on_message(shared: &Arc<Shared>, ring: &Arc<Mutex<KeyRing>>, m: Message, tx: &mut Sender, send: &mut SendStream) -> Result<(), String> {
-    match m {
-        Message::Command(c) => {
-            // Track PANIC here too, and refuse new mutations while frozen
-            // without bothering the engine: fail closed.
-            let frozen = {
-                let mut st = shared.status();
-                match &c.body {
-                    CommandBody::Freeze { reason } => {
-                        st.panic = true;
-                        st.panic_reason = Some(reason.clone());
-                        st.state = "frozen".into();
-                    }
-                    CommandBody::Thaw => {
-                        st.panic = false;
-                        st.panic_reason = None;
-                        st.state = "connected".into();
-                    }
-                    _ => {}
-                }
-                st.panic
-            };
-            if frozen && c.body.is_new_mutation() {
-                let reason = shared.status().panic_reason.clone().unwrap_or_default();
-                let r = Reply::err(c.id, "frozen", format!("the adapter is frozen ({reason}); the host must thaw it first"));
-                let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Reply(r));
-                send.write_all(&rec).await.map_err(|e| format!("control stream write failed: {e}"))?;
-                return Ok(());
+/// A command from the host: track PANIC, refuse new mutations while frozen
+/// without bothering the engine (fail closed), else queue it for `poll`.
+fn on_command(shared: &Shared, c: vibesync_protocol::Command, self_tx: &mpsc::UnboundedSender<Outbound>) {
+    let frozen = {
+        let mut st = shared.status();
+        match &c.body {
+            CommandBody::Freeze { reason } => {
+                st.panic = true;
+                st.panic_reason = Some(reason.clone());
+                st.state = "frozen".into();
             }
-            shared.inbox.lock().expect("inbox lock").push_back(c);
-            shared.inbox_cv.notify_all();
+            CommandBody::Thaw => {
+                st.panic = false;
+                st.panic_reason = None;
+                st.state = "connected".into();
+            }
+            _ => {}
         }
-        // Installed by the reader already.
-        Message::Rekey(k) => shared.status().key_id = k.key_id,
+        st.panic.then(|| st.panic_reason.clone().unwrap_or_default())
+    };
+    if let Some(reason) = frozen.filter(|_| c.body.is_new_mutation()) {
+        let _ = self_tx.send(Outbound::Reply(Reply::err(c.id, "frozen", format!("the adapter is frozen ({reason}); the host must thaw it first"))));
+        return;
+    }
+    shared.inbox.lock().expect("inbox lock").push_back(c);
+    shared.inbox_cv.notify_all();
+}
+
+fn on_message(shared: &Shared, m: Message) -> Result<(), String> {
+    match m {
         Message::Refused(r) => shared.status().last_error = Some(format!("host refused a frame: {}: {}", r.code, r.message)),
         Message::Bye(b) => return Err(format!("host closed the session: {}", b.reason)),
         other => shared.status().last_error = Some(format!("unexpected `{}` from the host", other.kind())),

@@ -268,10 +268,10 @@ impl Bindings {
     }
 
     fn bind(&mut self, target: &Expr, value: &Expr) {
-        if let (Expr::Name(t), Some(path)) = (target, self.dotted(value)) {
-            if path != t.id.as_str() {
-                self.aliases.insert(t.id.to_string(), path);
-            }
+        if let (Expr::Name(t), Some(path)) = (target, self.dotted(value))
+            && path != t.id.as_str()
+        {
+            self.aliases.insert(t.id.to_string(), path);
         }
     }
 }
@@ -466,19 +466,18 @@ impl Checker {
 impl Visitor for Checker {
     fn visit_expr(&mut self, node: Expr) {
         let as_base = std::mem::take(&mut self.as_base);
-        if !as_base {
-            if let Some(path) = self
+        if !as_base
+            && let Some(path) = self
                 .b
                 .dotted(&node)
                 .filter(|p| GUARDED.contains(&p.as_str()))
-            {
-                let line = self.b.line(&node);
-                self.issue(
-                    BLENDER,
-                    line,
-                    format!("`{path}` used as a value hides which of its attributes is reached; write `{path}.<attribute>` directly"),
-                );
-            }
+        {
+            let line = self.b.line(&node);
+            self.issue(
+                BLENDER,
+                line,
+                format!("`{path}` used as a value hides which of its attributes is reached; write `{path}.<attribute>` directly"),
+            );
         }
         self.generic_visit_expr(node);
     }

@@ -121,6 +121,11 @@ fn absolute_path(token: &str) -> bool {
 /// Check one text for URLs and paths.
 pub fn scan(text: &str, project_root: &str) -> Vec<Issue> {
     let mut issues = Vec::new();
+    // Every URL (`://`), traversal and absolute path has a separator; most
+    // leaves (ids, names) have none and need no tokenising.
+    if !text.bytes().any(|b| b == b'/' || b == b'\\') {
+        return issues;
+    }
     for token in tokens(text) {
         if let Some((scheme, rest)) = split_url(token) {
             let host = authority_host(rest);

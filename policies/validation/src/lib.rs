@@ -129,23 +129,26 @@ pub fn evaluate(intent: &Intent, ctx: &Context, _config: &Config) -> Verdict {
 /// Existence, id reuse, self-parenting and locks of the objects an op names.
 fn check_targets(intent: &Intent, ctx: &Context, args: &Args, findings: &mut Findings) {
     let creating = intent.op == "create_object";
-    let mut targets: Vec<(String, &str)> = Vec::new(); // (path, id)
+    // (index in `ids`, id); the finding path is only formatted when one fires.
+    let mut targets: Vec<(Option<usize>, &str)> = Vec::new();
     if let Some(id) = args.str("/id") {
-        targets.push(("/id".to_owned(), id));
+        targets.push((None, id));
     }
     if let Some(ids) = args.list("/ids") {
-        for (i, id) in ids.iter().enumerate() {
-            if let Some(id) = id.as_str() {
-                targets.push((format!("/ids/{i}"), id));
-            }
-        }
+        targets.extend(
+            ids.iter()
+                .enumerate()
+                .filter_map(|(i, id)| Some((Some(i), id.as_str()?))),
+        );
     }
-    for (path, id) in &targets {
+    let path =
+        |index: Option<usize>| index.map_or_else(|| "/id".to_owned(), |i| format!("/ids/{i}"));
+    for &(index, id) in &targets {
         if creating {
             if ctx.object(id).is_some() {
                 findings.error(
                     ID_TAKEN,
-                    path.as_str(),
+                    path(index),
                     format!("object {id:?} already exists; omit `id` to let the host assign one"),
                 );
             }
@@ -154,7 +157,7 @@ fn check_targets(intent: &Intent, ctx: &Context, args: &Args, findings: &mut Fin
         if ctx.is_missing(id) {
             findings.error(
                 MISSING_OBJECT,
-                path.as_str(),
+                path(index),
                 format!("object {id:?} does not exist; read the scene again and use a current id"),
             );
             continue;
@@ -168,13 +171,13 @@ fn check_targets(intent: &Intent, ctx: &Context, args: &Args, findings: &mut Fin
         if lock.human {
             findings.error(
                 HUMAN_LOCK,
-                path.as_str(),
+                path(index),
                 format!("object {id:?} is locked by {}; ask them to release it, agents cannot lift a human lock", lock.holder),
             );
         } else if lock.holder != source_name(intent.source) {
             findings.escalate(
                 AGENT_LOCK,
-                path.as_str(),
+                path(index),
                 format!(
                     "object {id:?} is locked by {}; an operator must approve touching it",
                     lock.holder

@@ -42,10 +42,11 @@ pub fn substantive(text: &str) -> Result<(), String> {
     if meaningful < MIN_DISTINCT {
         return Err(format!("{text:?} is a placeholder or repeats itself"));
     }
-    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    chars.sort_unstable();
     let most = chars
-        .iter()
-        .map(|c| chars.iter().filter(|d| *d == c).count())
+        .chunk_by(|a, b| a == b)
+        .map(<[char]>::len)
         .max()
         .unwrap_or(0);
     if most * 2 > chars.len() {

@@ -160,18 +160,18 @@ pub fn for_op(op: &str) -> Option<&'static Schema> {
 
 /// Check the arguments against `schema`, adding one finding per problem.
 pub fn check(schema: &Schema, args: &Args, findings: &mut Findings) {
-    if let Some(root) = args.get("") {
-        if *root != Scalar::Null {
-            findings.error(
-                TYPE,
-                "",
-                format!(
-                    "arguments are a {}; send an object of named arguments",
-                    root.type_name()
-                ),
-            );
-            return;
-        }
+    if let Some(root) = args.get("")
+        && *root != Scalar::Null
+    {
+        findings.error(
+            TYPE,
+            "",
+            format!(
+                "arguments are a {}; send an object of named arguments",
+                root.type_name()
+            ),
+        );
+        return;
     }
     check_fields(schema.fields, "", args, findings);
     if !schema.any_of.is_empty() && !schema.any_of.iter().any(|f| args.has(&format!("/{f}"))) {
@@ -285,7 +285,9 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
             Some(items) if items.len() == n && items.iter().all(|i| i.as_f64().is_some()) => {
                 for (i, item) in items.iter().enumerate() {
                     let x = item.as_f64().unwrap_or(f64::NAN);
-                    check_range(x, lo, hi, &format!("{path}/{i}"), findings);
+                    if !in_range(x, lo, hi) {
+                        check_range(x, lo, hi, &format!("{path}/{i}"), findings);
+                    }
                 }
             }
             Some(items) => findings.error(
@@ -309,13 +311,16 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
         Ty::IdList => match args.list(path) {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    let p = format!("{path}/{i}");
                     match item.as_str() {
-                        Some(id) => check_id(id, &p, findings),
+                        Some(id) if valid_id(id) => {}
+                        Some(id) => check_id(id, &format!("{path}/{i}"), findings),
                         None => findings.error(
                             TYPE,
-                            p.clone(),
-                            format!("{p} is {}; it must be an object id", item.type_name()),
+                            format!("{path}/{i}"),
+                            format!(
+                                "{path}/{i} is {}; it must be an object id",
+                                item.type_name()
+                            ),
                         ),
                     }
                 }
@@ -353,9 +358,13 @@ fn check_enum(
     }
 }
 
+/// NaN fails both comparisons and so is out of range too.
+fn in_range(x: f64, lo: f64, hi: f64) -> bool {
+    x >= lo && x <= hi
+}
+
 fn check_range(x: f64, lo: f64, hi: f64, path: &str, findings: &mut Findings) {
-    // NaN fails both comparisons and so is out of range too.
-    if !(x >= lo && x <= hi) {
+    if !in_range(x, lo, hi) {
         let bounds = if hi.is_infinite() {
             format!(">= {lo}")
         } else {
@@ -369,13 +378,16 @@ fn check_range(x: f64, lo: f64, hi: f64, path: &str, findings: &mut Findings) {
     }
 }
 
-fn check_id(id: &str, path: &str, findings: &mut Findings) {
-    let ok = !id.is_empty()
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
         && id.len() <= 128
         && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-    if !ok {
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
+}
+
+fn check_id(id: &str, path: &str, findings: &mut Findings) {
+    if !valid_id(id) {
         findings.error(
             TYPE,
             path,

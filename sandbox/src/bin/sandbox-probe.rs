@@ -84,7 +84,10 @@ fn attempts(ctx: &Ctx, label: &str, dangerous: bool) -> Value {
     m.insert("write_outside", outcome(File::create(outside.join(format!("new-{tid}.txt")))));
     m.insert("write_policy_dir", outcome(File::create(ctx.root.join("policies").join(format!("new-{tid}.wasm")))));
     m.insert("raw_socket", outcome(socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)));
-    m.insert("netlink_socket", outcome(socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)));
+    m.insert(
+        "netlink_socket",
+        outcome(socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)),
+    );
     m.insert("tcp_bind_unlisted", outcome(TcpListener::bind(("127.0.0.1", ctx.tcp_unlisted))));
     m.insert("unlisted_syscall_mlock", {
         let page = [0u8; 1];
@@ -116,12 +119,15 @@ fn attempts(ctx: &Ctx, label: &str, dangerous: bool) -> Value {
     m.insert("packet_socket", outcome(socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0)));
     m.insert("icmp_ping_socket", outcome(socket(libc::AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_ICMP)));
     m.insert("tcp_connect_unlisted", outcome(std::net::TcpStream::connect(("127.0.0.1", ctx.tcp_unlisted))));
-    m.insert("fork", outcome(sys(unsafe { libc::fork() }.into()).inspect(|&pid| {
-        if pid == 0 {
-            // The child of a fork the profile failed to refuse: leave at once.
-            unsafe { libc::_exit(98) }
-        }
-    })));
+    m.insert(
+        "fork",
+        outcome(sys(unsafe { libc::fork() }.into()).inspect(|&pid| {
+            if pid == 0 {
+                // The child of a fork the profile failed to refuse: leave at once.
+                unsafe { libc::_exit(98) }
+            }
+        })),
+    );
     m.insert("unshare_user_namespace", outcome(sys(unsafe { libc::unshare(libc::CLONE_NEWUSER) }.into())));
     m.insert("mount_tmpfs", {
         let (src, dst, ty) = (c"none", CString::new(state.to_str().unwrap()).unwrap(), c"tmpfs");
@@ -212,8 +218,8 @@ const WASM: &[u8] = &[
     0x01, 0x0e, 0x03, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, 0x60, 0x00, 0x00, 0x60, 0x00, 0x01, 0x7f, // types
     0x03, 0x04, 0x03, 0x00, 0x01, 0x02, // functions
     0x05, 0x03, 0x01, 0x00, 0x01, // memory 1 page
-    0x07, 0x14, 0x03, 0x03, b'a', b'd', b'd', 0x00, 0x00, 0x04, b'b', b'o', b'o', b'm', 0x00, 0x01, 0x03, b'o',
-    b'o', b'b', 0x00, 0x02, // exports
+    0x07, 0x14, 0x03, 0x03, b'a', b'd', b'd', 0x00, 0x00, 0x04, b'b', b'o', b'o', b'm', 0x00, 0x01, 0x03, b'o', b'o',
+    b'b', 0x00, 0x02, // exports
     0x0a, 0x17, 0x03, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b, 0x03, 0x00, 0x00, 0x0b, 0x09, 0x00, 0x41, 0x80,
     0x80, 0x08, 0x28, 0x02, 0x00, 0x0b, // code
 ];

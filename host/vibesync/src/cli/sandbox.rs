@@ -52,7 +52,8 @@ pub fn run(cmd: SandboxCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
-    let paths = HostPaths { state_dir: a.state_dir, policy_dir: a.policy_dir, cache_dir: a.cache_dir, extra_read_only: vec![] };
+    let paths =
+        HostPaths { state_dir: a.state_dir, policy_dir: a.policy_dir, cache_dir: a.cache_dir, extra_read_only: vec![] };
     let net = NetRules { udp_listen: a.udp_listen, tcp_bind: a.tcp_bind, tcp_connect: a.tcp_connect };
     let report = Report::plan(&Profile::for_host(&paths, &net)?);
     if a.json {
