@@ -35,6 +35,8 @@ pub enum ApplyError {
         "sandbox: {threads} threads are running, but Landlock confines only the calling thread and the threads it starts later; remedy: apply the sandbox before starting the tokio runtime, wasmtime engines or any other thread"
     )]
     ThreadsRunning { threads: usize },
+    #[error("sandbox: cannot count this process's threads in /proc/self/task ({0}); remedy: mount /proc, Landlock's reach depends on it")]
+    ThreadCount(std::io::Error),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
     #[error(transparent)]
@@ -100,7 +102,12 @@ impl Profile {
     pub fn apply(&self, mode: Mode) -> Result<Report, ApplyError> {
         let compiled = seccomp::compile(&self.syscalls)?;
         let kernel = Kernel::probe();
-        let threads = thread_count().unwrap_or(usize::MAX);
+        let threads = match (thread_count(), mode) {
+            (Ok(n), _) => n,
+            (Err(e), Mode::Require) => return Err(ApplyError::ThreadCount(e)),
+            // Unknown: assume others may exist, so the report says Landlock may not reach them.
+            (Err(_), Mode::BestEffort) => 2,
+        };
         if mode == Mode::Require && threads != 1 {
             return Err(ApplyError::ThreadsRunning { threads });
         }

@@ -115,9 +115,12 @@ pub fn check(buf: &[u8], max_depth: usize) -> Result<(), ScanError> {
     Ok(())
 }
 
+/// Byte spans of one map entry: (key, value).
+pub type Entry = (Range<usize>, Range<usize>);
+
 /// Splits a top-level map (already [`check`]ed) into (key, value) spans.
 /// Returns `None` if the item is not a map.
-pub fn map_entries(buf: &[u8], max_depth: usize) -> Result<Option<Vec<(Range<usize>, Range<usize>)>>, ScanError> {
+pub fn map_entries(buf: &[u8], max_depth: usize) -> Result<Option<Vec<Entry>>, ScanError> {
     let (major, arg, n) = head(buf, 0)?;
     if major != 5 {
         return Ok(None);

@@ -175,9 +175,12 @@ pub struct Header {
     pub kind: String,
 }
 
+/// A decoded record: header, the signed bytes, the body bytes, the tag.
+pub type Decoded<'a> = (Header, &'a [u8], &'a [u8], &'a [u8]);
+
 /// Splits `record` (signed || tag, without the length prefix) and decodes the
 /// header. Pure and total: this is the fuzzed decoder.
-pub fn decode(record: &[u8], max_depth: usize) -> Result<(Header, &[u8], &[u8], &[u8]), Refusal> {
+pub fn decode(record: &[u8], max_depth: usize) -> Result<Decoded<'_>, Refusal> {
     if record.len() < TAG_LEN + 1 {
         return Err(Refusal::Undecodable(format!("record of {} bytes is shorter than a tag", record.len())));
     }
@@ -260,7 +263,9 @@ fn mac(key: &[u8; 32]) -> HmacSha256 {
 }
 
 /// Builds a record from explicit header values. [`Sender::seal`] is the
-/// normal path; this one exists for test clients that craft hostile frames.
+/// normal path; this one exists for test clients that craft hostile frames
+/// and for the documented example frames, hence the long argument list.
+#[allow(clippy::too_many_arguments)]
 pub fn seal_raw(key_id: u32, key: Option<&[u8; 32]>, channel: u8, direction: u8, seq: u64, ts_ms: u64, kind: &str, body: &[u8]) -> Vec<u8> {
     // The map is written by hand so that `b` is embedded byte for byte.
     let mut signed = Vec::with_capacity(64 + body.len());
@@ -495,10 +500,10 @@ impl Receiver {
             let floor = self.last_seq.saturating_sub(w);
             self.seen = self.seen.split_off(&floor);
         }
-        if let Some(ring) = keys {
-            if h.key_id == ring.current_id() {
-                ring.note_frame();
-            }
+        if let Some(ring) = keys
+            && h.key_id == ring.current_id()
+        {
+            ring.note_frame();
         }
         let msg = Message::decode_body(&h.kind, body)?;
         Ok(Opened { key_id: h.key_id, seq: h.seq, ts_ms: h.ts_ms, msg })

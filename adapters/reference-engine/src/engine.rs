@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn every_convention_reports_the_reference_hash_and_rolls_back() {
-        let ops = vec![create("a", [1.0, 2.0, 3.0]), Op::SetTransform { id: "a".into(), translation: None, rotation: Some([0.0, 0.7071068, 0.0, 0.7071068]), scale: Some([1.0, 2.0, 3.0]) }];
+        let ops = vec![create("a", [1.0, 2.0, 3.0]), Op::SetTransform { id: "a".into(), translation: None, rotation: Some([0.0, std::f64::consts::FRAC_1_SQRT_2, 0.0, std::f64::consts::FRAC_1_SQRT_2]), scale: Some([1.0, 2.0, 3.0]) }];
         let mut reference = Scene::new(Quantum::default());
         reference.apply_all(&ops).unwrap();
         for conv in [Convention::Blender, Convention::Unity, Convention::Canonical] {

@@ -2,8 +2,8 @@
 //! the host (`vibesync-link`), each engine is a spawned
 //! `vibesync-reference-engine` talking through the adapter SDK.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
@@ -289,7 +289,6 @@ async fn wrong_certificate_and_wrong_secret_never_get_a_session() {
     drop(honest);
 }
 
-use std::os::unix::fs::PermissionsExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_engine_trips_panic_and_recovery_needs_reconcile_and_resume() {
@@ -373,7 +372,6 @@ async fn hung_engine_trips_panic_and_recovery_needs_reconcile_and_resume() {
         apply(&h.link, e, 4, vec![op.clone()]).await.unwrap();
         assert_eq!(snapshot_hash(&h.link, e).await, canonical.hash().to_hex());
     }
-    let _ = BTreeMap::<u8, u8>::new();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use tokio::io::AsyncWriteExt;
 use vibesync_adapter_sdk::{Reply, Session};
 use vibesync_link::{Link, LinkConfig};
 use vibesync_protocol::CommandBody;
@@ -199,5 +198,4 @@ fn main() {
     c.final_summary();
     vs.stop.store(true, Ordering::Relaxed);
     vs.session.close();
-    let _ = tokio::io::sink().shutdown();
 }

@@ -179,11 +179,11 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
     conn.close(0u32.into(), b"session ended");
     {
         let mut st = inner.lock();
-        if let Some(e) = st.engines.get_mut(&engine) {
-            if e.session.as_ref().is_some_and(|s| s.id == session_id) {
-                e.session = None;
-                e.info.connected = false;
-            }
+        if let Some(e) = st.engines.get_mut(&engine)
+            && e.session.as_ref().is_some_and(|s| s.id == session_id)
+        {
+            e.session = None;
+            e.info.connected = false;
         }
     }
     // Dropping `pending` wakes every waiter with "disconnected".
@@ -213,10 +213,10 @@ impl<F: std::future::Future<Output = Result<(), quinn::WriteError>>> NowOrNever 
 
 fn with_entry(inner: &Inner, engine: &str, session_id: &str, f: impl FnOnce(&mut EngineInfo)) {
     let mut st = inner.lock();
-    if let Some(e) = st.engines.get_mut(engine) {
-        if e.info.session_id == session_id {
-            f(&mut e.info);
-        }
+    if let Some(e) = st.engines.get_mut(engine)
+        && e.info.session_id == session_id
+    {
+        f(&mut e.info);
     }
 }
 
@@ -310,10 +310,10 @@ async fn accept_uni(inner: Arc<Inner>, engine: String, session_id: String, conn:
                     match wire::read(&mut rs, &mut rx, Some(&ring), &mut buf).await {
                         Read::Frame(o) => {
                             note_accepted(&inner, &engine, &session_id);
-                            if let Message::Reply(r) = o.msg {
-                                if let Some(tx) = pending.lock().expect("pending lock").remove(&r.id) {
-                                    let _ = tx.send(r);
-                                }
+                            if let Message::Reply(r) = o.msg
+                                && let Some(tx) = pending.lock().expect("pending lock").remove(&r.id)
+                            {
+                                let _ = tx.send(r);
                             }
                         }
                         Read::Refused(r) => note_refusal(&inner, &engine, &session_id, r.code()),

@@ -8,19 +8,30 @@
 //! expands to nothing and the crate is only the helpers, so a policy's rules
 //! can be unit-tested and benchmarked natively.
 //!
-//! ```ignore
+//! ```
 //! use vibesync_policy_sdk::prelude::*;
+//!
 //! struct NoCubes;
+//!
 //! impl Policy for NoCubes {
-//!     fn metadata() -> PolicyInfo { policy_info("no-cubes", "0.1.0", "No cubes.", &[("no-cubes.cube", "refuses cubes")]) }
+//!     fn metadata() -> PolicyInfo {
+//!         policy_info("no-cubes", "0.1.0", "No cubes.", &[("no-cubes.cube", "refuses cubes")])
+//!     }
 //!     fn evaluate(intent: &Intent, _: &Context, _: &Config) -> Verdict {
-//!         match Args::of(intent).str("/primitive") {
-//!             Some("cube") => Verdict::Deny(vec![Finding::error("no-cubes.cube", "/primitive", "use a sphere")]),
-//!             _ => Verdict::Allow,
+//!         let mut findings = Findings::new();
+//!         if Args::of(intent).str("/primitive") == Some("cube") {
+//!             findings.error("no-cubes.cube", "/primitive", "cubes are refused; use a uv_sphere");
 //!         }
+//!         findings.verdict()
 //!     }
 //! }
 //! export_policy!(NoCubes);
+//!
+//! // Natively the rules are plain functions, testable as such.
+//! let args = serde_json::json!({"name": "Box", "kind": "mesh", "primitive": "cube"});
+//! let intent = Intent::for_op(1, Source::Agent, "create_object", &args, 0, 1, vec![], vec![],
+//!     "Add a box for the crate stack".into(), 0);
+//! assert!(NoCubes::evaluate(&intent, &Context::default(), &Config::empty()).is_deny());
 //! ```
 
 extern crate self as vibesync_policy_sdk;
