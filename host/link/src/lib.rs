@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use vibesync_canonical::{Quantum, SceneObject, scene_hash};
 use vibesync_protocol::{Command, CommandBody, Health, Key, Observed, Pairing, RefusalCounts, Reply, RotationPolicy};
 
-pub use cert::SERVER_NAME;
+pub use cert::{Identity, SERVER_NAME, load_or_create as load_or_create_identity};
 pub use panic::{MutationRefused, PanicState, Readiness, ResumeRefused};
 
 /// Unix time in ms: the only clock the link reads.
