@@ -69,7 +69,9 @@ fn mcp_session_against_fake_core() {
     assert_eq!(tool(&out, "delete_object")["annotations"]["destructiveHint"], true);
     assert_eq!(tool(&out, "set_transform")["annotations"]["readOnlyHint"], false);
     assert!(tool(&out, "submit_intent")["output_schema"]["properties"]["tid"].is_object());
-    assert!(tool(&out, "create_object")["input_schema"]["properties"]["kind"].to_string().contains("light"));
+    let create = &tool(&out, "create_object")["input_schema"];
+    assert!(create["required"].to_string().contains("\"kind\""), "{create}");
+    assert!(create.to_string().contains("\"light\""), "kind enum lists light: {create}");
 
     // A write without rationale is refused with the rule, the field and the remedy.
     let refused = &out["no_rationale"];

@@ -36,9 +36,9 @@ use crate::core_api::{
 };
 use params::*;
 
-/// What a tool returns on refusal: a tool error with the core's text.
-type ToolResult<T> = Result<Json<T>, CallToolResult>;
-
+/// A refusal as a tool error (`is_error: true`) with the core's text.
+/// Signatures spell out `Result<Json<T>, CallToolResult>` because the
+/// `#[tool]` macro derives the output schema from that literal shape.
 fn tool_error(err: CoreError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(err.to_string())])
 }
@@ -89,7 +89,7 @@ impl VibeSyncMcp {
         self.tool_router.list_all()
     }
 
-    async fn write(&self, ops: Vec<OpSpec>, meta: IntentMeta, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn write(&self, ops: Vec<OpSpec>, meta: IntentMeta, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         let intent = build_intent(ops, meta).map_err(tool_error)?;
         let mut outcome = self.core.submit_intent(Caller::Agent, intent).await.map_err(tool_error)?;
         if let Some(token) = rmeta.get_progress_token() {
@@ -141,7 +141,7 @@ impl VibeSyncMcp {
     /// The canonical scene and every engine's health: the one read to do
     /// before a write (pass `scene.version` as `scene_version`).
     #[tool(annotations(title = "Read engine state", read_only_hint = true, open_world_hint = false))]
-    async fn read_engine_state(&self) -> ToolResult<EngineStateResult> {
+    async fn read_engine_state(&self) -> Result<Json<EngineStateResult>, CallToolResult> {
         let scene = self.core.read_scene(Caller::Agent).await.map_err(tool_error)?;
         let engines = self.core.list_engines(Caller::Agent).await.map_err(tool_error)?;
         Ok(Json(EngineStateResult { scene, engines }))
@@ -150,14 +150,14 @@ impl VibeSyncMcp {
     /// The canonical scene: version, hash, every object, and the state each
     /// engine was last verified at.
     #[tool(annotations(title = "Read scene", read_only_hint = true, open_world_hint = false))]
-    async fn read_scene(&self) -> ToolResult<SceneView> {
+    async fn read_scene(&self) -> Result<Json<SceneView>, CallToolResult> {
         self.core.read_scene(Caller::Agent).await.map(Json).map_err(tool_error)
     }
 
     /// Engines and their health: connected, heartbeat age, main-thread lag,
     /// queue depth, frozen by PANIC.
     #[tool(annotations(title = "List engines", read_only_hint = true, open_world_hint = false))]
-    async fn list_engines(&self) -> ToolResult<EnginesResult> {
+    async fn list_engines(&self) -> Result<Json<EnginesResult>, CallToolResult> {
         let engines = self.core.list_engines(Caller::Agent).await.map_err(tool_error)?;
         Ok(Json(EnginesResult { engines }))
     }
@@ -165,14 +165,14 @@ impl VibeSyncMcp {
     /// One transaction: every phase with its time, every policy verdict with
     /// findings, the engines' acks, and the final outcome with why.
     #[tool(annotations(title = "Get transaction", read_only_hint = true, open_world_hint = false))]
-    async fn get_transaction(&self, Parameters(TidArgs { tid }): Parameters<TidArgs>) -> ToolResult<TransactionView> {
+    async fn get_transaction(&self, Parameters(TidArgs { tid }): Parameters<TidArgs>) -> Result<Json<TransactionView>, CallToolResult> {
         self.core.get_transaction(Caller::Agent, tid).await.map(Json).map_err(tool_error)
     }
 
     /// The operation journal, oldest first, filtered by tid, object, source
     /// or phase; page with `after_seq`.
     #[tool(annotations(title = "Operation journal", read_only_hint = true, open_world_hint = false))]
-    async fn get_operation_journal(&self, Parameters(filter): Parameters<JournalArgs>) -> ToolResult<JournalResult> {
+    async fn get_operation_journal(&self, Parameters(filter): Parameters<JournalArgs>) -> Result<Json<JournalResult>, CallToolResult> {
         let entries = self.core.journal(Caller::Agent, filter).await.map_err(tool_error)?;
         Ok(Json(JournalResult { entries }))
     }
@@ -180,7 +180,7 @@ impl VibeSyncMcp {
     /// Read every engine's state back now and compare its canonical hash
     /// with the host's.
     #[tool(annotations(title = "Verify engine state", read_only_hint = true, open_world_hint = false))]
-    async fn verify_engine_state(&self, Parameters(EngineArg { engine }): Parameters<EngineArg>) -> ToolResult<VerificationResult> {
+    async fn verify_engine_state(&self, Parameters(EngineArg { engine }): Parameters<EngineArg>) -> Result<Json<VerificationResult>, CallToolResult> {
         let engines = self.core.verify_engine_state(Caller::Agent, engine).await.map_err(tool_error)?;
         let all_match = engines.iter().all(|e| e.matches);
         Ok(Json(VerificationResult { engines, all_match }))
@@ -189,7 +189,7 @@ impl VibeSyncMcp {
     /// A dry run of an intent through the policies: nothing applied, nothing
     /// sequenced. Returns every verdict with its findings.
     #[tool(annotations(title = "Validate intent", read_only_hint = true, open_world_hint = false))]
-    async fn validate_intent(&self, Parameters(args): Parameters<SubmitIntentArgs>) -> ToolResult<ValidationView> {
+    async fn validate_intent(&self, Parameters(args): Parameters<SubmitIntentArgs>) -> Result<Json<ValidationView>, CallToolResult> {
         let intent = build_intent(args.ops, args.meta).map_err(tool_error)?;
         self.core.validate_intent(Caller::Agent, intent).await.map(Json).map_err(tool_error)
     }
@@ -198,57 +198,57 @@ impl VibeSyncMcp {
     /// engine or on none). Answers at provisional commit; the final outcome
     /// is in get_transaction.
     #[tool(annotations(title = "Submit intent", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false))]
-    async fn submit_intent(&self, Parameters(args): Parameters<SubmitIntentArgs>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn submit_intent(&self, Parameters(args): Parameters<SubmitIntentArgs>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(args.ops, args.meta, rmeta, peer).await
     }
 
     /// Create an object (mesh, empty, camera or light) on every engine.
     #[tool(annotations(title = "Create object", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false))]
-    async fn create_object(&self, Parameters(a): Parameters<OpArgs<CreateObjectOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn create_object(&self, Parameters(a): Parameters<OpArgs<CreateObjectOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("create_object", &a.op), a.meta, rmeta, peer).await
     }
 
     /// Delete an object and its descendants on every engine.
     #[tool(annotations(title = "Delete object", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false))]
-    async fn delete_object(&self, Parameters(a): Parameters<OpArgs<IdOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn delete_object(&self, Parameters(a): Parameters<OpArgs<IdOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("delete_object", &a.op), a.meta, rmeta, peer).await
     }
 
     /// Rename an object on every engine.
     #[tool(annotations(title = "Rename object", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
-    async fn rename_object(&self, Parameters(a): Parameters<OpArgs<RenameOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn rename_object(&self, Parameters(a): Parameters<OpArgs<RenameOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("rename_object", &a.op), a.meta, rmeta, peer).await
     }
 
     /// Reparent an object (keeps its local transform; cycles are refused).
     #[tool(annotations(title = "Reparent object", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
-    async fn reparent_object(&self, Parameters(a): Parameters<OpArgs<ReparentOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn reparent_object(&self, Parameters(a): Parameters<OpArgs<ReparentOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("reparent_object", &a.op), a.meta, rmeta, peer).await
     }
 
     /// Set any of translation, rotation (unit quaternion), scale (non-zero)
     /// in the canonical frame (glTF: right-handed, +Y up, metres).
     #[tool(annotations(title = "Set transform", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
-    async fn set_transform(&self, Parameters(a): Parameters<OpArgs<SetTransformOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn set_transform(&self, Parameters(a): Parameters<OpArgs<SetTransformOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("set_transform", &a.op), a.meta, rmeta, peer).await
     }
 
     /// Set material properties (base colour, roughness, metallic, emission).
     #[tool(annotations(title = "Set material", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
-    async fn set_material(&self, Parameters(a): Parameters<OpArgs<SetMaterialOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn set_material(&self, Parameters(a): Parameters<OpArgs<SetMaterialOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("set_material", &a.op), a.meta, rmeta, peer).await
     }
 
     /// Select objects (and optionally frame them) in every engine.
     #[tool(annotations(title = "Select objects", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false))]
-    async fn select_objects(&self, Parameters(a): Parameters<OpArgs<SelectOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn select_objects(&self, Parameters(a): Parameters<OpArgs<SelectOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("select", &a.op), a.meta, rmeta, peer).await
     }
 
     /// Run an engine script: Python in Blender, C# in Unity. The firewall
     /// policy decides whether it may run; a refusal names the finding.
     #[tool(annotations(title = "Run engine script", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false))]
-    async fn run_script(&self, Parameters(a): Parameters<OpArgs<RunScriptOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> ToolResult<IntentOutcome> {
+    async fn run_script(&self, Parameters(a): Parameters<OpArgs<RunScriptOp>>, rmeta: RequestMetaObject, peer: Peer<RoleServer>) -> Result<Json<IntentOutcome>, CallToolResult> {
         self.write(op("run_script", &a.op), a.meta, rmeta, peer).await
     }
 }
