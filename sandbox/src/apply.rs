@@ -35,7 +35,9 @@ pub enum ApplyError {
         "sandbox: {threads} threads are running, but Landlock confines only the calling thread and the threads it starts later; remedy: apply the sandbox before starting the tokio runtime, wasmtime engines or any other thread"
     )]
     ThreadsRunning { threads: usize },
-    #[error("sandbox: cannot count this process's threads in /proc/self/task ({0}); remedy: mount /proc, Landlock's reach depends on it")]
+    #[error(
+        "sandbox: cannot count this process's threads in /proc/self/task ({0}); remedy: mount /proc, Landlock's reach depends on it"
+    )]
     ThreadCount(std::io::Error),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),

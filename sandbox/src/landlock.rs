@@ -118,7 +118,7 @@ pub enum LandlockError {
     )]
     Ruleset(#[from] landlock::RulesetError),
     #[error(
-        "landlock: cannot open {path:?} to attach its rule: {source}; remedy: make sure it exists before the sandbox is applied"
+        "landlock: cannot open {path:?} to attach its rule; remedy: make sure it exists before the sandbox is applied"
     )]
     Path { path: std::path::PathBuf, source: landlock::PathFdError },
 }

@@ -99,7 +99,7 @@ pub struct Profile {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error(
-        "sandbox profile: {field} = {path:?} cannot be used ({source}); remedy: create it before applying the sandbox (`vibesync init`) or fix the configuration"
+        "sandbox profile: {field} = {path:?} cannot be used; remedy: create it before applying the sandbox (`vibesync init`) or fix the configuration"
     )]
     Path { field: &'static str, path: PathBuf, source: std::io::Error },
     #[error("sandbox profile: {field} = {path:?} is not a directory; remedy: point {field} at a directory")]

@@ -38,9 +38,9 @@ pub enum SeccompError {
         "seccomp: architecture {0:?} has no syscall table in this build; remedy: run with --no-sandbox or port the table"
     )]
     Arch(&'static str),
-    #[error("seccomp: compiling the {filter} filter failed: {source}")]
+    #[error("seccomp: compiling the {filter} filter failed")]
     Compile { filter: &'static str, source: seccompiler::BackendError },
-    #[error("seccomp: installing the {filter} filter on all threads failed: {source}")]
+    #[error("seccomp: installing the {filter} filter on all threads failed")]
     Install { filter: &'static str, source: seccompiler::Error },
 }
 

@@ -16,11 +16,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}. Remedy: {remedy}")]
-    Invalid { key: &'static str, message: String, remedy: &'static str },
+    Invalid {
+        key: &'static str,
+        message: String,
+        remedy: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,7 +137,7 @@ pub struct McpConfig {
     pub progress_wait_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Serve Prometheus text on `http://<addr>/metrics` (loopback only).
@@ -159,8 +166,14 @@ impl Default for Config {
             project_root: PathBuf::from("."),
             link: LinkConfig::default(),
             engines: vec![
-                EngineConfig { name: "blender".into(), kind: EngineKind::Blender },
-                EngineConfig { name: "unity".into(), kind: EngineKind::Unity },
+                EngineConfig {
+                    name: "blender".into(),
+                    kind: EngineKind::Blender,
+                },
+                EngineConfig {
+                    name: "unity".into(),
+                    kind: EngineKind::Unity,
+                },
             ],
             policies: PoliciesConfig::default(),
             health: HealthConfig::default(),
@@ -174,7 +187,10 @@ impl Default for Config {
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        LinkConfig { listen: SocketAddr::from(([127, 0, 0, 1], 7878)), replay_window_ms: 5000 }
+        LinkConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            replay_window_ms: 5000,
+        }
     }
 }
 
@@ -192,13 +208,21 @@ impl Default for PoliciesConfig {
 
 impl Default for Budgets {
     fn default() -> Self {
-        Budgets { fuel: 50_000_000, memory_bytes: 64 * 1024 * 1024, deadline_ms: 50 }
+        Budgets {
+            fuel: 50_000_000,
+            memory_bytes: 64 * 1024 * 1024,
+            deadline_ms: 50,
+        }
     }
 }
 
 impl Default for HealthConfig {
     fn default() -> Self {
-        HealthConfig { deadman_ms: 5000, heartbeat_interval_ms: 500, verify_timeout_ms: 2000 }
+        HealthConfig {
+            deadman_ms: 5000,
+            heartbeat_interval_ms: 500,
+            verify_timeout_ms: 2000,
+        }
     }
 }
 
@@ -210,27 +234,29 @@ impl Default for CanonicalConfig {
 
 impl Default for McpConfig {
     fn default() -> Self {
-        McpConfig { http: None, progress_wait_ms: 3000 }
-    }
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        MetricsConfig { http: None }
+        McpConfig {
+            http: None,
+            progress_wait_ms: 3000,
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Text, filter: "info".into() }
+        LogConfig {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
     }
 }
 
 impl Config {
     /// Parses and checks a TOML document. `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.to_owned(), message: e.to_string() })?;
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })?;
         config.check()?;
         Ok(config)
     }
@@ -240,8 +266,10 @@ impl Config {
         match path {
             None => Ok(Config::default()),
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 Config::from_toml(&text, path)
             }
         }
@@ -249,7 +277,10 @@ impl Config {
 
     /// The checks serde cannot express.
     pub fn check(&self) -> Result<(), ConfigError> {
-        for (key, addr) in [("mcp.http", self.mcp.http), ("metrics.http", self.metrics.http)] {
+        for (key, addr) in [
+            ("mcp.http", self.mcp.http),
+            ("metrics.http", self.metrics.http),
+        ] {
             if let Some(addr) = addr {
                 check_loopback(key, addr)?;
             }
@@ -258,7 +289,10 @@ impl Config {
         for engine in &self.engines {
             if engine.name.is_empty()
                 || engine.name.len() > 32
-                || !engine.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || !engine
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 return Err(ConfigError::Invalid {
                     key: "engines.name",
@@ -284,7 +318,10 @@ impl Config {
         for (key, value) in [
             ("health.deadman_ms", self.health.deadman_ms),
             ("link.replay_window_ms", self.link.replay_window_ms),
-            ("policies.budgets.deadline_ms", self.policies.budgets.deadline_ms),
+            (
+                "policies.budgets.deadline_ms",
+                self.policies.budgets.deadline_ms,
+            ),
             ("policies.budgets.fuel", self.policies.budgets.fuel),
         ] {
             if value == 0 {
@@ -311,7 +348,9 @@ pub fn check_loopback(key: &'static str, addr: SocketAddr) -> Result<(), ConfigE
     } else {
         Err(ConfigError::Invalid {
             key,
-            message: format!("{addr} is not a loopback address; this listener has no authentication"),
+            message: format!(
+                "{addr} is not a loopback address; this listener has no authentication"
+            ),
             remedy: "listen on 127.0.0.1 or [::1] and put an authenticating proxy in front if you need remote access",
         })
     }
@@ -331,12 +370,16 @@ mod tests {
 
     #[test]
     fn empty_file_is_the_default() {
-        assert_eq!(Config::from_toml("", Path::new("x")).unwrap(), Config::default());
+        assert_eq!(
+            Config::from_toml("", Path::new("x")).unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
     fn unknown_keys_are_refused_by_name() {
-        let err = Config::from_toml("[health]\ndeadmen_ms = 10\n", Path::new("v.toml")).unwrap_err();
+        let err =
+            Config::from_toml("[health]\ndeadmen_ms = 10\n", Path::new("v.toml")).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("deadmen_ms"), "{text}");
         assert!(text.contains("v.toml"), "{text}");
@@ -352,15 +395,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.health.deadman_ms, 2000);
-        assert_eq!(config.health.verify_timeout_ms, HealthConfig::default().verify_timeout_ms);
-        assert_eq!(config.policies.config["validation"]["name_prefix"].as_str(), Some("SM_"));
+        assert_eq!(
+            config.health.verify_timeout_ms,
+            HealthConfig::default().verify_timeout_ms
+        );
+        assert_eq!(
+            config.policies.config["validation"]["name_prefix"].as_str(),
+            Some("SM_")
+        );
     }
 
     #[test]
     fn http_listeners_must_be_loopback() {
-        let err = Config::from_toml("[metrics]\nhttp = \"0.0.0.0:9100\"\n", Path::new("v.toml")).unwrap_err();
+        let err = Config::from_toml("[metrics]\nhttp = \"0.0.0.0:9100\"\n", Path::new("v.toml"))
+            .unwrap_err();
         assert!(err.to_string().contains("`metrics.http`"), "{err}");
-        assert!(Config::from_toml("[mcp]\nhttp = \"127.0.0.1:8080\"\n", Path::new("v.toml")).is_ok());
+        assert!(
+            Config::from_toml("[mcp]\nhttp = \"127.0.0.1:8080\"\n", Path::new("v.toml")).is_ok()
+        );
     }
 
     #[test]

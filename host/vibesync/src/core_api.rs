@@ -136,7 +136,11 @@ impl IntentRequest {
 pub fn check_rationale(rationale: Option<&str>) -> Result<(), CoreError> {
     let text = rationale.map(str::trim).unwrap_or("");
     if text.chars().count() < MIN_RATIONALE_CHARS {
-        let what = if rationale.is_none() { "missing" } else { "too short" };
+        let what = if rationale.is_none() {
+            "missing"
+        } else {
+            "too short"
+        };
         return Err(CoreError::new(
             ErrorCode::MissingRationale,
             "/rationale",
@@ -554,26 +558,55 @@ impl CoreError {
     /// A denial built from policy findings: the first error-or-worse finding
     /// (or the first finding) names the rule and field.
     pub fn denied(tid: Option<u64>, findings: Vec<Finding>) -> Self {
-        Self::from_findings(ErrorCode::Denied, tid, findings,
-            "change the op so that the rule no longer fires (see each finding's message), then submit again with a fresh scene_version")
+        Self::from_findings(
+            ErrorCode::Denied,
+            tid,
+            findings,
+            "change the op so that the rule no longer fires (see each finding's message), then submit again with a fresh scene_version",
+        )
     }
 
     /// An escalation: the intent waits for an operator.
     pub fn escalated(tid: u64, findings: Vec<Finding>) -> Self {
-        Self::from_findings(ErrorCode::Escalated, Some(tid), findings,
-            "a human operator must approve it with `vibesync ctl approve <tid>`; poll get_transaction for the decision, or submit a change that does not need approval")
+        Self::from_findings(
+            ErrorCode::Escalated,
+            Some(tid),
+            findings,
+            "a human operator must approve it with `vibesync ctl approve <tid>`; poll get_transaction for the decision, or submit a change that does not need approval",
+        )
     }
 
-    fn from_findings(code: ErrorCode, tid: Option<u64>, findings: Vec<Finding>, remedy: &str) -> Self {
+    fn from_findings(
+        code: ErrorCode,
+        tid: Option<u64>,
+        findings: Vec<Finding>,
+        remedy: &str,
+    ) -> Self {
         let lead = findings
             .iter()
             .find(|f| matches!(f.severity, Severity::Error | Severity::Critical))
             .or(findings.first());
         let (rule, field, message) = match lead {
-            Some(f) => (Some(f.rule.clone()), (!f.path.is_empty()).then(|| f.path.clone()), f.message.clone()),
-            None => (None, None, "a policy refused the intent without a finding".to_owned()),
+            Some(f) => (
+                Some(f.rule.clone()),
+                (!f.path.is_empty()).then(|| f.path.clone()),
+                f.message.clone(),
+            ),
+            None => (
+                None,
+                None,
+                "a policy refused the intent without a finding".to_owned(),
+            ),
         };
-        CoreError { code, rule, field, message, remedy: remedy.to_owned(), findings, tid }
+        CoreError {
+            code,
+            rule,
+            field,
+            message,
+            remedy: remedy.to_owned(),
+            findings,
+            tid,
+        }
     }
 
     /// The cluster is in PANIC because of `engine`.
@@ -632,10 +665,23 @@ impl fmt::Display for CoreError {
         if let Some(field) = &self.field {
             write!(f, " on field `{field}`")?;
         }
-        write!(f, ": {}. Remedy: {}.", self.message.trim_end_matches('.'), self.remedy.trim_end_matches('.'))?;
+        write!(
+            f,
+            ": {}. Remedy: {}.",
+            self.message.trim_end_matches('.'),
+            self.remedy.trim_end_matches('.')
+        )?;
         for finding in &self.findings {
-            let path = if finding.path.is_empty() { "(intent)" } else { &finding.path };
-            write!(f, "\n- {:?} `{}` at `{}`: {}", finding.severity, finding.rule, path, finding.message)?;
+            let path = if finding.path.is_empty() {
+                "(intent)"
+            } else {
+                &finding.path
+            };
+            write!(
+                f,
+                "\n- {:?} `{}` at `{}`: {}",
+                finding.severity, finding.rule, path, finding.message
+            )?;
         }
         Ok(())
     }
@@ -656,27 +702,62 @@ pub struct CoreRequest {
 pub enum CoreCall {
     ListEngines(Reply<Vec<EngineView>>),
     ReadScene(Reply<SceneView>),
-    GetTransaction { tid: u64, reply: Reply<TransactionView> },
-    Journal { filter: JournalFilter, reply: Reply<Vec<JournalEntry>> },
+    GetTransaction {
+        tid: u64,
+        reply: Reply<TransactionView>,
+    },
+    Journal {
+        filter: JournalFilter,
+        reply: Reply<Vec<JournalEntry>>,
+    },
     /// Answers at provisional commit (or with the refusal).
-    SubmitIntent { intent: IntentRequest, reply: Reply<IntentOutcome> },
+    SubmitIntent {
+        intent: IntentRequest,
+        reply: Reply<IntentOutcome>,
+    },
     /// A dry run through the policies: nothing applied, nothing sequenced.
-    ValidateIntent { intent: IntentRequest, reply: Reply<ValidationView> },
+    ValidateIntent {
+        intent: IntentRequest,
+        reply: Reply<ValidationView>,
+    },
     /// Read engine state back and compare hashes; `None` means every engine.
-    VerifyEngineState { engine: Option<String>, reply: Reply<Vec<VerificationView>> },
+    VerifyEngineState {
+        engine: Option<String>,
+        reply: Reply<Vec<VerificationView>>,
+    },
     /// Progress of one transaction until it is final. The receiver ends
     /// after the final phase.
-    Subscribe { tid: u64, reply: Reply<mpsc::Receiver<TxProgress>> },
+    Subscribe {
+        tid: u64,
+        reply: Reply<mpsc::Receiver<TxProgress>>,
+    },
     // Operator actions.
     Status(Reply<StatusView>),
     /// Leave PANIC (only once every engine is back and reconciled).
     Resume(Reply<StatusView>),
-    ApproveEscalation { tid: u64, who: String, reply: Reply<TransactionView> },
-    DenyEscalation { tid: u64, who: String, reason: String, reply: Reply<TransactionView> },
+    ApproveEscalation {
+        tid: u64,
+        who: String,
+        reply: Reply<TransactionView>,
+    },
+    DenyEscalation {
+        tid: u64,
+        who: String,
+        reason: String,
+        reply: Reply<TransactionView>,
+    },
     /// Take a human lock on an object.
-    Lock { id: String, who: String, reply: Reply<ObjectView> },
+    Lock {
+        id: String,
+        who: String,
+        reply: Reply<ObjectView>,
+    },
     /// Lift a human lock.
-    Unlock { id: String, who: String, reply: Reply<ObjectView> },
+    Unlock {
+        id: String,
+        who: String,
+        reply: Reply<ObjectView>,
+    },
     ListPolicies(Reply<Vec<PolicyView>>),
     ReloadPolicies(Reply<Vec<PolicyView>>),
 }
@@ -718,7 +799,9 @@ impl CoreCall {
             CoreCall::VerifyEngineState { reply, .. } => send(reply, err),
             CoreCall::Subscribe { reply, .. } => send(reply, err),
             CoreCall::Status(tx) | CoreCall::Resume(tx) => send(tx, err),
-            CoreCall::ApproveEscalation { reply, .. } | CoreCall::DenyEscalation { reply, .. } => send(reply, err),
+            CoreCall::ApproveEscalation { reply, .. } | CoreCall::DenyEscalation { reply, .. } => {
+                send(reply, err)
+            }
             CoreCall::Lock { reply, .. } | CoreCall::Unlock { reply, .. } => send(reply, err),
             CoreCall::ListPolicies(tx) | CoreCall::ReloadPolicies(tx) => send(tx, err),
         }
@@ -759,7 +842,10 @@ impl CoreHandle {
     ) -> Result<T, CoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(CoreRequest { caller, call: make(reply) })
+            .send(CoreRequest {
+                caller,
+                call: make(reply),
+            })
             .await
             .map_err(|_| CoreError::unavailable())?;
         rx.await.map_err(|_| CoreError::unavailable())?
@@ -773,20 +859,40 @@ impl CoreHandle {
         self.call(caller, CoreCall::ReadScene).await
     }
 
-    pub async fn get_transaction(&self, caller: Caller, tid: u64) -> Result<TransactionView, CoreError> {
-        self.call(caller, |reply| CoreCall::GetTransaction { tid, reply }).await
+    pub async fn get_transaction(
+        &self,
+        caller: Caller,
+        tid: u64,
+    ) -> Result<TransactionView, CoreError> {
+        self.call(caller, |reply| CoreCall::GetTransaction { tid, reply })
+            .await
     }
 
-    pub async fn journal(&self, caller: Caller, filter: JournalFilter) -> Result<Vec<JournalEntry>, CoreError> {
-        self.call(caller, |reply| CoreCall::Journal { filter, reply }).await
+    pub async fn journal(
+        &self,
+        caller: Caller,
+        filter: JournalFilter,
+    ) -> Result<Vec<JournalEntry>, CoreError> {
+        self.call(caller, |reply| CoreCall::Journal { filter, reply })
+            .await
     }
 
-    pub async fn submit_intent(&self, caller: Caller, intent: IntentRequest) -> Result<IntentOutcome, CoreError> {
-        self.call(caller, |reply| CoreCall::SubmitIntent { intent, reply }).await
+    pub async fn submit_intent(
+        &self,
+        caller: Caller,
+        intent: IntentRequest,
+    ) -> Result<IntentOutcome, CoreError> {
+        self.call(caller, |reply| CoreCall::SubmitIntent { intent, reply })
+            .await
     }
 
-    pub async fn validate_intent(&self, caller: Caller, intent: IntentRequest) -> Result<ValidationView, CoreError> {
-        self.call(caller, |reply| CoreCall::ValidateIntent { intent, reply }).await
+    pub async fn validate_intent(
+        &self,
+        caller: Caller,
+        intent: IntentRequest,
+    ) -> Result<ValidationView, CoreError> {
+        self.call(caller, |reply| CoreCall::ValidateIntent { intent, reply })
+            .await
     }
 
     pub async fn verify_engine_state(
@@ -794,11 +900,20 @@ impl CoreHandle {
         caller: Caller,
         engine: Option<String>,
     ) -> Result<Vec<VerificationView>, CoreError> {
-        self.call(caller, |reply| CoreCall::VerifyEngineState { engine, reply }).await
+        self.call(caller, |reply| CoreCall::VerifyEngineState {
+            engine,
+            reply,
+        })
+        .await
     }
 
-    pub async fn subscribe(&self, caller: Caller, tid: u64) -> Result<mpsc::Receiver<TxProgress>, CoreError> {
-        self.call(caller, |reply| CoreCall::Subscribe { tid, reply }).await
+    pub async fn subscribe(
+        &self,
+        caller: Caller,
+        tid: u64,
+    ) -> Result<mpsc::Receiver<TxProgress>, CoreError> {
+        self.call(caller, |reply| CoreCall::Subscribe { tid, reply })
+            .await
     }
 
     pub async fn status(&self, caller: Caller) -> Result<StatusView, CoreError> {
@@ -811,22 +926,40 @@ impl CoreHandle {
 
     pub async fn approve(&self, caller: Caller, tid: u64) -> Result<TransactionView, CoreError> {
         let who = caller.label();
-        self.call(caller, |reply| CoreCall::ApproveEscalation { tid, who, reply }).await
+        self.call(caller, |reply| CoreCall::ApproveEscalation {
+            tid,
+            who,
+            reply,
+        })
+        .await
     }
 
-    pub async fn deny(&self, caller: Caller, tid: u64, reason: String) -> Result<TransactionView, CoreError> {
+    pub async fn deny(
+        &self,
+        caller: Caller,
+        tid: u64,
+        reason: String,
+    ) -> Result<TransactionView, CoreError> {
         let who = caller.label();
-        self.call(caller, |reply| CoreCall::DenyEscalation { tid, who, reason, reply }).await
+        self.call(caller, |reply| CoreCall::DenyEscalation {
+            tid,
+            who,
+            reason,
+            reply,
+        })
+        .await
     }
 
     pub async fn lock(&self, caller: Caller, id: String) -> Result<ObjectView, CoreError> {
         let who = caller.label();
-        self.call(caller, |reply| CoreCall::Lock { id, who, reply }).await
+        self.call(caller, |reply| CoreCall::Lock { id, who, reply })
+            .await
     }
 
     pub async fn unlock(&self, caller: Caller, id: String) -> Result<ObjectView, CoreError> {
         let who = caller.label();
-        self.call(caller, |reply| CoreCall::Unlock { id, who, reply }).await
+        self.call(caller, |reply| CoreCall::Unlock { id, who, reply })
+            .await
     }
 
     pub async fn list_policies(&self, caller: Caller) -> Result<Vec<PolicyView>, CoreError> {
@@ -854,32 +987,51 @@ mod tests {
     }
 
     fn op(name: &str) -> OpSpec {
-        OpSpec { op: name.to_owned(), args: serde_json::json!({"id": "obj-1"}) }
+        OpSpec {
+            op: name.to_owned(),
+            args: serde_json::json!({"id": "obj-1"}),
+        }
     }
 
     #[test]
     fn intake_refuses_short_rationale_naming_rule_and_field() {
-        let err = intent(vec![op("delete_object")], "  x ").check_intake().unwrap_err();
+        let err = intent(vec![op("delete_object")], "  x ")
+            .check_intake()
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::MissingRationale);
         let text = err.to_string();
-        assert!(text.contains("rule `host.rationale-required` on field `/rationale`"), "{text}");
+        assert!(
+            text.contains("rule `host.rationale-required` on field `/rationale`"),
+            "{text}"
+        );
         assert!(text.contains("Remedy: add a `rationale`"), "{text}");
     }
 
     #[test]
     fn intake_refuses_unknown_op_and_empty_ops() {
-        let err = intent(vec![op("explode")], "a fine reason").check_intake().unwrap_err();
+        let err = intent(vec![op("explode")], "a fine reason")
+            .check_intake()
+            .unwrap_err();
         assert_eq!(err.field.as_deref(), Some("/ops/0/op"));
         assert!(err.remedy.contains("set_transform"));
         let err = intent(vec![], "a fine reason").check_intake().unwrap_err();
         assert_eq!(err.field.as_deref(), Some("/ops"));
-        assert!(intent(vec![op("select")], "a fine reason").check_intake().is_ok());
+        assert!(
+            intent(vec![op("select")], "a fine reason")
+                .check_intake()
+                .is_ok()
+        );
     }
 
     #[test]
     fn denial_leads_with_the_first_error_finding() {
         let findings = vec![
-            Finding { rule: "validation.note".into(), severity: Severity::Info, path: String::new(), message: "fyi".into() },
+            Finding {
+                rule: "validation.note".into(),
+                severity: Severity::Info,
+                path: String::new(),
+                message: "fyi".into(),
+            },
             Finding {
                 rule: "firewall.python-import".into(),
                 severity: Severity::Critical,
@@ -890,8 +1042,16 @@ mod tests {
         let err = CoreError::denied(Some(7), findings);
         assert_eq!(err.rule.as_deref(), Some("firewall.python-import"));
         let text = err.to_string();
-        assert!(text.starts_with("denied (tid 7): rule `firewall.python-import` on field `/ops/0/args/code`"), "{text}");
-        assert!(text.contains("- Info `validation.note` at `(intent)`: fyi"), "{text}");
+        assert!(
+            text.starts_with(
+                "denied (tid 7): rule `firewall.python-import` on field `/ops/0/args/code`"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("- Info `validation.note` at `(intent)`: fyi"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -44,11 +44,17 @@ pub fn spawn(options: FakeCoreOptions) -> CoreHandle {
     let (handle, inbox) = channel(64);
     let (timer_tx, timer_rx) = mpsc::channel(64);
     let now = now_ms();
-    let panic = options.panic.clone().map(|(engine, reason)| PanicView { engine, reason, since_ms: now });
+    let panic = options.panic.clone().map(|(engine, reason)| PanicView {
+        engine,
+        reason,
+        since_ms: now,
+    });
     if panic.is_some() {
         options.metrics.inc_panic();
     }
-    options.metrics.set_engines_connected(options.engines.len() as u64);
+    options
+        .metrics
+        .set_engines_connected(options.engines.len() as u64);
     let fake = Fake {
         engines: options.engines,
         verify_step: options.verify_step,
@@ -91,7 +97,10 @@ struct Fake {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn reply<T>(tx: Reply<T>, value: Result<T, CoreError>) {
@@ -130,11 +139,22 @@ impl Fake {
             CoreCall::Subscribe { tid, reply: tx } => reply(tx, self.subscribe(tid)),
             CoreCall::Status(tx) => reply(tx, Ok(self.status())),
             CoreCall::Resume(tx) => reply(tx, self.resume()),
-            CoreCall::ApproveEscalation { tid, who, reply: tx } => reply(tx, self.approve(tid, &who)),
-            CoreCall::DenyEscalation { tid, who, reason, reply: tx } => reply(tx, self.deny(tid, &who, &reason)),
+            CoreCall::ApproveEscalation {
+                tid,
+                who,
+                reply: tx,
+            } => reply(tx, self.approve(tid, &who)),
+            CoreCall::DenyEscalation {
+                tid,
+                who,
+                reason,
+                reply: tx,
+            } => reply(tx, self.deny(tid, &who, &reason)),
             CoreCall::Lock { id, who, reply: tx } => reply(tx, self.set_lock(&id, Some(who))),
             CoreCall::Unlock { id, reply: tx, .. } => reply(tx, self.set_lock(&id, None)),
-            CoreCall::ListPolicies(tx) | CoreCall::ReloadPolicies(tx) => reply(tx, Ok(fake_policies())),
+            CoreCall::ListPolicies(tx) | CoreCall::ReloadPolicies(tx) => {
+                reply(tx, Ok(fake_policies()))
+            }
         }
     }
 
@@ -254,7 +274,9 @@ impl Fake {
             }
             let zero = (op.op == "set_transform")
                 .then(|| op.args.get("scale"))
-                .flatten().and_then(Value::as_array).and_then(|s| s.iter().position(|v| v.as_f64() == Some(0.0)));
+                .flatten()
+                .and_then(Value::as_array)
+                .and_then(|s| s.iter().position(|v| v.as_f64() == Some(0.0)));
             match zero {
                 Some(k) => push("validation", VerdictKind::Deny, Some(Finding {
                     rule: "validation.zero-scale".into(),
@@ -265,16 +287,21 @@ impl Fake {
                 None => push("validation", VerdictKind::Allow, None),
             }
             if op.op == "delete_object" {
-                push("fake", VerdictKind::Escalate, Some(Finding {
-                    rule: "fake.delete-needs-approval".into(),
-                    severity: Severity::Warning,
-                    path: format!("/ops/{i}/args/id"),
-                    message: "deleting needs a human's approval".into(),
-                }));
+                push(
+                    "fake",
+                    VerdictKind::Escalate,
+                    Some(Finding {
+                        rule: "fake.delete-needs-approval".into(),
+                        severity: Severity::Warning,
+                        path: format!("/ops/{i}/args/id"),
+                        message: "deleting needs a human's approval".into(),
+                    }),
+                );
             }
         }
         for v in &verdicts {
-            self.metrics.observe_policy_latency(Duration::from_micros(v.latency_us));
+            self.metrics
+                .observe_policy_latency(Duration::from_micros(v.latency_us));
         }
         Ok(verdicts)
     }
@@ -293,10 +320,18 @@ impl Fake {
     fn validate(&self, intent: IntentRequest) -> Result<ValidationView, CoreError> {
         self.gate(&intent)?;
         let verdicts = self.evaluate(&intent)?;
-        Ok(ValidationView { verdict: overall(&verdicts), verdicts, scene_version: self.version })
+        Ok(ValidationView {
+            verdict: overall(&verdicts),
+            verdicts,
+            scene_version: self.version,
+        })
     }
 
-    fn submit(&mut self, caller: &Caller, intent: IntentRequest) -> Result<IntentOutcome, CoreError> {
+    fn submit(
+        &mut self,
+        caller: &Caller,
+        intent: IntentRequest,
+    ) -> Result<IntentOutcome, CoreError> {
         if let Some(key) = &intent.idempotency_key
             && let Some(first) = self.idempotency.get(key)
         {
@@ -312,7 +347,10 @@ impl Fake {
         };
         let tid = self.next_tid;
         self.next_tid += 1;
-        let engines = intent.engines.clone().unwrap_or_else(|| self.engines.iter().map(|(n, _)| n.clone()).collect());
+        let engines = intent
+            .engines
+            .clone()
+            .unwrap_or_else(|| self.engines.iter().map(|(n, _)| n.clone()).collect());
         let view = TransactionView {
             tid,
             source: intent.source,
@@ -321,7 +359,11 @@ impl Fake {
             ops: intent.ops.clone(),
             engines,
             scene_version_read: intent.scene_version,
-            phases: vec![PhaseStamp { phase: Phase::Submitted, at_ms: now_ms(), detail: None }],
+            phases: vec![PhaseStamp {
+                phase: Phase::Submitted,
+                at_ms: now_ms(),
+                detail: None,
+            }],
             verdicts: verdicts.clone(),
             acks: Vec::new(),
             phase: Phase::Submitted,
@@ -329,7 +371,13 @@ impl Fake {
             why: None,
         };
         self.txs.insert(tid, view);
-        let findings = |kind| verdicts.iter().filter(|v| v.verdict == kind).flat_map(|v| v.findings.clone()).collect::<Vec<_>>();
+        let findings = |kind| {
+            verdicts
+                .iter()
+                .filter(|v| v.verdict == kind)
+                .flat_map(|v| v.findings.clone())
+                .collect::<Vec<_>>()
+        };
         match overall(&verdicts) {
             VerdictKind::Deny => {
                 let findings = findings(VerdictKind::Deny);
@@ -339,7 +387,11 @@ impl Fake {
                 Err(CoreError::denied(Some(tid), findings))
             }
             VerdictKind::Escalate => {
-                self.advance(tid, Phase::Escalated, Some("waiting for an operator".into()));
+                self.advance(
+                    tid,
+                    Phase::Escalated,
+                    Some("waiting for an operator".into()),
+                );
                 self.metrics.record_intent(IntentOutcomeLabel::Escalated);
                 Err(CoreError::escalated(tid, findings(VerdictKind::Escalate)))
             }
@@ -365,13 +417,27 @@ impl Fake {
         let acks: Vec<EngineAck> = self.txs[&tid]
             .engines
             .iter()
-            .map(|e| EngineAck { engine: e.clone(), applied: true, undo_token: Some(format!("undo-{e}-{tid}")), message: None })
+            .map(|e| EngineAck {
+                engine: e.clone(),
+                applied: true,
+                undo_token: Some(format!("undo-{e}-{tid}")),
+                message: None,
+            })
             .collect();
         self.txs.get_mut(&tid).expect("tx exists").acks = acks.clone();
         self.advance(tid, Phase::Provisional, None);
         self.metrics.record_intent(IntentOutcomeLabel::Provisional);
-        self.schedule(Verified { tid, engines_done: 0 });
-        IntentOutcome { tid, phase: Phase::Provisional, scene_version: self.version, acks, note: PROVISIONAL_NOTE.into() }
+        self.schedule(Verified {
+            tid,
+            engines_done: 0,
+        });
+        IntentOutcome {
+            tid,
+            phase: Phase::Provisional,
+            scene_version: self.version,
+            acks,
+            note: PROVISIONAL_NOTE.into(),
+        }
     }
 
     fn schedule(&self, step: Verified) {
@@ -388,18 +454,28 @@ impl Fake {
         let total = tx.engines.len();
         let done = engines_done + 1;
         let engine = tx.engines.get(engines_done).cloned().unwrap_or_default();
-        self.notify(tid, TxProgress {
+        self.notify(
             tid,
-            phase: Phase::Provisional,
-            progress: done as f64,
-            total: Some(total as f64 + 1.0),
-            message: format!("verified {engine}: canonical hash matches ({done}/{total})"),
-        });
+            TxProgress {
+                tid,
+                phase: Phase::Provisional,
+                progress: done as f64,
+                total: Some(total as f64 + 1.0),
+                message: format!("verified {engine}: canonical hash matches ({done}/{total})"),
+            },
+        );
         if done < total {
-            self.schedule(Verified { tid, engines_done: done });
+            self.schedule(Verified {
+                tid,
+                engines_done: done,
+            });
         } else {
             self.advance(tid, Phase::Verified, None);
-            self.advance(tid, Phase::Committed, Some("every engine read back the expected canonical hash".into()));
+            self.advance(
+                tid,
+                Phase::Committed,
+                Some("every engine read back the expected canonical hash".into()),
+            );
             self.metrics.record_intent(IntentOutcomeLabel::Committed);
         }
     }
@@ -407,7 +483,10 @@ impl Fake {
     fn apply_op(&mut self, op: &OpSpec) {
         let a = &op.args;
         let s = |k: &str| a.get(k).and_then(Value::as_str).map(str::to_owned);
-        let arr = |k: &str| a.get(k).and_then(|v| serde_json::from_value::<Vec<f64>>(v.clone()).ok());
+        let arr = |k: &str| {
+            a.get(k)
+                .and_then(|v| serde_json::from_value::<Vec<f64>>(v.clone()).ok())
+        };
         match op.op.as_str() {
             "create_object" => {
                 let id = s("id").unwrap_or_else(|| {
@@ -420,7 +499,11 @@ impl Fake {
                     name: s("name").unwrap_or_else(|| id.clone()),
                     kind: s("kind").unwrap_or_else(|| "empty".into()),
                     parent: s("parent"),
-                    transform: TransformView { translation: [0.0; 3], rotation: [0.0, 0.0, 0.0, 1.0], scale: [1.0; 3] },
+                    transform: TransformView {
+                        translation: [0.0; 3],
+                        rotation: [0.0, 0.0, 0.0, 1.0],
+                        scale: [1.0; 3],
+                    },
                     material: None,
                     lock: None,
                 };
@@ -432,9 +515,13 @@ impl Fake {
                 }
             }
             _ => {
-                let Some(object) = s("id").and_then(|id| self.objects.get_mut(&id)) else { return };
+                let Some(object) = s("id").and_then(|id| self.objects.get_mut(&id)) else {
+                    return;
+                };
                 match op.op.as_str() {
-                    "rename_object" => object.name = s("name").unwrap_or_else(|| object.name.clone()),
+                    "rename_object" => {
+                        object.name = s("name").unwrap_or_else(|| object.name.clone())
+                    }
                     "reparent_object" => object.parent = s("parent"),
                     "set_transform" => {
                         if let Some(t) = arr("translation").and_then(|v| v.try_into().ok()) {
@@ -472,14 +559,24 @@ impl Fake {
     }
 
     fn advance(&mut self, tid: u64, phase: Phase, why: Option<String>) {
-        let Some(tx) = self.txs.get_mut(&tid) else { return };
+        let Some(tx) = self.txs.get_mut(&tid) else {
+            return;
+        };
         tx.phase = phase;
         tx.is_final = phase.is_final();
-        tx.phases.push(PhaseStamp { phase, at_ms: now_ms(), detail: why.clone() });
+        tx.phases.push(PhaseStamp {
+            phase,
+            at_ms: now_ms(),
+            detail: why.clone(),
+        });
         if why.is_some() {
             tx.why = why;
         }
-        let objects = tx.ops.iter().filter_map(|o| o.args.get("id").and_then(Value::as_str).map(str::to_owned)).collect();
+        let objects = tx
+            .ops
+            .iter()
+            .filter_map(|o| o.args.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
         let entry = JournalEntry {
             seq: self.journal.len() as u64 + 1,
             tid,
@@ -493,13 +590,16 @@ impl Fake {
         self.journal.push(entry);
         let total = tx.engines.len() as f64 + 1.0;
         let done = phase.is_final();
-        self.notify(tid, TxProgress {
+        self.notify(
             tid,
-            phase,
-            progress: if done { total } else { 0.0 },
-            total: Some(total),
-            message: format!("transaction {tid} is {phase:?}"),
-        });
+            TxProgress {
+                tid,
+                phase,
+                progress: if done { total } else { 0.0 },
+                total: Some(total),
+                message: format!("transaction {tid} is {phase:?}"),
+            },
+        );
         if done {
             self.subscribers.remove(&tid);
         }
@@ -518,7 +618,13 @@ impl Fake {
         };
         let (tx, rx) = mpsc::channel(16);
         if phase.is_final() {
-            let _ = tx.try_send(TxProgress { tid, phase, progress: total, total: Some(total), message: format!("transaction {tid} is {phase:?}") });
+            let _ = tx.try_send(TxProgress {
+                tid,
+                phase,
+                progress: total,
+                total: Some(total),
+                message: format!("transaction {tid} is {phase:?}"),
+            });
         } else {
             self.subscribers.entry(tid).or_default().push(tx);
         }
@@ -529,14 +635,25 @@ impl Fake {
         if let Some(name) = &engine
             && !self.engines.iter().any(|(n, _)| n == name)
         {
-            return Err(CoreError::new(ErrorCode::NotFound, "/engine", format!("no engine `{name}`"), "list_engines shows the engine names"));
+            return Err(CoreError::new(
+                ErrorCode::NotFound,
+                "/engine",
+                format!("no engine `{name}`"),
+                "list_engines shows the engine names",
+            ));
         }
         let hash = self.hash();
         Ok(self
             .engines
             .iter()
             .filter(|(n, _)| engine.as_ref().is_none_or(|e| e == n))
-            .map(|(n, _)| VerificationView { engine: n.clone(), expected_hash: hash.clone(), engine_hash: Some(hash.clone()), matches: true, detail: None })
+            .map(|(n, _)| VerificationView {
+                engine: n.clone(),
+                expected_hash: hash.clone(),
+                engine_hash: Some(hash.clone()),
+                matches: true,
+                detail: None,
+            })
             .collect())
     }
 
@@ -545,15 +662,29 @@ impl Fake {
             scene_version: self.version,
             panic: self.panic.clone(),
             engines: self.engine_views(),
-            pending_escalations: self.txs.values().filter(|t| t.phase == Phase::Escalated).map(|t| t.tid).collect(),
-            in_flight: self.txs.values().filter(|t| !t.is_final && t.phase != Phase::Escalated).count() as u32,
+            pending_escalations: self
+                .txs
+                .values()
+                .filter(|t| t.phase == Phase::Escalated)
+                .map(|t| t.tid)
+                .collect(),
+            in_flight: self
+                .txs
+                .values()
+                .filter(|t| !t.is_final && t.phase != Phase::Escalated)
+                .count() as u32,
             policies: fake_policies().len() as u32,
         }
     }
 
     fn resume(&mut self) -> Result<StatusView, CoreError> {
         if self.panic.take().is_none() {
-            return Err(CoreError::new(ErrorCode::Conflict, "", "the cluster is not in PANIC", "nothing to resume"));
+            return Err(CoreError::new(
+                ErrorCode::Conflict,
+                "",
+                "the cluster is not in PANIC",
+                "nothing to resume",
+            ));
         }
         Ok(self.status())
     }
@@ -576,27 +707,43 @@ impl Fake {
         if let Some(panic) = &self.panic {
             return Err(CoreError::panic(&panic.engine, &panic.reason));
         }
-        self.txs.get_mut(&tid).expect("checked").phases.push(PhaseStamp {
-            phase: Phase::Escalated,
-            at_ms: now_ms(),
-            detail: Some(format!("approved by {who}")),
-        });
+        self.txs
+            .get_mut(&tid)
+            .expect("checked")
+            .phases
+            .push(PhaseStamp {
+                phase: Phase::Escalated,
+                at_ms: now_ms(),
+                detail: Some(format!("approved by {who}")),
+            });
         self.apply(tid);
         self.tx(tid).cloned()
     }
 
     fn deny(&mut self, tid: u64, who: &str, reason: &str) -> Result<TransactionView, CoreError> {
         self.escalated(tid)?;
-        self.advance(tid, Phase::Denied, Some(format!("denied by {who}: {reason}")));
+        self.advance(
+            tid,
+            Phase::Denied,
+            Some(format!("denied by {who}: {reason}")),
+        );
         self.metrics.record_intent(IntentOutcomeLabel::Denied);
         self.tx(tid).cloned()
     }
 
     fn set_lock(&mut self, id: &str, who: Option<String>) -> Result<ObjectView, CoreError> {
         let object = self.objects.get_mut(id).ok_or_else(|| {
-            CoreError::new(ErrorCode::NotFound, "/id", format!("no object `{id}`"), "`vibesync ctl` status and read_scene list the ids")
+            CoreError::new(
+                ErrorCode::NotFound,
+                "/id",
+                format!("no object `{id}`"),
+                "`vibesync ctl` status and read_scene list the ids",
+            )
         })?;
-        object.lock = who.map(|holder| LockView { holder, human: true });
+        object.lock = who.map(|holder| LockView {
+            holder,
+            human: true,
+        });
         Ok(object.clone())
     }
 }
@@ -612,8 +759,17 @@ fn overall(verdicts: &[PolicyVerdict]) -> VerdictKind {
 }
 
 fn fake_policies() -> Vec<PolicyView> {
-    [("firewall", "firewall.python-import"), ("validation", "validation.zero-scale"), ("fake", "fake.delete-needs-approval")]
-        .into_iter()
-        .map(|(name, rule)| PolicyView { name: name.into(), version: "0.0.0-fake".into(), hash: "0".repeat(64), rules: vec![rule.into()] })
-        .collect()
+    [
+        ("firewall", "firewall.python-import"),
+        ("validation", "validation.zero-scale"),
+        ("fake", "fake.delete-needs-approval"),
+    ]
+    .into_iter()
+    .map(|(name, rule)| PolicyView {
+        name: name.into(),
+        version: "0.0.0-fake".into(),
+        hash: "0".repeat(64),
+        rules: vec![rule.into()],
+    })
+    .collect()
 }

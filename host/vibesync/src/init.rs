@@ -48,17 +48,27 @@ pub struct InitArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path} already exists. Remedy: keep it (engines stay paired), or pass --force to replace it and re-pair every engine")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} already exists. Remedy: keep it (engines stay paired), or pass --force to replace it and re-pair every engine"
+    )]
     Exists { path: PathBuf },
-    #[error("--engine `{spec}`: {reason}. Remedy: use NAME or NAME=KIND with KIND one of blender, unity, reference")]
+    #[error(
+        "--engine `{spec}`: {reason}. Remedy: use NAME or NAME=KIND with KIND one of blender, unity, reference"
+    )]
     BadEngine { spec: String, reason: String },
     #[error("cannot generate the host certificate: {0}")]
     Cert(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
-    move |source| InitError::Io { path: path.to_owned(), source }
+    move |source| InitError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Parses `NAME` or `NAME=KIND`.
@@ -72,13 +82,27 @@ pub fn parse_engine(spec: &str) -> Result<EngineConfig, InitError> {
         "unity" => EngineKind::Unity,
         "reference" => EngineKind::Reference,
         other => {
-            return Err(InitError::BadEngine { spec: spec.into(), reason: format!("unknown kind `{other}`") });
+            return Err(InitError::BadEngine {
+                spec: spec.into(),
+                reason: format!("unknown kind `{other}`"),
+            });
         }
     };
-    if name.is_empty() || name.len() > 32 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(InitError::BadEngine { spec: spec.into(), reason: "the name must be 1-32 characters of [A-Za-z0-9_-]".into() });
+    if name.is_empty()
+        || name.len() > 32
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(InitError::BadEngine {
+            spec: spec.into(),
+            reason: "the name must be 1-32 characters of [A-Za-z0-9_-]".into(),
+        });
     }
-    Ok(EngineConfig { name: name.into(), kind })
+    Ok(EngineConfig {
+        name: name.into(),
+        kind,
+    })
 }
 
 /// What `init` wrote.
@@ -103,9 +127,14 @@ pub const SERVER_NAME: &str = "vibesync-host";
 // TODO(lead): replace with the link crate's certificate generation
 // (`vibesync_link`), so host and adapters agree on one implementation.
 fn generate_identity() -> Result<HostIdentity, InitError> {
-    let certified = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()]).map_err(|e| InitError::Cert(e.to_string()))?;
+    let certified = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()])
+        .map_err(|e| InitError::Cert(e.to_string()))?;
     let cert_sha256 = Sha256::digest(certified.cert.der()).into();
-    Ok(HostIdentity { cert_pem: certified.cert.pem(), key_pem: certified.signing_key.serialize_pem(), cert_sha256 })
+    Ok(HostIdentity {
+        cert_pem: certified.cert.pem(),
+        key_pem: certified.signing_key.serialize_pem(),
+        cert_sha256,
+    })
 }
 
 // TODO(lead): replace with `vibesync_link::write_pairing`. The JSON below is
@@ -128,11 +157,18 @@ fn pairing_json(endpoint: SocketAddr, cert_sha256: &[u8; 32], engine: &EngineCon
 fn write_new(path: &Path, contents: &str, mode: u32, force: bool) -> Result<(), InitError> {
     if path.exists() {
         if !force {
-            return Err(InitError::Exists { path: path.to_owned() });
+            return Err(InitError::Exists {
+                path: path.to_owned(),
+            });
         }
         fs::remove_file(path).map_err(io(path))?;
     }
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io(path))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io(path))?;
     file.write_all(contents.as_bytes()).map_err(io(path))?;
     // The umask may have narrowed `mode`; make it exact.
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))?;
@@ -146,7 +182,12 @@ pub fn create_private_dir(dir: &Path) -> Result<(), InitError> {
 }
 
 /// Does the work of `vibesync init`.
-pub fn init(state_dir: &Path, engines: &[EngineConfig], endpoint: SocketAddr, force: bool) -> Result<InitReport, InitError> {
+pub fn init(
+    state_dir: &Path,
+    engines: &[EngineConfig],
+    endpoint: SocketAddr,
+    force: bool,
+) -> Result<InitReport, InitError> {
     create_private_dir(state_dir)?;
     let cert_path = state_dir.join("host.crt.pem");
     let key_path = state_dir.join("host.key.pem");
@@ -165,10 +206,19 @@ pub fn init(state_dir: &Path, engines: &[EngineConfig], endpoint: SocketAddr, fo
     let mut pairing_files = Vec::new();
     for engine in engines {
         let path = pairing_dir.join(format!("{}.json", engine.name));
-        write_new(&path, &pairing_json(endpoint, &identity.cert_sha256, engine), 0o600, force)?;
+        write_new(
+            &path,
+            &pairing_json(endpoint, &identity.cert_sha256, engine),
+            0o600,
+            force,
+        )?;
         pairing_files.push(path);
     }
-    Ok(InitReport { state_dir: state_dir.to_owned(), cert_sha256: hex::encode(identity.cert_sha256), pairing_files })
+    Ok(InitReport {
+        state_dir: state_dir.to_owned(),
+        cert_sha256: hex::encode(identity.cert_sha256),
+        pairing_files,
+    })
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
@@ -177,14 +227,20 @@ pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {
     let engines = if args.engines.is_empty() {
         config.engines
     } else {
-        args.engines.iter().map(|s| parse_engine(s)).collect::<Result<_, _>>()?
+        args.engines
+            .iter()
+            .map(|s| parse_engine(s))
+            .collect::<Result<_, _>>()?
     };
     let endpoint = args.endpoint.unwrap_or(config.link.listen);
     let report = init(&state_dir, &engines, endpoint, args.force)?;
     println!("state dir    {} (0700)", report.state_dir.display());
     println!("certificate  sha256 {}", report.cert_sha256);
     for path in &report.pairing_files {
-        println!("pairing      {} (0600): give it to that engine's add-on", path.display());
+        println!(
+            "pairing      {} (0600): give it to that engine's add-on",
+            path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -202,7 +258,10 @@ mod tests {
     fn creates_private_dir_cert_and_pairing_files() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("state");
-        let engines = [parse_engine("blender").unwrap(), parse_engine("u1=unity").unwrap()];
+        let engines = [
+            parse_engine("blender").unwrap(),
+            parse_engine("u1=unity").unwrap(),
+        ];
         let report = init(&dir, &engines, "127.0.0.1:7878".parse().unwrap(), false).unwrap();
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("host.key.pem")), 0o600);
@@ -214,8 +273,13 @@ mod tests {
         assert_eq!(v["endpoint"], "127.0.0.1:7878");
         assert_eq!(v["cert_sha256"], report.cert_sha256.as_str());
         assert_eq!(v["bootstrap_secret"].as_str().unwrap().len(), 64);
-        let b: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("pairing/blender.json")).unwrap()).unwrap();
-        assert_ne!(b["bootstrap_secret"], v["bootstrap_secret"], "each engine gets its own secret");
+        let b: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("pairing/blender.json")).unwrap())
+                .unwrap();
+        assert_ne!(
+            b["bootstrap_secret"], v["bootstrap_secret"],
+            "each engine gets its own secret"
+        );
     }
 
     #[test]
@@ -233,7 +297,10 @@ mod tests {
     #[test]
     fn bad_engine_specs_name_the_remedy() {
         let err = parse_engine("x=unreal").unwrap_err().to_string();
-        assert!(err.contains("unknown kind `unreal`") && err.contains("blender, unity, reference"), "{err}");
+        assert!(
+            err.contains("unknown kind `unreal`") && err.contains("blender, unity, reference"),
+            "{err}"
+        );
         assert!(parse_engine("a/b=unity").is_err());
     }
 }

@@ -15,15 +15,28 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Upper bounds (seconds) of the policy latency histogram buckets.
-pub const POLICY_LATENCY_BUCKETS: [f64; 10] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+pub const POLICY_LATENCY_BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
 
 /// Intent outcomes, the label values of `vibesync_intents_total`.
-pub const INTENT_OUTCOMES: [&str; 6] =
-    ["committed", "rolled_back", "denied", "escalated", "refused", "provisional"];
+pub const INTENT_OUTCOMES: [&str; 6] = [
+    "committed",
+    "rolled_back",
+    "denied",
+    "escalated",
+    "refused",
+    "provisional",
+];
 
 /// Reasons a frame is refused, the label values of `vibesync_frames_refused_total`.
-pub const FRAME_REFUSALS: [&str; 5] = ["bad_tag", "replayed", "out_of_order", "too_old", "malformed"];
+pub const FRAME_REFUSALS: [&str; 5] = [
+    "bad_tag",
+    "replayed",
+    "out_of_order",
+    "too_old",
+    "malformed",
+];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -104,31 +117,73 @@ impl Metrics {
         let _ = writeln!(w, "# HELP vibesync_intents_total Intents by outcome.");
         let _ = writeln!(w, "# TYPE vibesync_intents_total counter");
         for (label, value) in INTENT_OUTCOMES.iter().zip(&self.intents) {
-            let _ = writeln!(w, "vibesync_intents_total{{outcome=\"{label}\"}} {}", get(value));
+            let _ = writeln!(
+                w,
+                "vibesync_intents_total{{outcome=\"{label}\"}} {}",
+                get(value)
+            );
         }
-        let _ = writeln!(w, "# HELP vibesync_policy_latency_seconds Time of one policy evaluation.");
+        let _ = writeln!(
+            w,
+            "# HELP vibesync_policy_latency_seconds Time of one policy evaluation."
+        );
         let _ = writeln!(w, "# TYPE vibesync_policy_latency_seconds histogram");
         for (bound, bucket) in POLICY_LATENCY_BUCKETS.iter().zip(&self.policy_buckets) {
-            let _ = writeln!(w, "vibesync_policy_latency_seconds_bucket{{le=\"{bound}\"}} {}", get(bucket));
+            let _ = writeln!(
+                w,
+                "vibesync_policy_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(bucket)
+            );
         }
         let count = get(&self.policy_count);
-        let _ = writeln!(w, "vibesync_policy_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(w, "vibesync_policy_latency_seconds_sum {}", get(&self.policy_sum_ns) as f64 / 1e9);
+        let _ = writeln!(
+            w,
+            "vibesync_policy_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            w,
+            "vibesync_policy_latency_seconds_sum {}",
+            get(&self.policy_sum_ns) as f64 / 1e9
+        );
         let _ = writeln!(w, "vibesync_policy_latency_seconds_count {count}");
-        let _ = writeln!(w, "# HELP vibesync_verification_failures_total Deferred verifications that found a mismatch or timed out.");
+        let _ = writeln!(
+            w,
+            "# HELP vibesync_verification_failures_total Deferred verifications that found a mismatch or timed out."
+        );
         let _ = writeln!(w, "# TYPE vibesync_verification_failures_total counter");
-        let _ = writeln!(w, "vibesync_verification_failures_total {}", get(&self.verification_failures));
-        let _ = writeln!(w, "# HELP vibesync_panics_total Times the circuit breaker tripped.");
+        let _ = writeln!(
+            w,
+            "vibesync_verification_failures_total {}",
+            get(&self.verification_failures)
+        );
+        let _ = writeln!(
+            w,
+            "# HELP vibesync_panics_total Times the circuit breaker tripped."
+        );
         let _ = writeln!(w, "# TYPE vibesync_panics_total counter");
         let _ = writeln!(w, "vibesync_panics_total {}", get(&self.panics));
-        let _ = writeln!(w, "# HELP vibesync_frames_refused_total Link frames refused, by reason.");
+        let _ = writeln!(
+            w,
+            "# HELP vibesync_frames_refused_total Link frames refused, by reason."
+        );
         let _ = writeln!(w, "# TYPE vibesync_frames_refused_total counter");
         for (label, value) in FRAME_REFUSALS.iter().zip(&self.frames_refused) {
-            let _ = writeln!(w, "vibesync_frames_refused_total{{reason=\"{label}\"}} {}", get(value));
+            let _ = writeln!(
+                w,
+                "vibesync_frames_refused_total{{reason=\"{label}\"}} {}",
+                get(value)
+            );
         }
-        let _ = writeln!(w, "# HELP vibesync_engines_connected Engines with a live link.");
+        let _ = writeln!(
+            w,
+            "# HELP vibesync_engines_connected Engines with a live link."
+        );
         let _ = writeln!(w, "# TYPE vibesync_engines_connected gauge");
-        let _ = writeln!(w, "vibesync_engines_connected {}", get(&self.engines_connected));
+        let _ = writeln!(
+            w,
+            "vibesync_engines_connected {}",
+            get(&self.engines_connected)
+        );
         out
     }
 }
@@ -137,11 +192,14 @@ impl Metrics {
 /// A deliberately tiny HTTP/1.0 responder: one request per connection.
 pub async fn serve_http(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+            let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await
+            {
                 Ok(Ok(n)) => n,
                 _ => return,
             };
@@ -153,7 +211,8 @@ pub async fn serve_http(listener: tokio::net::TcpListener, metrics: Arc<Metrics>
                     body.len()
                 )
             } else {
-                "HTTP/1.0 404 Not Found\r\nContent-Length: 20\r\n\r\ntry GET /metrics\r\n\r\n".to_owned()
+                "HTTP/1.0 404 Not Found\r\nContent-Length: 20\r\n\r\ntry GET /metrics\r\n\r\n"
+                    .to_owned()
             };
             let _ = stream.write_all(response.as_bytes()).await;
         });
@@ -181,13 +240,19 @@ mod tests {
         m.inc_panic();
         m.set_engines_connected(2);
         let text = m.render();
-        assert!(text.contains("vibesync_intents_total{outcome=\"denied\"} 2\n"), "{text}");
+        assert!(
+            text.contains("vibesync_intents_total{outcome=\"denied\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("vibesync_intents_total{outcome=\"committed\"} 1\n"));
         assert!(text.contains("vibesync_policy_latency_seconds_bucket{le=\"0.00025\"} 0\n"));
         assert!(text.contains("vibesync_policy_latency_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("vibesync_policy_latency_seconds_bucket{le=\"0.025\"} 2\n"));
         assert!(text.contains("vibesync_policy_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
-        assert!(text.contains("vibesync_policy_latency_seconds_sum 0.0203\n"), "{text}");
+        assert!(
+            text.contains("vibesync_policy_latency_seconds_sum 0.0203\n"),
+            "{text}"
+        );
         assert!(text.contains("vibesync_frames_refused_total{reason=\"replayed\"} 1\n"));
         assert!(text.contains("vibesync_panics_total 1\n"));
         assert!(text.contains("vibesync_engines_connected 2\n"));
@@ -198,8 +263,14 @@ mod tests {
         let text = Metrics::default().render();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
-            let family = name.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count");
-            assert!(text.contains(&format!("# TYPE {family} ")), "no TYPE for {name}");
+            let family = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count");
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "no TYPE for {name}"
+            );
         }
     }
 }

@@ -43,7 +43,12 @@ pub struct ServeArgs {
     #[arg(long, hide = true)]
     pub fake_core: bool,
     /// Test only: start the fake core in PANIC, as `ENGINE:REASON`.
-    #[arg(long, hide = true, requires = "fake_core", value_name = "ENGINE:REASON")]
+    #[arg(
+        long,
+        hide = true,
+        requires = "fake_core",
+        value_name = "ENGINE:REASON"
+    )]
     pub fake_panic: Option<String>,
     /// Test only: the fake core's time per engine verification.
     #[arg(long, hide = true, default_value_t = 150)]
@@ -111,7 +116,12 @@ pub async fn serve(config: Config, core: CoreHandle, metrics: Arc<Metrics>) -> a
     let socket = config.ctl_socket();
     let listener = ctl::server::bind(&socket)?;
     tracing::info!(socket = %socket.display(), "operator control socket ready");
-    let ctl_task = tokio::spawn(ctl::server::serve(listener, core.clone(), metrics.clone(), socket.clone()));
+    let ctl_task = tokio::spawn(ctl::server::serve(
+        listener,
+        core.clone(),
+        metrics.clone(),
+        socket.clone(),
+    ));
     let metrics_task = match config.metrics.http {
         Some(addr) => {
             let listener = metrics::bind(addr).await?;

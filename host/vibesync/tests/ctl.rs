@@ -12,23 +12,45 @@ use vibesync::fake_core::{FakeCoreOptions, spawn};
 use vibesync::metrics::Metrics;
 
 fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
 fn owner_runs_status_metrics_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
-    let host = common::Host::start(&tmp.path().join("state"), &["--fake-panic", "blender:main-thread pump silent for 5000 ms"]);
-    let mode = std::fs::metadata(host.state_dir.join("ctl.sock")).unwrap().permissions().mode() & 0o777;
+    let host = common::Host::start(
+        &tmp.path().join("state"),
+        &[
+            "--fake-panic",
+            "blender:main-thread pump silent for 5000 ms",
+        ],
+    );
+    let mode = std::fs::metadata(host.state_dir.join("ctl.sock"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let status = host.ctl(&["status"]);
     assert!(status.status.success(), "{}", text(&status));
     assert!(text(&status).contains("main-thread pump silent"));
     let metrics = host.ctl(&["metrics"]);
-    assert!(text(&metrics).contains("vibesync_panics_total 1"), "{}", text(&metrics));
+    assert!(
+        text(&metrics).contains("vibesync_panics_total 1"),
+        "{}",
+        text(&metrics)
+    );
     let resume = host.ctl(&["resume"]);
     assert!(resume.status.success(), "{}", text(&resume));
-    assert!(text(&resume).contains("\"panic\": null"), "{}", text(&resume));
+    assert!(
+        text(&resume).contains("\"panic\": null"),
+        "{}",
+        text(&resume)
+    );
     // Resuming twice is refused with the reason.
     let again = host.ctl(&["resume"]);
     assert!(!again.status.success());
@@ -43,8 +65,11 @@ fn owner_runs_status_metrics_and_resume() {
 /// uid with `setpriv`); elsewhere `ctl::check_peer` is covered by unit tests.
 #[test]
 fn another_uid_is_refused() {
-    if unsafe { libc::geteuid() } != 0 || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("!!!!! SKIPPING another_uid_is_refused: needs root and setpriv (check_peer is unit-tested)");
+    if unsafe { libc::geteuid() } != 0 || Command::new("setpriv").arg("--version").output().is_err()
+    {
+        eprintln!(
+            "!!!!! SKIPPING another_uid_is_refused: needs root and setpriv (check_peer is unit-tested)"
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -70,11 +95,20 @@ fn another_uid_is_refused() {
     assert!(text(&out).contains("Permission denied"), "{}", text(&out));
     // Open the directory and socket: the peer credential check still refuses.
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(state.join("ctl.sock"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(
+        state.join("ctl.sock"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
     let out = as_nobody();
     assert!(!out.status.success());
     let t = text(&out);
-    assert!(t.contains("refused: the control socket belongs to uid 0 and this connection comes from uid 65534"), "{t}");
+    assert!(
+        t.contains(
+            "refused: the control socket belongs to uid 0 and this connection comes from uid 65534"
+        ),
+        "{t}"
+    );
     // The owner is still served.
     assert!(host.ctl(&["status"]).status.success());
 }

@@ -68,13 +68,19 @@ impl CtlCommand {
             CtlCommand::Engines => CtlRequest::Engines,
             CtlCommand::Resume => CtlRequest::Resume,
             CtlCommand::Approve { tid } => CtlRequest::Approve { tid: *tid },
-            CtlCommand::Deny { tid, reason } => CtlRequest::Deny { tid: *tid, reason: reason.clone() },
+            CtlCommand::Deny { tid, reason } => CtlRequest::Deny {
+                tid: *tid,
+                reason: reason.clone(),
+            },
             CtlCommand::Lock { id } => CtlRequest::Lock { id: id.clone() },
             CtlCommand::Unlock { id } => CtlRequest::Unlock { id: id.clone() },
             CtlCommand::Policies => CtlRequest::Policies,
             CtlCommand::Reload => CtlRequest::Reload,
             CtlCommand::Metrics => CtlRequest::Metrics,
-            CtlCommand::Tail { follow, after } => CtlRequest::Tail { after_seq: *after, follow: *follow },
+            CtlCommand::Tail { follow, after } => CtlRequest::Tail {
+                after_seq: *after,
+                follow: *follow,
+            },
         }
     }
 }
@@ -113,5 +119,9 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         failed |= !response.ok;
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

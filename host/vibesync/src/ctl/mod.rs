@@ -28,11 +28,20 @@ pub enum CtlRequest {
     Engines,
     /// Leave PANIC.
     Resume,
-    Approve { tid: u64 },
-    Deny { tid: u64, reason: String },
+    Approve {
+        tid: u64,
+    },
+    Deny {
+        tid: u64,
+        reason: String,
+    },
     /// Take a human lock on an object.
-    Lock { id: String },
-    Unlock { id: String },
+    Lock {
+        id: String,
+    },
+    Unlock {
+        id: String,
+    },
     Policies,
     Reload,
     /// Prometheus text.
@@ -60,15 +69,30 @@ pub struct CtlResponse {
 
 impl CtlResponse {
     pub fn ok(result: serde_json::Value) -> Self {
-        CtlResponse { ok: true, result: Some(result), error: None, core_error: None }
+        CtlResponse {
+            ok: true,
+            result: Some(result),
+            error: None,
+            core_error: None,
+        }
     }
 
     pub fn error(text: impl Into<String>) -> Self {
-        CtlResponse { ok: false, result: None, error: Some(text.into()), core_error: None }
+        CtlResponse {
+            ok: false,
+            result: None,
+            error: Some(text.into()),
+            core_error: None,
+        }
     }
 
     pub fn core_error(err: CoreError) -> Self {
-        CtlResponse { ok: false, result: None, error: Some(err.to_string()), core_error: Some(err) }
+        CtlResponse {
+            ok: false,
+            result: None,
+            error: Some(err.to_string()),
+            core_error: Some(err),
+        }
     }
 }
 
@@ -105,10 +129,26 @@ mod tests {
 
     #[test]
     fn requests_round_trip_and_unknown_fields_are_refused() {
-        let req: CtlRequest = serde_json::from_str(r#"{"cmd":"deny","tid":3,"reason":"no"}"#).unwrap();
-        assert_eq!(req, CtlRequest::Deny { tid: 3, reason: "no".into() });
-        assert!(serde_json::from_str::<CtlRequest>(r#"{"cmd":"approve","tid":3,"as":"agent"}"#).is_err());
+        let req: CtlRequest =
+            serde_json::from_str(r#"{"cmd":"deny","tid":3,"reason":"no"}"#).unwrap();
+        assert_eq!(
+            req,
+            CtlRequest::Deny {
+                tid: 3,
+                reason: "no".into()
+            }
+        );
+        assert!(
+            serde_json::from_str::<CtlRequest>(r#"{"cmd":"approve","tid":3,"as":"agent"}"#)
+                .is_err()
+        );
         let tail: CtlRequest = serde_json::from_str(r#"{"cmd":"tail"}"#).unwrap();
-        assert_eq!(tail, CtlRequest::Tail { after_seq: None, follow: false });
+        assert_eq!(
+            tail,
+            CtlRequest::Tail {
+                after_seq: None,
+                follow: false
+            }
+        );
     }
 }

@@ -57,13 +57,21 @@ pub async fn serve(listener: UnixListener, core: CoreHandle, metrics: Arc<Metric
     }
 }
 
-async fn send(stream: &mut (impl AsyncWriteExt + Unpin), response: &CtlResponse) -> std::io::Result<()> {
+async fn send(
+    stream: &mut (impl AsyncWriteExt + Unpin),
+    response: &CtlResponse,
+) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(response).expect("responses serialize");
     line.push(b'\n');
     stream.write_all(&line).await
 }
 
-async fn connection(stream: UnixStream, host_uid: u32, core: CoreHandle, metrics: Arc<Metrics>) -> std::io::Result<()> {
+async fn connection(
+    stream: UnixStream,
+    host_uid: u32,
+    core: CoreHandle,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
     let peer_uid = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
     if let Err(refusal) = check_peer(peer_uid, host_uid) {
@@ -101,7 +109,12 @@ fn json<T: Serialize>(result: Result<T, CoreError>) -> CtlResponse {
 }
 
 /// Runs one non-streaming request as the operator.
-pub async fn dispatch(request: CtlRequest, core: &CoreHandle, caller: &Caller, metrics: &Metrics) -> CtlResponse {
+pub async fn dispatch(
+    request: CtlRequest,
+    core: &CoreHandle,
+    caller: &Caller,
+    metrics: &Metrics,
+) -> CtlResponse {
     let c = caller.clone();
     match request {
         CtlRequest::Status => json(core.status(c).await),
@@ -126,7 +139,11 @@ async fn tail(
     follow: bool,
 ) -> std::io::Result<()> {
     loop {
-        let filter = JournalFilter { after_seq, limit: Some(1000), ..JournalFilter::default() };
+        let filter = JournalFilter {
+            after_seq,
+            limit: Some(1000),
+            ..JournalFilter::default()
+        };
         match core.journal(caller.clone(), filter).await {
             Ok(entries) => {
                 for entry in entries {

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_vibesync");
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The venv's python with `mcp` importable, creating it with
@@ -17,12 +20,20 @@ pub fn repo_root() -> PathBuf {
 /// when it cannot be created outside CI; in CI that is a failure.
 pub fn mcp_python() -> Option<PathBuf> {
     let python = repo_root().join(".venv/bin/python");
-    let imports = |p: &Path| Command::new(p).args(["-c", "import mcp"]).status().is_ok_and(|s| s.success());
+    let imports = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import mcp"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if python.exists() && imports(&python) {
         return Some(python);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/setup-venv.sh");
-    let out = Command::new("bash").arg(&script).output().expect("run setup-venv.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("run setup-venv.sh");
     if out.status.success() && imports(&python) {
         return Some(python);
     }
@@ -60,14 +71,26 @@ impl Host {
         let socket = state_dir.join("ctl.sock");
         let start = Instant::now();
         while !socket.exists() {
-            assert!(start.elapsed() < Duration::from_secs(20), "ctl.sock did not appear");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "ctl.sock did not appear"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Host { child, state_dir: state_dir.to_owned() }
+        Host {
+            child,
+            state_dir: state_dir.to_owned(),
+        }
     }
 
     pub fn ctl(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN).arg("ctl").arg("--state-dir").arg(&self.state_dir).args(args).output().expect("run ctl")
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .args(args)
+            .output()
+            .expect("run ctl")
     }
 }
 
