@@ -5,8 +5,12 @@
 //!
 //! | file | mode | what |
 //! |---|---|---|
-//! | `host.crt.pem` | 0644 | the host's self-signed certificate (adapters pin its SHA-256) |
-//! | `host.key.pem` | 0600 | its private key |
+//! | `host-cert.der` | 0644 | the host's self-signed certificate, DER (adapters pin its SHA-256) |
+//! | `host-key.der` | 0600 | its private key, PKCS#8 DER |
+//!
+//! The file names and formats are those `vibesync_link::cert::load_or_create`
+//! reads at `serve`, so the certificate pinned in the pairing files is the
+//! one the link presents.
 //! | `pairing/<engine>.json` | 0600 | endpoint, certificate fingerprint, bootstrap secret |
 //!
 //! Existing files are never overwritten without `--force`: a new certificate
@@ -113,10 +117,10 @@ pub struct InitReport {
     pub pairing_files: Vec<PathBuf>,
 }
 
-/// The host identity: certificate and key, PEM.
+/// The host identity: certificate and key, DER.
 pub struct HostIdentity {
-    pub cert_pem: String,
-    pub key_pem: String,
+    pub cert_der: Vec<u8>,
+    pub key_der: Vec<u8>,
     pub cert_sha256: [u8; 32],
 }
 
@@ -124,15 +128,15 @@ pub struct HostIdentity {
 /// `server_name`).
 pub const SERVER_NAME: &str = "vibesync-host";
 
-// TODO(lead): replace with the link crate's certificate generation
-// (`vibesync_link`), so host and adapters agree on one implementation.
+// TODO(lead): replace with `vibesync_link::cert::load_or_create` (same files,
+// same format), so host and adapters agree on one implementation.
 fn generate_identity() -> Result<HostIdentity, InitError> {
     let certified = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()])
         .map_err(|e| InitError::Cert(e.to_string()))?;
     let cert_sha256 = Sha256::digest(certified.cert.der()).into();
     Ok(HostIdentity {
-        cert_pem: certified.cert.pem(),
-        key_pem: certified.signing_key.serialize_pem(),
+        cert_der: certified.cert.der().to_vec(),
+        key_der: certified.signing_key.serialize_der(),
         cert_sha256,
     })
 }
@@ -154,7 +158,7 @@ fn pairing_json(endpoint: SocketAddr, cert_sha256: &[u8; 32], engine: &EngineCon
 }
 
 /// Creates a file with `mode`, refusing to replace one unless `force`.
-fn write_new(path: &Path, contents: &str, mode: u32, force: bool) -> Result<(), InitError> {
+fn write_new(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<(), InitError> {
     if path.exists() {
         if !force {
             return Err(InitError::Exists {
@@ -169,7 +173,7 @@ fn write_new(path: &Path, contents: &str, mode: u32, force: bool) -> Result<(), 
         .mode(mode)
         .open(path)
         .map_err(io(path))?;
-    file.write_all(contents.as_bytes()).map_err(io(path))?;
+    file.write_all(contents).map_err(io(path))?;
     // The umask may have narrowed `mode`; make it exact.
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))?;
     Ok(())
@@ -189,8 +193,8 @@ pub fn init(
     force: bool,
 ) -> Result<InitReport, InitError> {
     create_private_dir(state_dir)?;
-    let cert_path = state_dir.join("host.crt.pem");
-    let key_path = state_dir.join("host.key.pem");
+    let cert_path = state_dir.join("host-cert.der");
+    let key_path = state_dir.join("host-key.der");
     if !force {
         for path in [&cert_path, &key_path] {
             if path.exists() {
@@ -199,8 +203,8 @@ pub fn init(
         }
     }
     let identity = generate_identity()?;
-    write_new(&key_path, &identity.key_pem, 0o600, force)?;
-    write_new(&cert_path, &identity.cert_pem, 0o644, force)?;
+    write_new(&key_path, &identity.key_der, 0o600, force)?;
+    write_new(&cert_path, &identity.cert_der, 0o644, force)?;
     let pairing_dir = state_dir.join("pairing");
     create_private_dir(&pairing_dir)?;
     let mut pairing_files = Vec::new();
@@ -208,7 +212,7 @@ pub fn init(
         let path = pairing_dir.join(format!("{}.json", engine.name));
         write_new(
             &path,
-            &pairing_json(endpoint, &identity.cert_sha256, engine),
+            pairing_json(endpoint, &identity.cert_sha256, engine).as_bytes(),
             0o600,
             force,
         )?;
@@ -264,7 +268,7 @@ mod tests {
         ];
         let report = init(&dir, &engines, "127.0.0.1:7878".parse().unwrap(), false).unwrap();
         assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join("host.key.pem")), 0o600);
+        assert_eq!(mode(&dir.join("host-key.der")), 0o600);
         assert_eq!(report.pairing_files.len(), 2);
         let text = fs::read_to_string(dir.join("pairing/u1.json")).unwrap();
         assert_eq!(mode(&dir.join("pairing/u1.json")), 0o600);

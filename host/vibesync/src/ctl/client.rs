@@ -100,7 +100,13 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     })?;
     let mut line = serde_json::to_vec(&args.command.request())?;
     line.push(b'\n');
-    stream.write_all(&line)?;
+    // A refused peer is answered and closed before it writes; the refusal
+    // is still there to read, so a broken pipe here is not the error to show.
+    if let Err(err) = stream.write_all(&line)
+        && err.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(err.into());
+    }
     stream.shutdown(std::net::Shutdown::Write).ok();
     let mut failed = false;
     for line in BufReader::new(stream).lines() {
