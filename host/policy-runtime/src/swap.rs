@@ -59,9 +59,13 @@ pub(crate) fn load_dir(
     dir: &Path,
     reuse: Option<&HashMap<(String, Sha256), Arc<Policy>>>,
 ) -> Result<Vec<Arc<Policy>>, LoadError> {
+    let files = wasm_files(dir).map_err(|source| LoadError::Read { path: dir.to_owned(), source })?;
+    if files.is_empty() {
+        // No team modules yet: nothing to approve, so no lock is needed.
+        return Ok(Vec::new());
+    }
     let lock_path = dir.join(LOCK_FILE);
     let lock = Lockfile::read_dir(dir)?;
-    let files = wasm_files(dir).map_err(|source| LoadError::Read { path: dir.to_owned(), source })?;
     let mut out = Vec::with_capacity(files.len());
     for (name, path) in files {
         let bytes = std::fs::read(&path).map_err(|source| LoadError::Read { path: path.clone(), source })?;

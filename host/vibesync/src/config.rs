@@ -335,6 +335,11 @@ impl Config {
         Ok(())
     }
 
+    /// The directory of extra policy components (relative to the project root).
+    pub fn policy_dir(&self) -> PathBuf {
+        if self.policies.dir.is_absolute() { self.policies.dir.clone() } else { self.project_root.join(&self.policies.dir) }
+    }
+
     /// The control socket's path.
     pub fn ctl_socket(&self) -> PathBuf {
         self.state_dir.join("ctl.sock")

@@ -367,6 +367,9 @@ pub struct SceneView {
     pub hash: String,
     pub objects: Vec<ObjectView>,
     pub engines: Vec<EngineSceneView>,
+    /// Set while the cluster is in PANIC: every write is refused until an
+    /// operator resumes.
+    pub panic: Option<PanicView>,
 }
 
 /// One engine's answer to `verify_engine_state`.

@@ -18,7 +18,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use crate::config::{EngineConfig, EngineKind};
@@ -33,11 +33,21 @@ pub struct DemoArgs {
 type Client = RunningService<RoleClient, ()>;
 
 struct Engine {
-    name: &'static str,
     child: Child,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 }
 
 impl Engine {
+    /// Waits for the engine to print a line starting with `prefix`.
+    async fn wait_line(&mut self, prefix: &str) -> anyhow::Result<String> {
+        while let Some(line) = self.stdout.next_line().await? {
+            if line.starts_with(prefix) {
+                return Ok(line);
+            }
+        }
+        bail!("the engine exited before printing `{prefix}`")
+    }
+
     async fn control(&mut self, line: &str) -> anyhow::Result<()> {
         let stdin = self.child.stdin.as_mut().context("engine stdin")?;
         stdin.write_all(format!("{line}\n").as_bytes()).await?;
@@ -89,7 +99,9 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
 
     step("start the host: `vibesync serve` (MCP on stdio, QUIC for engines)");
     let log = std::fs::File::create(dir.join("serve.log"))?;
-    let (transport, _) = TokioChildProcess::builder(Command::new(&exe).arg("serve").arg("--config").arg(&config_path).arg("--no-sandbox"))
+    let mut serve = Command::new(&exe);
+    serve.arg("serve").arg("--config").arg(&config_path);
+    let (transport, _) = TokioChildProcess::builder(serve)
         .stderr(Stdio::from(log))
         .spawn()?;
     let client: Client = ().serve(transport).await.context("MCP handshake with `vibesync serve`")?;
@@ -162,19 +174,22 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
 
     step("a hung engine trips PANIC; nothing is mutated until an operator resumes");
     let hung_at = Instant::now();
-    blender.control("hang 7000").await?;
-    wait_until_status(&client, Duration::from_secs(10), |v| !v.is_null()).await?;
-    println!("PANIC after {} ms of main-thread silence (deadman 5000 ms)", hung_at.elapsed().as_millis());
+    blender.control("hang 8000").await?;
+    blender.wait_line("HANG").await?;
     let version = scene_version(&client).await?;
-    let out = call(&client, "submit_intent", json!({
+    let rename = json!({
         "ops": [{"op": "rename_object", "args": {"id": "cube", "name": "Crate"}}],
         "rationale": "rename the cube to match the props list",
         "scene_version": version,
-    }))
-    .await?;
+    });
+    println!("blender's main thread stops pumping; the agent submits a rename that blender never applies...");
+    let out = call(&client, "submit_intent", rename.clone()).await?;
+    println!("after {} ms: {}", hung_at.elapsed().as_millis(), text(&out));
+    wait_until_status(&client, Duration::from_secs(10), |v| !v.is_null()).await?;
+    let out = call(&client, "submit_intent", rename.clone()).await?;
     print_refusal(&out)?;
     println!("waiting for the engine to come back...");
-    tokio::time::sleep(Duration::from_millis(7000u64.saturating_sub(hung_at.elapsed().as_millis() as u64) + 1500)).await;
+    tokio::time::sleep(Duration::from_millis(8000u64.saturating_sub(hung_at.elapsed().as_millis() as u64) + 1500)).await;
     let resumed = resume(&exe, &config_path, Duration::from_secs(20)).await?;
     println!("operator: `vibesync ctl resume` -> {resumed}");
     let out = call(&client, "submit_intent", json!({
@@ -200,7 +215,6 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     for mut e in [blender, unity] {
         let _ = tokio::time::timeout(Duration::from_secs(3), e.child.wait()).await;
         let _ = e.child.kill().await;
-        let _ = e.name;
     }
     println!("\ndone: every step above went through the real MCP, policy, WAL and QUIC paths.");
     Ok(())
@@ -208,19 +222,20 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
 
 fn spawn_engine(exe: &Path, state: &Path, name: &'static str, convention: &str) -> anyhow::Result<Engine> {
     let pairing: PathBuf = crate::orchestrator::boot::pairing_path(state, name);
-    let child = Command::new(exe)
+    let mut child = Command::new(exe)
         .arg("reference-engine")
         .arg("--pairing")
         .arg(pairing)
         .arg("--convention")
         .arg(convention)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting reference engine `{name}`"))?;
-    Ok(Engine { name, child })
+    let stdout = tokio::io::BufReader::new(child.stdout.take().context("engine stdout")?).lines();
+    Ok(Engine { child, stdout })
 }
 
 async fn call(client: &Client, tool: &'static str, args: Value) -> anyhow::Result<CallToolResult> {
@@ -273,12 +288,12 @@ async fn wait_until(client: &Client, limit: Duration, what: &str, ok: impl Fn(&V
     }
 }
 
-/// Polls `read_engine_state`'s PANIC field (null when live).
+/// Polls the scene's PANIC field (null when live).
 async fn wait_until_status(client: &Client, limit: Duration, ok: impl Fn(&Value) -> bool) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
-        let r = call(client, "read_engine_state", json!({})).await?;
-        if ok(&expect_ok(&r, "read_engine_state")?["panic"]) {
+        let r = call(client, "read_scene", json!({})).await?;
+        if ok(&expect_ok(&r, "read_scene")?["panic"]) {
             return Ok(());
         }
         if start.elapsed() > limit {

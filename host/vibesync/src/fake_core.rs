@@ -198,6 +198,7 @@ impl Fake {
                     verified_version: Some(self.version),
                 })
                 .collect(),
+            panic: self.panic.clone(),
         }
     }
 

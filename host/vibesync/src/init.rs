@@ -8,23 +8,22 @@
 //! | `host-cert.der` | 0644 | the host's self-signed certificate, DER (adapters pin its SHA-256) |
 //! | `host-key.der` | 0600 | its private key, PKCS#8 DER |
 //!
-//! The file names and formats are those `vibesync_link::cert::load_or_create`
-//! reads at `serve`, so the certificate pinned in the pairing files is the
-//! one the link presents.
+//! The certificate and pairing files are made by the link crate
+//! (`vibesync_link::load_or_create_identity`, `write_pairing`), so the
+//! certificate pinned in the pairing files is the one the link presents.
 //! | `pairing/<engine>.json` | 0600 | endpoint, certificate fingerprint, bootstrap secret |
 //!
 //! Existing files are never overwritten without `--force`: a new certificate
 //! or secret unpairs every engine.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use sha2::{Digest, Sha256};
+use vibesync_protocol::Pairing;
 
 use crate::config::{Config, EngineConfig, EngineKind};
 
@@ -109,6 +108,10 @@ pub fn parse_engine(spec: &str) -> Result<EngineConfig, InitError> {
     })
 }
 
+/// The certificate files the link creates (see `vibesync_link::Identity`).
+const CERT_FILE: &str = "host-cert.der";
+const KEY_FILE: &str = "host-key.der";
+
 /// What `init` wrote.
 #[derive(Debug)]
 pub struct InitReport {
@@ -117,112 +120,47 @@ pub struct InitReport {
     pub pairing_files: Vec<PathBuf>,
 }
 
-/// The host identity: certificate and key, DER.
-pub struct HostIdentity {
-    pub cert_der: Vec<u8>,
-    pub key_der: Vec<u8>,
-    pub cert_sha256: [u8; 32],
-}
-
-/// The TLS server name the certificate is issued for (the pairing format's
-/// `server_name`).
-pub const SERVER_NAME: &str = "vibesync-host";
-
-// TODO(lead): replace with `vibesync_link::cert::load_or_create` (same files,
-// same format), so host and adapters agree on one implementation.
-fn generate_identity() -> Result<HostIdentity, InitError> {
-    let certified = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()])
-        .map_err(|e| InitError::Cert(e.to_string()))?;
-    let cert_sha256 = Sha256::digest(certified.cert.der()).into();
-    Ok(HostIdentity {
-        cert_der: certified.cert.der().to_vec(),
-        key_der: certified.signing_key.serialize_der(),
-        cert_sha256,
-    })
-}
-
-// TODO(lead): replace with `vibesync_link::write_pairing`. The JSON below is
-// the pairing format of `adapters/protocol/src/pairing.rs` (version 1).
-fn pairing_json(endpoint: SocketAddr, cert_sha256: &[u8; 32], engine: &EngineConfig) -> String {
-    let secret: [u8; 32] = rand::random();
-    let value = serde_json::json!({
-        "version": 1,
-        "endpoint": endpoint.to_string(),
-        "server_name": SERVER_NAME,
-        "cert_sha256": hex::encode(cert_sha256),
-        "engine": engine.name,
-        "kind": engine.kind.as_str(),
-        "bootstrap_secret": hex::encode(secret),
-    });
-    serde_json::to_string_pretty(&value).expect("json")
-}
-
-/// Creates a file with `mode`, refusing to replace one unless `force`.
-fn write_new(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<(), InitError> {
-    if path.exists() {
-        if !force {
-            return Err(InitError::Exists {
-                path: path.to_owned(),
-            });
-        }
-        fs::remove_file(path).map_err(io(path))?;
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io(path))?;
-    file.write_all(contents).map_err(io(path))?;
-    // The umask may have narrowed `mode`; make it exact.
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))?;
-    Ok(())
-}
-
 /// Creates `dir` (and parents) and sets it to 0700.
+/// Only changes the mode when it differs: a confined host may not `chmod`.
 pub fn create_private_dir(dir: &Path) -> Result<(), InitError> {
     fs::create_dir_all(dir).map_err(io(dir))?;
+    if fs::metadata(dir).map_err(io(dir))?.permissions().mode() & 0o777 == 0o700 {
+        return Ok(());
+    }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }
 
-/// Does the work of `vibesync init`.
-pub fn init(
-    state_dir: &Path,
-    engines: &[EngineConfig],
-    endpoint: SocketAddr,
-    force: bool,
-) -> Result<InitReport, InitError> {
+/// Does the work of `vibesync init`. The certificate and the pairing files
+/// come from the link crate, so host and adapters agree on one format.
+pub fn init(state_dir: &Path, engines: &[EngineConfig], endpoint: SocketAddr, force: bool) -> Result<InitReport, InitError> {
     create_private_dir(state_dir)?;
-    let cert_path = state_dir.join("host-cert.der");
-    let key_path = state_dir.join("host-key.der");
-    if !force {
-        for path in [&cert_path, &key_path] {
-            if path.exists() {
+    let pairing_dir = state_dir.join("pairing");
+    let mut targets = vec![state_dir.join(CERT_FILE), state_dir.join(KEY_FILE)];
+    targets.extend(engines.iter().map(|e| pairing_dir.join(format!("{}.json", e.name))));
+    for path in &targets {
+        if path.exists() {
+            if !force {
                 return Err(InitError::Exists { path: path.clone() });
             }
+            fs::remove_file(path).map_err(io(path))?;
         }
     }
-    let identity = generate_identity()?;
-    write_new(&key_path, &identity.key_der, 0o600, force)?;
-    write_new(&cert_path, &identity.cert_der, 0o644, force)?;
-    let pairing_dir = state_dir.join("pairing");
+    let identity = vibesync_link::load_or_create_identity(state_dir).map_err(|e| InitError::Cert(e.to_string()))?;
     create_private_dir(&pairing_dir)?;
     let mut pairing_files = Vec::new();
-    for engine in engines {
-        let path = pairing_dir.join(format!("{}.json", engine.name));
-        write_new(
-            &path,
-            pairing_json(endpoint, &identity.cert_sha256, engine).as_bytes(),
-            0o600,
-            force,
-        )?;
-        pairing_files.push(path);
+    for (engine, path) in engines.iter().zip(&targets[2..]) {
+        let pairing = Pairing::new(
+            &endpoint.to_string(),
+            vibesync_link::SERVER_NAME,
+            identity.fingerprint,
+            &engine.name,
+            engine.kind.as_str(),
+            vibesync_link::random_key(),
+        );
+        vibesync_link::write_pairing(path, &pairing).map_err(io(path))?;
+        pairing_files.push(path.clone());
     }
-    Ok(InitReport {
-        state_dir: state_dir.to_owned(),
-        cert_sha256: hex::encode(identity.cert_sha256),
-        pairing_files,
-    })
+    Ok(InitReport { state_dir: state_dir.to_owned(), cert_sha256: hex::encode(identity.fingerprint), pairing_files })
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {

@@ -10,9 +10,11 @@
 pub mod config;
 pub mod core_api;
 pub mod ctl;
+pub mod demo;
 pub mod fake_core;
 pub mod init;
 pub mod logging;
 pub mod mcp;
+pub mod orchestrator;
 pub mod metrics;
 pub mod serve;

@@ -34,6 +34,11 @@ enum Command {
     Init(vibesync::init::InitArgs),
     /// Operator control of a running host (status, resume, approve, ...).
     Ctl(vibesync::ctl::client::CtlArgs),
+    /// A first run: host, two reference engines and a scripted agent session.
+    Demo(vibesync::demo::DemoArgs),
+    /// Run a headless reference engine (demos, load and fault tests).
+    #[command(hide = true)]
+    ReferenceEngine(vibesync_reference_engine::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => vibesync::serve::run(args),
         Command::Init(args) => vibesync::init::run(args),
         Command::Ctl(args) => vibesync::ctl::client::run(args),
+        Command::Demo(args) => vibesync::demo::run(args),
+        Command::ReferenceEngine(args) => vibesync_reference_engine::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -39,6 +39,14 @@ pub struct ServeArgs {
     /// Log format on stderr (overrides `log.format`).
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Run without Landlock and seccomp (debugging only; logged as an error).
+    #[arg(long)]
+    pub no_sandbox: bool,
+    /// Refuse to start unless the whole confinement profile is enforced
+    /// (`--require-sandbox=false`: enforce what this kernel supports and log
+    /// what is not).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub require_sandbox: bool,
     /// Test only: run the front doors against the in-memory fake core.
     #[arg(long, hide = true)]
     pub fake_core: bool,
@@ -78,6 +86,13 @@ pub fn effective_config(args: &ServeArgs) -> anyhow::Result<Config> {
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = effective_config(&args)?;
     logging::init(config.log.format, &config.log.filter);
+    // Confinement first, while this is the only thread (Landlock binds the
+    // calling thread and the threads it starts later).
+    init::create_private_dir(&config.state_dir)?;
+    let ctl_listener = ctl::server::bind(&config.ctl_socket())?;
+    if !args.fake_core {
+        confine(&config, &args)?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let metrics = Metrics::new();
@@ -98,23 +113,49 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 metrics: metrics.clone(),
             })
         } else {
-            // TODO(lead): start the real core here (WAL, policy runtime,
-            // sequencer, link) and pass its CoreHandle to `serve`.
-            anyhow::bail!(
-                "the orchestrator core is not wired into `vibesync serve` yet; the front doors are ready (see docs/operations.md)"
-            );
+            let parts = crate::orchestrator::boot::open(&config, metrics.clone()).await?;
+            let (handle, inbox) = crate::core_api::channel(1024);
+            tokio::spawn(async move {
+                if let Err(e) = crate::orchestrator::run(parts, inbox).await {
+                    tracing::error!(error = %e, "the orchestrator core stopped");
+                }
+            });
+            handle
         };
-        serve(config, core, metrics).await
+        serve(config, core, metrics, ctl_listener).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Applies the host's Landlock + seccomp profile (see `docs/sandbox.md`).
+fn confine(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
+    use vibesync_sandbox::{HostPaths, Mode, NetRules, Profile, Report};
+    let policy_dir = config.policy_dir();
+    std::fs::create_dir_all(&policy_dir)?;
+    let tcp_bind = [config.mcp.http, config.metrics.http].into_iter().flatten().map(|a| a.port()).collect();
+    let profile = Profile::for_host(
+        &HostPaths { state_dir: config.state_dir.clone(), policy_dir, cache_dir: None, extra_read_only: Vec::new() },
+        &NetRules { udp_listen: Some(config.link.listen), tcp_bind, tcp_connect: Vec::new() },
+    )?;
+    if args.no_sandbox {
+        tracing::error!("--no-sandbox: the host runs UNCONFINED. {}", Report::disabled(&profile).summary());
+        return Ok(());
+    }
+    let mode = if args.require_sandbox { Mode::Require } else { Mode::BestEffort };
+    let report = profile.apply(mode)?;
+    tracing::info!("{}", report.summary());
+    Ok(())
+}
+
 /// Runs the front doors until the MCP session ends (stdio) or the process
 /// is interrupted (HTTP).
-pub async fn serve(config: Config, core: CoreHandle, metrics: Arc<Metrics>) -> anyhow::Result<()> {
-    init::create_private_dir(&config.state_dir)?;
+pub async fn serve(
+    config: Config,
+    core: CoreHandle,
+    metrics: Arc<Metrics>,
+    listener: std::os::unix::net::UnixListener,
+) -> anyhow::Result<()> {
     let socket = config.ctl_socket();
-    let listener = ctl::server::bind(&socket)?;
     tracing::info!(socket = %socket.display(), "operator control socket ready");
     let ctl_task = tokio::spawn(ctl::server::serve(
         listener,

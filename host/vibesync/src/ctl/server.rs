@@ -19,7 +19,9 @@ const TAIL_POLL: Duration = Duration::from_millis(200);
 
 /// Binds `path` with mode 0600. A stale socket file (no server answering) is
 /// replaced; a live one is an error: two hosts must not share a state dir.
-pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+/// Called before the host confines itself (a confined host may not `chmod`),
+/// so it returns a std listener that [`serve`] adopts.
+pub fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             anyhow::bail!(
@@ -31,13 +33,21 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     }
     // The state dir is 0700, so nobody else can reach the socket in the
     // moment between bind and chmod.
-    let listener = UnixListener::bind(path)?;
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
     Ok(listener)
 }
 
 /// Serves the control socket until the task is dropped.
-pub async fn serve(listener: UnixListener, core: CoreHandle, metrics: Arc<Metrics>, path: PathBuf) {
+pub async fn serve(listener: std::os::unix::net::UnixListener, core: CoreHandle, metrics: Arc<Metrics>, path: PathBuf) {
+    let listener = match UnixListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "control socket unusable");
+            return;
+        }
+    };
     let host_uid = current_uid();
     loop {
         let stream = match listener.accept().await {

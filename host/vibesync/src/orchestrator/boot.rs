@@ -57,7 +57,7 @@ pub fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
         configs.insert(name.clone(), serde_json::to_value(table).context("policy configuration")?);
     }
     let configs = PolicyConfigs(configs);
-    let dir = if config.policies.dir.is_absolute() { config.policies.dir.clone() } else { config.project_root.join(&config.policies.dir) };
+    let dir = config.policy_dir();
     if dir.is_dir() {
         Pipeline::with_dir(runtime, builtins, dir.clone(), configs)
             .with_context(|| format!("loading the policies of {} (each must be approved in its policies.lock)", dir.display()))

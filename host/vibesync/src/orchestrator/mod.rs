@@ -36,7 +36,6 @@ use vibesync_policy_runtime::{Decision, Pipeline};
 use vibesync_protocol::CommandBody;
 use vibesync_wal::{AckOutcome, Outcome, Record, Tid, Wal};
 
-use crate::config::Config;
 use crate::core_api::{
     Caller, CoreCall, CoreError, CoreInbox, CoreRequest, EngineSceneView, EngineView, ErrorCode, IntentOutcome,
     IntentRequest, PROVISIONAL_NOTE, PanicView, Phase, PolicyView, Reply, SceneView, Source, StatusView, TxProgress,
@@ -332,8 +331,8 @@ impl Core {
                         for s in swaps {
                             self.journal.push(Record::PolicySwap {
                                 policy: s.policy.clone(),
-                                old_hash: s.old_hash.map(|h| h.to_string()),
-                                new_hash: s.new_hash.map(|h| h.to_string()).unwrap_or_default(),
+                                old_hash: s.old_sha256.map(|h| h.to_string()),
+                                new_hash: s.new_sha256.map(|h| h.to_string()).unwrap_or_else(|| "removed".into()),
                                 operator: caller.label(),
                             });
                         }
@@ -385,7 +384,7 @@ impl Core {
         if let Err(refused) = self.link.check_mutation_allowed() {
             self.metrics.record_intent(IntentOutcomeLabel::Refused);
             let (engine, reason) = match self.link.panic_state() {
-                vibesync_link::PanicState::Tripped { engine, reason, .. } => (engine, reason),
+                vibesync_link::PanicState::Panic { engine, reason, .. } => (engine, reason),
                 _ => ("?".into(), refused.to_string()),
             };
             let _ = reply.send(Err(CoreError::panic(&engine, &reason)));
@@ -592,21 +591,26 @@ impl Core {
     fn resume(&mut self, caller: Caller, reply: Reply<StatusView>) {
         let link = self.link.clone();
         let tx = self.internal.clone();
-        // The link checks that every engine is back, healthy and reconciled;
-        // only then does the sequencer leave PANIC (journaled).
+        let names: Vec<String> = self.engines.iter().map(|(n, _)| n.clone()).collect();
+        let canonical: Vec<_> = self.seq.scene().objects.values().cloned().collect();
+        let quantum = self.quantum;
+        // Every engine is brought to the canonical scene (snapshot, compare,
+        // resync on mismatch); the link then checks that all are back,
+        // healthy and reconciled; only then does the sequencer leave PANIC
+        // (journaled).
         tokio::spawn(async move {
+            for name in &names {
+                if let Err(e) = link.reconcile(name, &canonical, quantum).await {
+                    let _ = reply.send(Err(resume_refused(format!("engine `{name}` could not be reconciled: {e}"))));
+                    return;
+                }
+            }
             match link.resume().await {
                 Ok(()) => {
                     let _ = tx.send(Internal::Resumed { operator: caller.label(), reply });
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(CoreError::new(
-                        ErrorCode::Conflict,
-                        "",
-                        format!("cannot leave PANIC yet: {e}"),
-                        "bring the engine back (restart its adapter), wait until `vibesync ctl engines` shows it connected and reconciled, then resume",
-                    )
-                    .with_rule("host.resume")));
+                    let _ = reply.send(Err(resume_refused(e.to_string())));
                 }
             }
         });
@@ -681,19 +685,23 @@ impl Core {
                     EngineSceneView { engine: name.clone(), verified_hash: v.map(|(h, _)| h.clone()), verified_version: v.map(|(_, n)| *n) }
                 })
                 .collect(),
+            panic: self.panic_view(),
+        }
+    }
+
+    /// PANIC as the link (which trips it) or the sequencer (which journals
+    /// it, and remembers it across a restart) knows it.
+    fn panic_view(&self) -> Option<PanicView> {
+        match self.link.panic_state() {
+            vibesync_link::PanicState::Panic { engine, reason, since_ms } => Some(PanicView { engine, reason, since_ms }),
+            _ => self.seq.panic().map(|r| PanicView { engine: String::new(), reason: r.to_owned(), since_ms: 0 }),
         }
     }
 
     fn status(&self) -> StatusView {
-        let panic = match self.link.panic_state() {
-            vibesync_link::PanicState::Tripped { engine, reason, at_ms } => {
-                Some(PanicView { engine, reason, since_ms: at_ms })
-            }
-            _ => self.seq.panic().map(|r| PanicView { engine: String::new(), reason: r.to_owned(), since_ms: 0 }),
-        };
         StatusView {
             scene_version: self.seq.scene_version(),
-            panic,
+            panic: self.panic_view(),
             engines: self.engine_views(),
             pending_escalations: self.views.pending_escalations(),
             in_flight: self.seq.open_tids().len() as u32,
@@ -735,6 +743,16 @@ fn mark_non_finite(req: &mut IntentRequest) {
     for op in &mut req.ops {
         vibesync_policy_types::json::mark_non_finite(&mut op.args);
     }
+}
+
+fn resume_refused(why: String) -> CoreError {
+    CoreError::new(
+        ErrorCode::Conflict,
+        "",
+        format!("cannot leave PANIC yet: {why}"),
+        "bring the engine back (restart its adapter), wait until `vibesync ctl engines` shows it connected, then resume again",
+    )
+    .with_rule("host.resume")
 }
 
 fn not_found_tid(tid: u64) -> CoreError {
