@@ -1,1 +1,0 @@
-//! Whole-system tests: real processes over real sockets.
