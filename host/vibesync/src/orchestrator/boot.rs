@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use vibesync_canonical::Quantum;
 use vibesync_ledger::Sequencer;
 use vibesync_link::{Link, LinkConfig};
-use vibesync_policy_runtime::{Pipeline, PolicyConfigs, Runtime, RuntimeConfig, Sha256};
+use vibesync_policy_runtime::{Pipeline, PolicyConfigs, Runtime, RuntimeConfig, load_builtins};
 use vibesync_protocol::Pairing;
 use vibesync_wal::{Wal, WalOptions};
 
@@ -47,11 +47,8 @@ pub fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
         ..Default::default()
     })
     .context("starting the policy runtime")?;
-    let mut builtins = Vec::new();
-    for b in vibesync_policies::BUILTINS {
-        let expected: Sha256 = b.sha256.parse().context("built-in policy hash")?;
-        builtins.push(runtime.load_builtin(b.name, b.wasm, Some(&expected)).with_context(|| format!("loading built-in policy `{}`", b.name))?);
-    }
+    let builtins = load_builtins(&runtime, vibesync_policies::BUILTINS.iter().map(|b| (b.name, b.wasm, b.sha256)))
+        .context("loading the built-in policies")?;
     let mut configs = BTreeMap::new();
     for (name, table) in &config.policies.config {
         configs.insert(name.clone(), serde_json::to_value(table).context("policy configuration")?);
