@@ -13,6 +13,8 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::script::{Issue, Report};
+
 pub const REFLECTION: &str = "firewall.csharp-reflection";
 pub const PROCESS: &str = "firewall.csharp-process";
 pub const NATIVE: &str = "firewall.csharp-native";
@@ -39,21 +41,6 @@ pub struct Token {
     pub line: usize,
 }
 
-/// One problem found in the script.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issue {
-    pub rule: &'static str,
-    pub line: usize,
-    pub message: String,
-}
-
-/// What the analysis found, plus every string literal (for the payload-wide
-/// URL and path rules).
-#[derive(Debug, Default)]
-pub struct Report {
-    pub issues: Vec<Issue>,
-    pub strings: Vec<String>,
-}
 
 /// Lex `code` into tokens, or say where it is malformed.
 pub fn lex(code: &str) -> Result<Vec<Token>, String> {

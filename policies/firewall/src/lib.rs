@@ -14,6 +14,7 @@
 
 pub mod csharp;
 pub mod python;
+pub mod script;
 pub mod text;
 
 use vibesync_policy_sdk::prelude::*;
@@ -142,21 +143,9 @@ fn check_script(args: &Args, project_root: &str, findings: &mut Findings) {
         );
         return;
     };
-    let (issues, strings): (Vec<(&str, String)>, Vec<String>) = match args.str("/language") {
-        Some("python") => {
-            let r = python::analyse(code);
-            (
-                r.issues.into_iter().map(|i| (i.rule, i.message)).collect(),
-                r.strings,
-            )
-        }
-        Some("csharp") => {
-            let r = csharp::analyse(code);
-            (
-                r.issues.into_iter().map(|i| (i.rule, i.message)).collect(),
-                r.strings,
-            )
-        }
+    let report = match args.str("/language") {
+        Some("python") => python::analyse(code),
+        Some("csharp") => csharp::analyse(code),
         other => {
             findings.critical(
                 SCRIPT_LANGUAGE,
@@ -166,10 +155,10 @@ fn check_script(args: &Args, project_root: &str, findings: &mut Findings) {
             return;
         }
     };
-    for (rule, message) in issues {
-        findings.critical(rule, "/code", message);
+    for issue in report.issues {
+        findings.critical(issue.rule, "/code", issue.message);
     }
-    for s in &strings {
+    for s in &report.strings {
         scan_text("/code", s, project_root, findings);
     }
 }

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::script::{Issue, Report};
+
 use rustpython_ast::{self as ast, Constant, Expr, Ranged, Visitor};
 use rustpython_parser::Parse;
 
@@ -144,22 +146,6 @@ const GUARDED: &[&str] = &["bpy", "bpy.app", "bpy.ops", "bpy.utils"];
 /// `super().__init__()`); every other `__x__` is refused.
 const SAFE_DUNDERS: &[&str] = &["__name__", "__main__", "__init__", "__doc__"];
 
-/// One problem found in the script.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issue {
-    pub rule: &'static str,
-    /// 1-based line of the offending node (0 for the whole script).
-    pub line: usize,
-    pub message: String,
-}
-
-/// What the analysis found: the issues, and every string constant (for the
-/// payload-wide URL and path rules).
-#[derive(Debug, Default)]
-pub struct Report {
-    pub issues: Vec<Issue>,
-    pub strings: Vec<String>,
-}
 
 /// Analyse `code`.
 pub fn analyse(code: &str) -> Report {
