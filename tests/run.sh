@@ -30,6 +30,14 @@ if ((${#need_apt[@]})); then
     fi
 fi
 
+step "policy toolchains (componentize-py into .venv, componentize-js into the cache)"
+policies/examples/setup-toolchains.sh || echo "cannot install them: the example policy tests fail under CI and skip otherwise" >&2
+
+step "Python venv: MCP client and bpy 5.0.1 (Blender as a module) for the Blender adapter"
+host/vibesync/tests/mcp/setup-venv.sh
+.venv/bin/python -c 'import bpy' 2>/dev/null || .venv/bin/python -m pip install --quiet --disable-pip-version-check 'bpy==5.0.1'
+.venv/bin/python -c 'import bpy; print("bpy", bpy.app.version_string)'
+
 step "cargo test (workspace; builds the policy components too)"
 cargo test --workspace --locked
 
@@ -37,3 +45,6 @@ if [[ -x adapters/unity/Tests~/run.sh ]]; then
     step "Unity adapter core under Mono"
     adapters/unity/Tests~/run.sh
 fi
+
+step "Blender adapter: pure core and in-Blender tests (bpy)"
+.venv/bin/python -m unittest discover -s adapters/blender/tests -p 'test_*.py'

@@ -258,42 +258,48 @@ fn scan_refusal(e: ScanError) -> Refusal {
     }
 }
 
-fn mac(key: &[u8; 32]) -> HmacSha256 {
-    HmacSha256::new_from_slice(key).expect("HMAC takes any key length")
-}
-
 /// Builds a record from explicit header values. [`Sender::seal`] is the
 /// normal path; this one exists for test clients that craft hostile frames
 /// and for the documented example frames, hence the long argument list.
 #[allow(clippy::too_many_arguments)]
 pub fn seal_raw(key_id: u32, key: Option<&[u8; 32]>, channel: u8, direction: u8, seq: u64, ts_ms: u64, kind: &str, body: &[u8]) -> Vec<u8> {
+    let mac = key.map(|k| HmacSha256::new_from_slice(k).expect("HMAC takes any key length"));
+    seal_with(key_id, mac.as_ref(), channel, direction, seq, ts_ms, kind, |out| out.extend_from_slice(body))
+}
+
+/// Writes the whole record into one buffer: length prefix, signed map with
+/// the body appended in place by `body`, then the tag over the signed bytes.
+/// `mac` is the keyed HMAC state (cloned, never consumed); `None` seals an
+/// unsigned handshake frame (all-zero tag).
+#[allow(clippy::too_many_arguments)]
+fn seal_with(key_id: u32, mac: Option<&HmacSha256>, channel: u8, direction: u8, seq: u64, ts_ms: u64, kind: &str, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     // The map is written by hand so that `b` is embedded byte for byte.
-    let mut signed = Vec::with_capacity(64 + body.len());
-    signed.push(0xa8); // map of 8
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(&[0; 4]); // length, filled in below
+    out.push(0xa8); // map of 8
     let text = |out: &mut Vec<u8>, s: &str| {
         put_head(out, 3, s.len() as u64);
         out.extend_from_slice(s.as_bytes());
     };
     for (name, value) in [("v", VERSION), ("k", key_id as u64), ("c", channel as u64), ("d", direction as u64), ("s", seq), ("t", ts_ms)] {
-        text(&mut signed, name);
-        put_head(&mut signed, 0, value);
+        text(&mut out, name);
+        put_head(&mut out, 0, value);
     }
-    text(&mut signed, "y");
-    text(&mut signed, kind);
-    text(&mut signed, "b");
-    signed.extend_from_slice(body);
-    let tag: [u8; 32] = match key {
-        Some(k) => {
-            let mut m = mac(k);
-            m.update(&signed);
+    text(&mut out, "y");
+    text(&mut out, kind);
+    text(&mut out, "b");
+    body(&mut out);
+    let tag: [u8; TAG_LEN] = match mac {
+        Some(m) => {
+            let mut m = m.clone();
+            m.update(&out[4..]);
             m.finalize().into_bytes().into()
         }
-        None => [0; 32],
+        None => [0; TAG_LEN],
     };
-    let mut out = Vec::with_capacity(4 + signed.len() + TAG_LEN);
-    out.extend_from_slice(&((signed.len() + TAG_LEN) as u32).to_be_bytes());
-    out.extend_from_slice(&signed);
     out.extend_from_slice(&tag);
+    let len = (out.len() - 4) as u32;
+    out[..4].copy_from_slice(&len.to_be_bytes());
     out
 }
 
@@ -343,15 +349,15 @@ impl Sender {
     /// Seals `msg` under the current key of `keys` (or unsigned with key id
     /// 0 during the handshake). Returns the record with its length prefix.
     pub fn seal(&mut self, keys: Option<&mut KeyRing>, now_ms: u64, msg: &Message) -> Vec<u8> {
-        let body = msg.encode_body();
         let seq = self.next_seq;
         self.next_seq += 1;
+        let (c, d, kind) = (self.channel as u8, self.direction as u8, msg.kind());
         match keys {
             Some(ring) => {
                 ring.note_frame();
-                seal_raw(ring.current_id(), Some(ring.current_key()), self.channel as u8, self.direction as u8, seq, now_ms, msg.kind(), &body)
+                seal_with(ring.current_id(), Some(ring.current_mac()), c, d, seq, now_ms, kind, |out| msg.encode_body_into(out))
             }
-            None => seal_raw(0, None, self.channel as u8, self.direction as u8, seq, now_ms, msg.kind(), &body),
+            None => seal_with(0, None, c, d, seq, now_ms, kind, |out| msg.encode_body_into(out)),
         }
     }
 }
@@ -454,8 +460,7 @@ impl Receiver {
                 }
             }
             Some(ring) => {
-                let key = ring.lookup(h.key_id, now_ms).ok_or(Refusal::UnknownKey { key_id: h.key_id })?;
-                let mut m = mac(key);
+                let mut m = ring.lookup_mac(h.key_id, now_ms).ok_or(Refusal::UnknownKey { key_id: h.key_id })?.clone();
                 m.update(signed);
                 // `verify_slice` compares in constant time (subtle).
                 m.verify_slice(tag).map_err(|_| Refusal::BadTag { key_id: h.key_id })?;

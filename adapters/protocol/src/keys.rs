@@ -7,8 +7,19 @@
 //! verifying *received* frames for `overlap_ms`, so frames already in flight
 //! when the peer switched are not lost; nothing is ever sealed with it again.
 //! Key id 0 is reserved for the unsigned handshake frames.
+//!
+//! Each key is held with its keyed HMAC-SHA256 state (inner and outer pads
+//! already absorbed), so sealing or checking a frame clones that state
+//! instead of re-deriving the pads from the key: two SHA-256 blocks saved
+//! per frame, same tag.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::Key;
+
+/// HMAC-SHA256 keyed with one session key.
+pub type KeyedMac = Hmac<Sha256>;
 
 /// When keys rotate and how long the old one stays valid for reception.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,6 +39,14 @@ impl Default for RotationPolicy {
 struct Slot {
     id: u32,
     key: Key,
+    /// `HMAC(key, ·)` before any data: cloned for every frame.
+    mac: KeyedMac,
+}
+
+impl Slot {
+    fn new(id: u32, key: Key) -> Slot {
+        Slot { id, key, mac: KeyedMac::new_from_slice(&key).expect("HMAC takes any key length") }
+    }
 }
 
 /// The keys one side of a session holds.
@@ -54,15 +73,16 @@ impl std::fmt::Debug for KeyRing {
 impl KeyRing {
     pub fn new(key_id: u32, key: Key, now_ms: u64, policy: RotationPolicy) -> Self {
         assert_ne!(key_id, 0, "key id 0 is reserved for handshake frames");
-        KeyRing { current: Slot { id: key_id, key }, installed_ms: now_ms, frames: 0, previous: None, policy }
+        KeyRing { current: Slot::new(key_id, key), installed_ms: now_ms, frames: 0, previous: None, policy }
     }
 
     pub fn current_id(&self) -> u32 {
         self.current.id
     }
 
-    pub(crate) fn current_key(&self) -> &Key {
-        &self.current.key
+    /// The keyed MAC state of the current key (what new frames are sealed with).
+    pub(crate) fn current_mac(&self) -> &KeyedMac {
+        &self.current.mac
     }
 
     pub fn policy(&self) -> RotationPolicy {
@@ -71,11 +91,20 @@ impl KeyRing {
 
     /// The key for `key_id` if it may verify a frame received at `now_ms`.
     pub fn lookup(&self, key_id: u32, now_ms: u64) -> Option<&Key> {
+        self.slot(key_id, now_ms).map(|s| &s.key)
+    }
+
+    /// Like [`lookup`](Self::lookup), the keyed MAC state instead of the key.
+    pub(crate) fn lookup_mac(&self, key_id: u32, now_ms: u64) -> Option<&KeyedMac> {
+        self.slot(key_id, now_ms).map(|s| &s.mac)
+    }
+
+    fn slot(&self, key_id: u32, now_ms: u64) -> Option<&Slot> {
         if key_id == self.current.id {
-            return Some(&self.current.key);
+            return Some(&self.current);
         }
         match &self.previous {
-            Some((s, until)) if s.id == key_id && now_ms <= *until => Some(&s.key),
+            Some((s, until)) if s.id == key_id && now_ms <= *until => Some(s),
             _ => None,
         }
     }
@@ -98,7 +127,7 @@ impl KeyRing {
 
     /// Makes `key` current; the old one verifies for `overlap_ms` more.
     pub fn install(&mut self, key_id: u32, key: Key, now_ms: u64) {
-        let old = std::mem::replace(&mut self.current, Slot { id: key_id, key });
+        let old = std::mem::replace(&mut self.current, Slot::new(key_id, key));
         self.previous = Some((old, now_ms + self.policy.overlap_ms));
         self.installed_ms = now_ms;
         self.frames = 0;

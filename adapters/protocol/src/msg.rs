@@ -313,21 +313,30 @@ impl Message {
 
     /// The CBOR body `b`.
     pub fn encode_body(&self) -> Vec<u8> {
-        fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-            cbor4ii::serde::to_vec(Vec::new(), v).expect("message bodies always encode")
+        let mut out = Vec::new();
+        self.encode_body_into(&mut out);
+        out
+    }
+
+    /// Appends the CBOR body to `out` (the frame sealer writes it straight
+    /// into the record buffer).
+    pub fn encode_body_into(&self, out: &mut Vec<u8>) {
+        fn enc<T: Serialize>(v: &T, out: &mut Vec<u8>) {
+            let buf = cbor4ii::serde::to_vec(std::mem::take(out), v).expect("message bodies always encode");
+            *out = buf;
         }
         match self {
-            Message::Hello(m) => enc(m),
-            Message::Challenge(m) => enc(m),
-            Message::Prove(m) => enc(m),
-            Message::Welcome(m) => enc(m),
-            Message::Refused(m) => enc(m),
-            Message::Command(m) => enc(m),
-            Message::Reply(m) => enc(m),
-            Message::Event(m) => enc(m),
-            Message::Heartbeat(m) => enc(m),
-            Message::Rekey(m) => enc(m),
-            Message::Bye(m) => enc(m),
+            Message::Hello(m) => enc(m, out),
+            Message::Challenge(m) => enc(m, out),
+            Message::Prove(m) => enc(m, out),
+            Message::Welcome(m) => enc(m, out),
+            Message::Refused(m) => enc(m, out),
+            Message::Command(m) => enc(m, out),
+            Message::Reply(m) => enc(m, out),
+            Message::Event(m) => enc(m, out),
+            Message::Heartbeat(m) => enc(m, out),
+            Message::Rekey(m) => enc(m, out),
+            Message::Bye(m) => enc(m, out),
         }
     }
 

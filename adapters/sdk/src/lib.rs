@@ -235,9 +235,9 @@ impl Session {
         if self.shared.closing.load(Ordering::Relaxed) {
             return Err(SdkError::Closed);
         }
-        self.out.send(o).map_err(|_| SdkError::Closed)?;
-        self.shared.wake.notify_one();
-        Ok(())
+        // The channel wakes the network thread's serve loop by itself; a
+        // second wake through `wake` would only cost an extra loop turn.
+        self.out.send(o).map_err(|_| SdkError::Closed)
     }
 
     /// Says `bye` to the host and stops the network thread.

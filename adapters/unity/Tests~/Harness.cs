@@ -2,6 +2,7 @@
 // marked [Test] on a public class is run on a fresh instance. Prints one line
 // per test and the closing line "N passed, M failed"; exits non-zero on any
 // failure or when no test ran. Usage: tests.exe <repo-root> [name-filter]
+// (tests.exe --live <pairing> <engine> runs LiveEngine.cs instead.)
 // Classes marked [RealSdk] need the real SDK library and run only (and
 // alone) when VIBESYNC_TEST_REAL_SDK=1; the others need the fake.
 using System;
@@ -58,6 +59,8 @@ namespace VibeSync.Tests
 
         public static int Main(string[] args)
         {
+            // The live engine of host/vibesync/tests/unity_live.rs (LiveEngine.cs), not a test run.
+            if (args.Length == 3 && args[0] == "--live") return LiveEngine.Run(args[1], args[2]);
             if (args.Length > 0) RepoRoot = args[0];
             string filter = args.Length > 1 ? args[1] : null;
             bool realSdk = Environment.GetEnvironmentVariable("VIBESYNC_TEST_REAL_SDK") == "1";

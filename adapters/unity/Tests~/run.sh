@@ -5,9 +5,13 @@
 #
 #   adapters/unity/Tests~/run.sh [test-name-filter]
 #   VIBESYNC_SDK_LIB=target/debug/libvibesync_adapter_sdk.so adapters/unity/Tests~/run.sh
+#   adapters/unity/Tests~/run.sh --build-into DIR
 #
 # The second form also runs the [RealSdk] tests against the real SDK library
 # (no host needed) before the main suite, whose closing line comes last.
+# The third form only builds (core, glue check, tests.exe) into DIR and runs
+# nothing: host/vibesync/tests/unity_live.rs uses it to run tests.exe --live
+# against a real `vibesync serve`.
 #
 # Needs mcs and mono (Debian: mono-mcs, mono-runtime,
 # libmono-system-core4.0-cil) and a C compiler (cc) for the fake SDK.
@@ -20,8 +24,16 @@ root="$(cd "$pkg/../.." && pwd)"
 for tool in mcs mono; do
     command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: apt-get install mono-mcs mono-runtime libmono-system-core4.0-cil" >&2; exit 2; }
 done
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
+build_only=""
+if [[ "${1:-}" == "--build-into" ]]; then
+    [[ -n "${2:-}" ]] || { echo "--build-into needs a directory" >&2; exit 2; }
+    build_only=1
+    out="$2"
+    mkdir -p "$out"
+else
+    out="$(mktemp -d)"
+    trap 'rm -rf "$out"' EXIT
+fi
 # C# 7.2 is mcs's ceiling and below what Unity 2022.3 / 6 accept, so code
 # that builds here builds there. Warnings are errors: the glue must stay clean.
 MCS=(mcs -langversion:7.2 -warnaserror+ -nologo -r:System.Core.dll)
@@ -45,6 +57,10 @@ cc -shared -fPIC -O1 -Wall -Werror -o "$out/fake/libvibesync_adapter_sdk.so" "$h
 
 echo "--> build tests"
 "${MCS[@]}" -out:"$out/tests.exe" -r:"$out/VibeSync.Core.dll" "$here"/*.cs
+if [[ -n "$build_only" ]]; then
+    echo "--> built into $out (nothing run)"
+    exit 0
+fi
 if [[ -n "${VIBESYNC_SDK_LIB:-}" ]]; then
     echo "--> [RealSdk] tests against $VIBESYNC_SDK_LIB (no host: binding and JSON shapes)"
     mkdir -p "$out/real"

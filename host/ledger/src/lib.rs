@@ -10,5 +10,6 @@
 pub mod sequencer;
 
 pub use sequencer::{
-    Answer, Config, Decision, Effect, Input, Sequencer, SequencerError, Step, Submission,
+    Answer, Config, Decision, Effect, Input, Sequencer, SequencerError, StaleRule, Step,
+    Submission, footprint,
 };

@@ -8,10 +8,20 @@
 //! WAL before it takes effect. The sequencer owns the transaction table;
 //! nothing else mutates it.
 //!
-//! One transaction is *active* (applying, verifying or rolling back) at a
-//! time; allowed intents queue behind it. That makes the total order of tids
-//! the order of effects on every engine, which is what lets an undo token or
-//! a resync be exact.
+//! By default one transaction is *active* (applying, verifying or rolling
+//! back) at a time; allowed intents queue behind it. That makes the total
+//! order of tids the order of effects on every engine, which is what lets an
+//! undo token or a resync be exact.
+//!
+//! [`Config::max_active`] above 1 lets transactions whose *footprints* are
+//! disjoint be active together (see [`footprint`]): they begin in tid order
+//! (a queued intent that overlaps an active one waits, and so does every
+//! intent behind it), and commit in whatever order their verifications
+//! finish, each commit applying its ops to the committed scene of that
+//! moment. Disjoint footprints make that equal to any serial order, so the
+//! journal still replays to the same scene. [`Config::stale_rule`] says
+//! when a read is too old; with concurrent writers the per-object rule is
+//! the one that lets them proceed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -32,6 +42,26 @@ pub struct Config {
     pub escalation_timeout_ms: u64,
     /// Journal a checkpoint after this many commits, at the next idle moment.
     pub checkpoint_every: u64,
+    /// Most transactions active at once (1: strictly one after the other).
+    /// Concurrent ones always have disjoint footprints.
+    pub max_active: usize,
+    /// When the scene version an intent was written against is too old.
+    pub stale_rule: StaleRule,
+}
+
+/// When `scene_version_read` makes an intent stale (checked at begin).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StaleRule {
+    /// Any commit since the read makes it stale (the read must be the
+    /// current version).
+    #[default]
+    Scene,
+    /// Stale when an object in the intent's footprint changed after the
+    /// read, when the read is older than what this run can tell apart (the
+    /// version recovered at start-up), or when it names a version that does
+    /// not exist yet. Writers on different objects do not invalidate each
+    /// other's reads.
+    Footprint,
 }
 
 impl Config {
@@ -43,6 +73,8 @@ impl Config {
             undo_timeout_ms: 5_000,
             escalation_timeout_ms: 300_000,
             checkpoint_every: 10_000,
+            max_active: 1,
+            stale_rule: StaleRule::Scene,
         }
     }
 }
@@ -216,10 +248,35 @@ enum Phase {
     RollingBack { deadline: u64 },
 }
 
+/// The objects an intent's ops read or write, as far as ordering goes: what
+/// they touch (a deleted object's descendants included), plus the parent a
+/// created object attaches to. `None` when the intent must run alone: an op
+/// that names no object (`run_script` can change anything, `select`), or a
+/// reparent (whether it closes a cycle depends on every ancestor, which
+/// another transaction could be moving).
+pub fn footprint(scene: &Scene, ops: &[Op]) -> Option<BTreeSet<ObjectId>> {
+    let mut set = BTreeSet::new();
+    for op in ops {
+        let ids = scene.touched_by(op);
+        if ids.is_empty() || matches!(op, Op::ReparentObject { .. }) {
+            return None;
+        }
+        set.extend(ids);
+        if let Op::CreateObject { parent: Some(p), .. } = op {
+            set.insert(p.clone());
+        }
+    }
+    Some(set)
+}
+
 #[derive(Clone, Debug)]
 struct Txn {
     intent: IntentRecord,
     phase: Phase,
+    /// Set at begin; `None` for an intent that runs alone.
+    footprint: Option<BTreeSet<ObjectId>>,
+    /// The committed version `next` was computed from.
+    base_version: u64,
     touched: Vec<ObjectId>,
     expected: StateHash,
     next: Option<Scene>,
@@ -237,7 +294,13 @@ pub struct Sequencer {
     next_tid: Tid,
     txns: BTreeMap<Tid, Txn>,
     queue: VecDeque<Tid>,
-    active: Option<Tid>,
+    /// Active transactions (at most `cfg.max_active`), in begin order.
+    active: BTreeSet<Tid>,
+    /// The version at which each object last changed (committed), for
+    /// [`StaleRule::Footprint`]; objects absent changed at or before
+    /// `stale_floor`.
+    modified: BTreeMap<ObjectId, u64>,
+    stale_floor: u64,
     idem_done: BTreeMap<String, (Tid, Outcome)>,
     idem_open: BTreeMap<String, Tid>,
     locks: BTreeMap<ObjectId, LockEntry>,
@@ -301,7 +364,9 @@ impl Sequencer {
             next_tid: replay.next_tid,
             txns: BTreeMap::new(),
             queue: VecDeque::new(),
-            active: None,
+            active: BTreeSet::new(),
+            modified: BTreeMap::new(),
+            stale_floor: replay.scene_version,
             idem_done: replay.idempotency,
             idem_open: BTreeMap::new(),
             locks: replay.locks,
@@ -354,7 +419,7 @@ impl Sequencer {
                 tid,
                 engine,
                 result,
-            } => self.undone(tid, engine, result, &mut s)?,
+            } => self.undone(now, tid, engine, result, &mut s)?,
             Input::EngineLost { engine, reason } => {
                 self.engine_lost(now, engine, reason, &mut s)?
             }
@@ -366,6 +431,7 @@ impl Sequencer {
                 });
                 self.up.insert(engine.clone());
                 self.resync(
+                    now,
                     &engine,
                     "engine (re)connected; its state is replaced by the canonical scene",
                     &mut s,
@@ -376,10 +442,12 @@ impl Sequencer {
                     reason: reason.clone(),
                 });
                 self.panic = Some(reason.clone());
-                if let Some(tid) = self.active
-                    && !matches!(self.txns[&tid].phase, Phase::RollingBack { .. })
-                {
-                    self.rollback(now, tid, format!("PANIC: {reason}"), &mut s);
+                // A rollback can end others (a resync erases them), so
+                // look each one up again.
+                for tid in self.active.clone() {
+                    if self.active.contains(&tid) && !matches!(self.txns[&tid].phase, Phase::RollingBack { .. }) {
+                        self.rollback(now, tid, format!("PANIC: {reason}"), &mut s);
+                    }
                 }
                 for tid in std::mem::take(&mut self.queue) {
                     self.refuse(tid, "panic", format!("the cluster is in PANIC ({reason}); nothing is applied until an operator resumes"), &mut s);
@@ -567,6 +635,8 @@ impl Sequencer {
         let txn = Txn {
             intent,
             phase: Phase::Queued,
+            footprint: None,
+            base_version: 0,
             touched: Vec::new(),
             expected: StateHash::default(),
             next: None,
@@ -607,7 +677,7 @@ impl Sequencer {
         let t = self.txns.get_mut(&tid).expect("open");
         t.phase = Phase::Queued;
         self.queue.push_back(tid);
-        let ahead = self.queue.len() - 1 + usize::from(self.active.is_some());
+        let ahead = self.queue.len() - 1 + self.active.len();
         if ahead > 0 {
             s.effects.push(Effect::Answer {
                 tid,
@@ -617,13 +687,17 @@ impl Sequencer {
         }
     }
 
-    /// Start queued transactions while none is active.
+    /// Start queued transactions, in tid order, while there is room and
+    /// the next one does not overlap an active one.
     fn pump(&mut self, now: u64, s: &mut Step) {
-        while self.active.is_none() {
-            let Some(tid) = self.queue.pop_front() else {
+        while self.active.len() < self.cfg.max_active.max(1) {
+            let Some(&tid) = self.queue.front() else {
                 break;
             };
-            self.begin(now, tid, s);
+            if !self.begin(now, tid, s) {
+                break;
+            }
+            self.queue.pop_front();
         }
         if self.txns.is_empty() && self.commits_since_checkpoint >= self.cfg.checkpoint_every {
             s.journal
@@ -643,21 +717,49 @@ impl Sequencer {
         }
     }
 
-    fn begin(&mut self, now: u64, tid: Tid, s: &mut Step) {
+    /// Why an intent read at `read` is stale for this footprint, if it is.
+    fn stale(&self, read: u64, footprint: Option<&BTreeSet<ObjectId>>) -> Option<String> {
+        let current = self.version;
+        let changed = match (self.cfg.stale_rule, footprint) {
+            (StaleRule::Footprint, Some(ids)) if read <= current && read >= self.stale_floor => {
+                ids.iter().find(|id| self.modified.get(*id).is_some_and(|&v| v > read))
+                    .map(|id| format!("object `{id}` changed at version {}", self.modified[id]))
+            }
+            _ if read == current => None,
+            _ => Some(format!("the current version is {current}")),
+        };
+        changed.map(|why| {
+            format!("the intent was written against scene version {read} and {why}; read the scene first, then resubmit")
+        })
+    }
+
+    /// Begin `tid` (the head of the queue), or refuse it. `false` when it
+    /// must wait: it overlaps an active transaction.
+    fn begin(&mut self, now: u64, tid: Tid, s: &mut Step) -> bool {
         let t = &self.txns[&tid];
         let intent = &t.intent;
         if let Some(reason) = &self.panic {
             let msg = format!(
                 "the cluster is in PANIC ({reason}); nothing is applied until an operator resumes"
             );
-            return self.refuse(tid, "panic", msg, s);
+            self.refuse(tid, "panic", msg, s);
+            return true;
         }
-        if intent.scene_version_read != self.version {
-            let msg = format!(
-                "the intent was written against scene version {}, the current version is {}; read the scene first, then resubmit",
-                intent.scene_version_read, self.version
-            );
-            return self.refuse(tid, "stale-scene-version", msg, s);
+        let footprint = footprint(&self.scene, &intent.ops);
+        if !self.active.is_empty() {
+            let overlaps = match &footprint {
+                None => true,
+                Some(ids) => self.active.iter().any(|a| {
+                    self.txns[a].footprint.as_ref().is_none_or(|other| !other.is_disjoint(ids))
+                }),
+            };
+            if overlaps {
+                return false;
+            }
+        }
+        if let Some(msg) = self.stale(intent.scene_version_read, footprint.as_ref()) {
+            self.refuse(tid, "stale-scene-version", msg, s);
+            return true;
         }
         if let Some(e) = intent
             .engines
@@ -668,18 +770,21 @@ impl Sequencer {
                 "engine `{e}` is not configured; target one of {:?}",
                 self.cfg.engines
             );
-            return self.refuse(tid, "unknown-engine", msg, s);
+            self.refuse(tid, "unknown-engine", msg, s);
+            return true;
         }
         if let Some(e) = intent.engines.iter().find(|e| !self.up.contains(*e)) {
             let msg = format!("engine `{e}` is not connected; retry when it is back");
-            return self.refuse(tid, "engine-unavailable", msg, s);
+            self.refuse(tid, "engine-unavailable", msg, s);
+            return true;
         }
         let mut next = self.scene.clone();
         let mut touched = BTreeSet::new();
         for (i, op) in intent.ops.iter().enumerate() {
             touched.extend(next.touched_by(op));
             if let Err(e) = next.apply(op) {
-                return self.refuse(tid, "op-invalid", format!("op {i} ({}): {e}", op.name()), s);
+                self.refuse(tid, "op-invalid", format!("op {i} ({}): {e}", op.name()), s);
+                return true;
             }
         }
         if intent.source != Source::Operator
@@ -698,7 +803,8 @@ impl Sequencer {
                     ""
                 }
             );
-            return self.refuse(tid, "object-locked", msg, s);
+            self.refuse(tid, "object-locked", msg, s);
+            return true;
         }
         let touched: Vec<ObjectId> = touched.into_iter().collect();
         let expected = next.hash_of(&touched);
@@ -721,10 +827,13 @@ impl Sequencer {
         t.touched = touched;
         t.expected = expected;
         t.next = Some(next);
+        t.footprint = footprint;
+        t.base_version = self.version;
         t.phase = Phase::Applying {
             deadline: now + self.cfg.apply_timeout_ms,
         };
-        self.active = Some(tid);
+        self.active.insert(tid);
+        true
     }
 
     fn active_txn(
@@ -734,7 +843,7 @@ impl Sequencer {
         what: &str,
     ) -> Result<&mut Txn, SequencerError> {
         let unexpected = |w: String| SequencerError::Unexpected { tid, what: w };
-        if self.active != Some(tid) {
+        if !self.active.contains(&tid) {
             return Err(unexpected(format!(
                 "{what} from `{engine}` for a transaction that is not active"
             )));
@@ -757,7 +866,8 @@ impl Sequencer {
         s: &mut Step,
     ) -> Result<(), SequencerError> {
         let verify_deadline = now + self.cfg.verify_timeout_ms;
-        let next_version = self.version + 1;
+        // The version it gets if it, and those begun before it, commit.
+        let next_version = self.version + 1 + self.active.range(..tid).count() as u64;
         let t = self.active_txn(tid, &engine, "apply ack")?;
         if !matches!(t.phase, Phase::Applying { .. }) || t.acks.contains_key(&engine) {
             return Err(SequencerError::Unexpected {
@@ -842,17 +952,34 @@ impl Sequencer {
             Ok(_) => {
                 t.verified.insert(engine);
                 if t.verified.len() == t.intent.engines.len() {
-                    self.commit(tid, s);
+                    self.commit(now, tid, s);
                 }
             }
         }
         Ok(())
     }
 
-    fn commit(&mut self, tid: Tid, s: &mut Step) {
+    fn commit(&mut self, now: u64, tid: Tid, s: &mut Step) {
+        let t = &self.txns[&tid];
+        let next = if t.base_version == self.version {
+            t.next.clone().expect("begun")
+        } else {
+            // Others committed since this one began; their footprints are
+            // disjoint from its own, so its ops apply to the scene as it is.
+            let mut next = self.scene.clone();
+            if let Err((i, e)) = next.apply_all(&t.intent.ops) {
+                // Cannot happen with disjoint footprints; fail closed.
+                let why = format!("op {i} no longer applies to the committed scene: {e}");
+                return self.rollback(now, tid, why, s);
+            }
+            next
+        };
         let t = self.txns.remove(&tid).expect("active");
-        let next = t.next.expect("begun");
+        self.active.remove(&tid);
         self.version += 1;
+        for id in t.footprint.iter().flatten().chain(&t.touched) {
+            self.modified.insert(id.clone(), self.version);
+        }
         s.journal.push(Record::Commit {
             tid,
             scene_version: self.version,
@@ -866,7 +993,6 @@ impl Sequencer {
             });
         }
         self.commits_since_checkpoint += 1;
-        self.active = None;
         self.finish(
             t.intent,
             Outcome::Committed {
@@ -953,7 +1079,7 @@ impl Sequencer {
                 engine: engine.clone(),
                 undo: UndoOutcome::Resync { why: why.into() },
             });
-            self.resync(&engine, why, s);
+            self.resync(now, &engine, why, s);
         }
         // The outcome is final for the author now; the engines catch up.
         let outcome = Outcome::RolledBack { reason };
@@ -976,13 +1102,18 @@ impl Sequencer {
             .is_some_and(|t| t.undo_pending.is_empty())
         {
             self.txns.remove(&tid);
-            self.active = None;
+            self.active.remove(&tid);
         }
     }
 
     /// Overwrite an engine with the canonical scene (now if connected,
     /// otherwise on reconnect, which always resyncs).
-    fn resync(&mut self, engine: &str, reason: &str, s: &mut Step) {
+    ///
+    /// The committed scene does not hold what other active transactions
+    /// applied on that engine, so the resync erases it there: each of them
+    /// is rolled back (its undo restores committed values, which is what
+    /// the engine then holds). With one active transaction there are none.
+    fn resync(&mut self, now: u64, engine: &str, reason: &str, s: &mut Step) {
         if !self.up.contains(engine) {
             return; // `EngineBack` always resyncs.
         }
@@ -996,10 +1127,25 @@ impl Sequencer {
             scene: self.scene.clone(),
             scene_version: self.version,
         });
+        let in_flight = |seq: &Sequencer, tid: &Tid| {
+            seq.active.contains(tid)
+                && seq.txns.get(tid).is_some_and(|t| {
+                    !matches!(t.phase, Phase::RollingBack { .. }) && t.intent.engines.iter().any(|e| e == engine)
+                })
+        };
+        let erased: Vec<Tid> = self.active.iter().copied().filter(|t| in_flight(self, t)).collect();
+        for tid in erased {
+            // A rollback above may already have reached it (its own resyncs).
+            if in_flight(self, &tid) {
+                let why = format!("engine `{engine}` was resynced while the transaction was in flight ({reason})");
+                self.rollback(now, tid, why, s);
+            }
+        }
     }
 
     fn undone(
         &mut self,
+        now: u64,
         tid: Tid,
         engine: String,
         result: Result<(), String>,
@@ -1025,7 +1171,7 @@ impl Sequencer {
                     engine: engine.clone(),
                     undo: UndoOutcome::Resync { why: why.clone() },
                 });
-                self.resync(&engine, &why, s);
+                self.resync(now, &engine, &why, s);
             }
         }
         self.maybe_end_rollback(tid);
@@ -1049,26 +1195,28 @@ impl Sequencer {
                 reason: reason.clone(),
             },
         });
-        let Some(tid) = self.active else {
-            return Ok(());
-        };
-        let t = self.txns.get_mut(&tid).expect("active");
-        if !t.intent.engines.contains(&engine) {
-            return Ok(());
-        }
-        if matches!(t.phase, Phase::RollingBack { .. }) {
-            if t.undo_pending.remove(&engine) {
-                let why =
-                    format!("engine lost during undo ({reason}); resynced when it reconnects");
-                s.journal.push(Record::Undo {
-                    tid,
-                    engine,
-                    undo: UndoOutcome::Resync { why },
-                });
-                self.maybe_end_rollback(tid);
+        for tid in self.active.clone() {
+            // An earlier rollback in this loop may have ended it.
+            let Some(t) = self.txns.get_mut(&tid).filter(|_| self.active.contains(&tid)) else {
+                continue;
+            };
+            if !t.intent.engines.contains(&engine) {
+                continue;
             }
-        } else {
-            self.rollback(now, tid, format!("engine `{engine}` lost: {reason}"), s);
+            if matches!(t.phase, Phase::RollingBack { .. }) {
+                if t.undo_pending.remove(&engine) {
+                    let why =
+                        format!("engine lost during undo ({reason}); resynced when it reconnects");
+                    s.journal.push(Record::Undo {
+                        tid,
+                        engine: engine.clone(),
+                        undo: UndoOutcome::Resync { why },
+                    });
+                    self.maybe_end_rollback(tid);
+                }
+            } else {
+                self.rollback(now, tid, format!("engine `{engine}` lost: {reason}"), s);
+            }
         }
         Ok(())
     }
@@ -1094,7 +1242,15 @@ impl Sequencer {
                 s,
             );
         }
-        let Some(tid) = self.active else { return };
+        for tid in self.active.clone() {
+            if self.active.contains(&tid) {
+                self.timeouts(now, tid, s);
+            }
+        }
+    }
+
+    /// Fire the due timeout of active transaction `tid`, if any.
+    fn timeouts(&mut self, now: u64, tid: Tid, s: &mut Step) {
         let t = &self.txns[&tid];
         match t.phase {
             Phase::Applying { deadline } if deadline <= now => {
@@ -1139,7 +1295,7 @@ impl Sequencer {
                         engine: engine.clone(),
                         undo: UndoOutcome::Resync { why: why.clone() },
                     });
-                    self.resync(&engine, &why, s);
+                    self.resync(now, &engine, &why, s);
                 }
                 self.txns
                     .get_mut(&tid)

@@ -8,12 +8,17 @@
 //! must hold exactly the canonical scene (so no rolled-back change survives
 //! anywhere), the version must have moved only on commit, tids must
 //! increase, and a replay of the journal must rebuild the same state.
+//!
+//! The same properties are checked with several transactions active at once
+//! (`Config::max_active`, per-object staleness); there the modelled engines
+//! keep per-object undo tokens, as the real adapters do, because a
+//! whole-scene snapshot would also undo a concurrent transaction.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use proptest::prelude::*;
-use vibesync_canonical::{ObjectKind, Op, Scene, StateHash};
-use vibesync_ledger::{Answer, Config, Decision, Effect, Input, Sequencer, Step, Submission};
+use vibesync_canonical::{ObjectKind, Op, Scene, SceneObject, StateHash};
+use vibesync_ledger::{Answer, Config, Decision, Effect, Input, Sequencer, StaleRule, Step, Submission};
 use vibesync_wal::{AckOutcome, Outcome, Record, Replay, Source};
 
 const ENGINES: [&str; 2] = ["blender", "unity"];
@@ -91,11 +96,32 @@ struct World {
     journal: Vec<Record>,
     now: u64,
     answers: BTreeMap<u64, Vec<Answer>>,
+    /// Undo tokens hold the touched objects' previous values (else the
+    /// whole scene).
+    object_undo: bool,
+}
+
+fn config(concurrent: bool) -> Config {
+    let mut cfg = Config::new(ENGINES.iter().map(|s| s.to_string()).collect());
+    if concurrent {
+        cfg.max_active = 4;
+        cfg.stale_rule = StaleRule::Footprint;
+    }
+    cfg
 }
 
 impl World {
     fn new() -> World {
-        let mut cfg = Config::new(ENGINES.iter().map(|s| s.to_string()).collect());
+        World::with(false)
+    }
+
+    /// Several transactions active at once, per-object staleness.
+    fn concurrent() -> World {
+        World::with(true)
+    }
+
+    fn with(concurrent: bool) -> World {
+        let mut cfg = config(concurrent);
         cfg.checkpoint_every = 3;
         let mut w = World {
             seq: Sequencer::new(cfg),
@@ -110,6 +136,7 @@ impl World {
             journal: Vec::new(),
             now: 0,
             answers: BTreeMap::new(),
+            object_undo: concurrent,
         };
         for (i, name) in ENGINES.iter().enumerate() {
             w.input(Input::EngineBack {
@@ -176,7 +203,16 @@ impl World {
                         error: "refused by the test".into(),
                     }
                 } else {
-                    let token = serde_json::to_value(&eng.scene).unwrap();
+                    let token = if self.object_undo {
+                        let before: Vec<(String, Option<SceneObject>)> = ops
+                            .iter()
+                            .flat_map(|op| eng.scene.touched_by(op))
+                            .map(|id| (id.clone(), eng.scene.objects.get(&id).cloned()))
+                            .collect();
+                        serde_json::to_value(before).unwrap()
+                    } else {
+                        serde_json::to_value(&eng.scene).unwrap()
+                    };
                     match eng.scene.apply_all(&ops) {
                         Ok(()) => AckOutcome::Applied { undo_token: token },
                         Err((_, e)) => AckOutcome::Failed {
@@ -204,6 +240,20 @@ impl World {
                         tid,
                         engine,
                         result: Err("undo token lost".into()),
+                    })
+                } else if self.object_undo {
+                    let before: Vec<(String, Option<SceneObject>)> = serde_json::from_value(token).unwrap();
+                    // Restore in reverse, so the oldest value of an id wins.
+                    for (id, value) in before.into_iter().rev() {
+                        match value {
+                            Some(o) => eng.scene.objects.insert(id, o),
+                            None => eng.scene.objects.remove(&id),
+                        };
+                    }
+                    Some(Input::Undone {
+                        tid,
+                        engine,
+                        result: Ok(()),
                     })
                 } else {
                     eng.scene = serde_json::from_value(token).unwrap();
@@ -493,6 +543,103 @@ proptest! {
         w.drain();
         check(&w, false);
     }
+
+    /// The same end state with up to four transactions active at once.
+    #[test]
+    fn concurrent_transactions_end_committed_or_rolled_back_everywhere(acts in prop::collection::vec(act(), 1..160)) {
+        let mut w = World::concurrent();
+        for a in acts {
+            w.run(a);
+        }
+        w.drain();
+        check(&w, true);
+    }
+
+    #[test]
+    fn concurrent_recovery_mid_schedule_resolves_in_doubt(acts in prop::collection::vec(act(), 1..100), more in prop::collection::vec(act(), 0..40)) {
+        let mut w = World::concurrent();
+        for a in acts {
+            w.run(a);
+        }
+        let mut replay = Replay::default();
+        for (n, r) in w.journal.iter().enumerate() {
+            replay.apply(n as u64, r).unwrap();
+        }
+        let (seq, step) = Sequencer::recover(config(true), replay);
+        w.seq = seq;
+        w.exec(step);
+        for e in &mut w.engines {
+            e.up = false;
+            e.inbox.clear();
+        }
+        for a in more {
+            w.run(a);
+        }
+        w.drain();
+        check(&w, false);
+    }
+}
+
+#[test]
+fn disjoint_transactions_are_active_together_and_overlapping_ones_wait() {
+    let mut w = World::concurrent();
+    for obj in 0..3 {
+        w.submit(obj, 0, false, 9, None); // create o0, o1, o2
+    }
+    while (0..2).any(|i| !w.engines[i].inbox.is_empty()) {
+        for i in 0..2 {
+            w.deliver(i, Fault::None);
+        }
+    }
+    assert_eq!(w.seq.scene_version(), 3);
+    // Read at version 3: o0 and o1 are disjoint, the second write to o0
+    // overlaps the first and waits; o2's write stays queued behind it
+    // (begins are in tid order).
+    w.submit(0, 1, false, 9, None); // tid 3
+    w.submit(1, 1, false, 9, None); // tid 4
+    w.submit(0, 1, false, 9, None); // tid 5, overlaps 3
+    w.submit(2, 1, false, 9, None); // tid 6, behind 5
+    let applied: Vec<u64> = w.engines[0]
+        .inbox
+        .iter()
+        .filter_map(|e| if let Effect::Apply { tid, .. } = e { Some(*tid) } else { None })
+        .collect();
+    assert_eq!(applied, [3, 4], "3 and 4 active together, 5 waits for 3, 6 waits behind 5");
+    // Finish 4 before 3: commits may end in any order.
+    let mut inbox: Vec<Effect> = w.engines[0].inbox.drain(..).collect();
+    inbox.reverse();
+    w.engines[0].inbox.extend(inbox);
+    let mut inbox: Vec<Effect> = w.engines[1].inbox.drain(..).collect();
+    inbox.reverse();
+    w.engines[1].inbox.extend(inbox);
+    for _ in 0..2 {
+        for i in 0..2 {
+            w.deliver(i, Fault::None); // applies (4 first)
+        }
+    }
+    let first_commit = |w: &World| {
+        w.journal.iter().find_map(|r| match r {
+            Record::Commit { tid, scene_version, .. } if *scene_version == 4 => Some(*tid),
+            _ => None,
+        })
+    };
+    for i in 0..2 {
+        w.deliver(i, Fault::None); // verify 4
+    }
+    assert_eq!(first_commit(&w), Some(4), "tid 4 commits first, to version 4");
+    w.drain();
+    // tid 5 read version 3, but o0 changed at version 5 (tid 3): stale.
+    assert!(w.journal.iter().any(|r| matches!(r, Record::Refused { tid: 5, rule, .. } if rule == "stale-scene-version")));
+    // tid 6 read version 3 and o2 did not change since: committed.
+    assert!(w.journal.iter().any(|r| matches!(r, Record::Commit { tid: 6, .. })));
+    check(&w, true);
+}
+
+#[test]
+fn footprint_rule_still_refuses_future_and_changed_reads() {
+    let mut w = World::concurrent();
+    w.submit(0, 0, true, 9, None); // read version 1 while the scene is at 0
+    assert!(matches!(w.journal.last(), Some(Record::Refused { rule, .. }) if rule == "stale-scene-version"));
 }
 
 #[test]

@@ -7,6 +7,11 @@
 //! measured path is the whole product path: host task → QUIC → SDK network
 //! thread → main-thread queue → reply → QUIC → host.
 //!
+//! The raw echo server runs on its own OS thread with a current-thread tokio
+//! runtime, as the SDK's network thread does, and echoes one message of the
+//! size of a sealed `verify` command frame on one long-lived bidirectional
+//! stream (the control stream's pattern).
+//!
 //! Besides criterion's timing, it prints p50/p99 over 3000 sequential round
 //! trips and pipelined throughput (64 in flight) for both paths.
 
@@ -58,7 +63,8 @@ struct Raw {
     _conn: quinn::Connection,
 }
 
-const MSG: usize = 96;
+/// The size of a sealed `verify` command frame (asserted in `report`).
+const MSG: usize = 110;
 
 async fn raw() -> Raw {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
@@ -73,18 +79,26 @@ async fn raw() -> Raw {
         .unwrap();
     tls.alpn_protocols = vec![b"echo".to_vec()];
     let server = quinn::ServerConfig::with_crypto(Arc::new(quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap()));
-    let ep = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = ep.local_addr().unwrap();
-    tokio::spawn(async move {
-        let conn = ep.accept().await.unwrap().await.unwrap();
-        let (mut s, mut r) = conn.accept_bi().await.unwrap();
-        let mut buf = [0u8; MSG];
-        while r.read_exact(&mut buf).await.is_ok() {
-            if s.write_all(&buf).await.is_err() {
-                return;
+    // The echo side runs like the SDK's network thread: its own OS thread
+    // with a current-thread runtime, so both paths have the same thread
+    // topology up to the engine main thread hop, which is the product's.
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let ep = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
+            addr_tx.send(ep.local_addr().unwrap()).unwrap();
+            let conn = ep.accept().await.unwrap().await.unwrap();
+            let (mut s, mut r) = conn.accept_bi().await.unwrap();
+            let mut buf = [0u8; MSG];
+            while r.read_exact(&mut buf).await.is_ok() {
+                if s.write_all(&buf).await.is_err() {
+                    return;
+                }
             }
-        }
+        });
     });
+    let addr = addr_rx.recv().unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();
     let mut ctls = rustls::ClientConfig::builder_with_provider(provider)
@@ -116,6 +130,11 @@ fn pct(mut v: Vec<Duration>) -> (Duration, Duration) {
 }
 
 fn report(rt: &tokio::runtime::Runtime, vs: &Vs, raw: &mut Raw) {
+    use vibesync_protocol::{Channel, Command, Direction, Message, Reply as R, Sender};
+    let now = 1_700_000_000_000;
+    let cmd = Sender::new(Channel::Control, Direction::HostToAdapter).seal(None, now, &Message::Command(Command { id: 5000, body: small() }));
+    let reply = Sender::new(Channel::Control, Direction::AdapterToHost).seal(None, now, &Message::Reply(R::ok(5000, serde_json::json!({"hash": "00"}))));
+    println!("REPORT frame bytes: command {} reply {}; raw echo message {MSG}", cmd.len(), reply.len());
     const N: usize = 3000;
     let (vs_p, raw_p) = rt.block_on(async {
         for _ in 0..300 {

@@ -4,7 +4,8 @@
 //!
 //! The generated types are what wasmtime lowers into a guest; the mirror types
 //! are what the rest of the host (intake, WAL, CLI) speaks. Conversions happen
-//! once per pipeline evaluation, not once per policy.
+//! once per pipeline evaluation, not once per policy. The intent crosses in
+//! its compact wire form (`vibesync_policy_types::wire`).
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -40,7 +41,14 @@ pub fn leaves(l: &[t::Leaf]) -> Vec<wit::Leaf> {
     l.iter().map(|l| wit::Leaf { path: l.path.clone(), value: scalar(&l.value) }).collect()
 }
 
-/// An intent in the guest's representation.
+fn string_list(strings: &[String]) -> wit::StringList {
+    let (text, ends) = t::wire::pack_strings(strings);
+    wit::StringList { text, ends }
+}
+
+/// An intent in the guest's representation. The leaves do not cross: the
+/// guest rebuilds them from `payload_cbor` (see `vibesync_policy_types::wire`),
+/// which is one copy instead of one allocator call per string.
 pub fn intent(i: &t::Intent) -> wit::Intent {
     wit::Intent {
         tid: i.tid,
@@ -48,12 +56,11 @@ pub fn intent(i: &t::Intent) -> wit::Intent {
         op: i.op.clone(),
         op_index: i.op_index,
         op_count: i.op_count,
-        engines: i.engines.clone(),
-        objects: i.objects.clone(),
+        engines: string_list(&i.engines),
+        objects: string_list(&i.objects),
         rationale: i.rationale.clone(),
         scene_version: i.scene_version,
         payload_cbor: i.payload_cbor.clone(),
-        leaves: leaves(&i.leaves),
     }
 }
 

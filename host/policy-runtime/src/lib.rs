@@ -9,6 +9,7 @@
 //!   [`DirWatcher`]).
 //! - [`inspect`]: what a module imports and exports, for reviewers.
 //! - [`testing`]: the fixture-file runner behind `vibesync policy test`.
+//! - [`review`]: the comparison behind `vibesync policy diff OLD NEW`.
 //!
 //! Faults (trap, fuel, deadline, memory, stack, malformed verdict) never
 //! escape as errors: they are denies with a `host.policy-fault` finding
@@ -20,6 +21,7 @@ mod hash;
 pub mod inspect;
 pub mod lock;
 mod pipeline;
+pub mod review;
 mod runtime;
 mod swap;
 pub mod testing;

@@ -56,6 +56,10 @@ pub enum LockError {
     Version { path: PathBuf, found: u32 },
     #[error("cannot write lock file {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("an approval needs a reviewer: pass `--reviewer NAME` (the name is recorded in policies.lock)")]
+    NoReviewer,
+    #[error("there is no module `{name}` ({name}.wasm) in {dir} to approve; copy the component there first")]
+    NoSuchModule { name: String, dir: PathBuf },
     #[error(
         "policy module {file} (sha256 {found}) is not approved: {lock} has no entry `{name}`; \
          review it with `vibesync policy inspect {file}` and approve it with `vibesync policy lock DIR --reviewer NAME`"
@@ -130,6 +134,21 @@ impl Lockfile {
     /// `dir/policies.lock`. Entries whose hash did not change keep their
     /// original reviewer and timestamp. Returns the lock written.
     pub fn approve_dir(dir: &Path, reviewer: &str) -> Result<Self, LockError> {
+        Self::approve(dir, reviewer, None)
+    }
+
+    /// Approve only module `name` (file `dir/<name>.wasm`) as `reviewer`,
+    /// now; every other entry of `dir/policies.lock` stays exactly as it was
+    /// (a module that changed without approval stays refused). Returns the
+    /// lock written.
+    pub fn approve_module(dir: &Path, name: &str, reviewer: &str) -> Result<Self, LockError> {
+        Self::approve(dir, reviewer, Some(name))
+    }
+
+    fn approve(dir: &Path, reviewer: &str, only: Option<&str>) -> Result<Self, LockError> {
+        if reviewer.trim().is_empty() {
+            return Err(LockError::NoReviewer);
+        }
         let path = dir.join(LOCK_FILE);
         let previous = match std::fs::read_to_string(&path) {
             Ok(text) => Some(Self::parse(&text, &path)?),
@@ -137,25 +156,37 @@ impl Lockfile {
             Err(source) => return Err(LockError::Read { path, source }),
         };
         let now = rfc3339_utc(SystemTime::now());
-        let mut lock = Lockfile { version: LOCK_VERSION, modules: BTreeMap::new() };
-        for (name, file) in wasm_files(dir).map_err(|source| LockError::Read { path: dir.to_owned(), source })? {
+        let files = wasm_files(dir).map_err(|source| LockError::Read { path: dir.to_owned(), source })?;
+        if let Some(name) = only.filter(|n| !files.iter().any(|(f, _)| f.as_str() == *n)) {
+            return Err(LockError::NoSuchModule { name: name.to_owned(), dir: dir.to_owned() });
+        }
+        let mut lock = match (&previous, only) {
+            (Some(p), Some(_)) => p.clone(),
+            _ => Lockfile { version: LOCK_VERSION, modules: BTreeMap::new() },
+        };
+        for (name, file) in files.into_iter().filter(|(n, _)| only.is_none_or(|o| o == n.as_str())) {
             let bytes = std::fs::read(&file).map_err(|source| LockError::Read { path: file.clone(), source })?;
-            let sha256 = Sha256::of(&bytes);
-            let kept = previous.as_ref().and_then(|p| p.modules.get(&name)).filter(|e| e.sha256 == sha256);
-            let entry = match kept {
-                Some(e) => e.clone(),
-                None => LockEntry {
-                    file: file.file_name().expect("wasm_files yields files").to_string_lossy().into_owned(),
-                    sha256,
-                    size: bytes.len() as u64,
-                    reviewer: reviewer.to_owned(),
-                    approved_at: now.clone(),
-                },
-            };
+            let entry = approval(&name, &file, &bytes, previous.as_ref(), reviewer, &now);
             lock.modules.insert(name, entry);
         }
         std::fs::write(&path, lock.render()).map_err(|source| LockError::Write { path, source })?;
         Ok(lock)
+    }
+}
+
+/// The lock entry for module `name` with `bytes`: the previous approval if
+/// the hash did not change, else a new one by `reviewer` at `now`. Pure.
+fn approval(name: &str, file: &Path, bytes: &[u8], previous: Option<&Lockfile>, reviewer: &str, now: &str) -> LockEntry {
+    let sha256 = Sha256::of(bytes);
+    match previous.and_then(|p| p.modules.get(name)).filter(|e| e.sha256 == sha256) {
+        Some(e) => e.clone(),
+        None => LockEntry {
+            file: file.file_name().expect("wasm_files yields files").to_string_lossy().into_owned(),
+            sha256,
+            size: bytes.len() as u64,
+            reviewer: reviewer.to_owned(),
+            approved_at: now.to_owned(),
+        },
     }
 }
 
@@ -243,6 +274,61 @@ mod tests {
         }
         let msg = lock.check("b", Path::new("dir/b.wasm"), &bad, lp).unwrap_err().to_string();
         assert!(msg.contains("dir/b.wasm") && msg.contains(&bad.to_string()) && msg.contains("policy lock"), "{msg}");
+    }
+
+    /// A lock file as the first release of the host wrote it: it must keep
+    /// loading unchanged.
+    const V1_LOCK: &str = "# Approved VibeSync policy modules. A module loads only if its SHA-256 is listed here.
+# Regenerate with `vibesync policy lock DIR --reviewer NAME` after reviewing
+# each module with `vibesync policy inspect FILE`.
+
+version = 1
+
+[modules.team-naming]
+file = \"team-naming.wasm\"
+sha256 = \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"
+size = 3
+reviewer = \"alice\"
+approved-at = \"2026-01-01T00:00:00Z\"
+";
+
+    #[test]
+    fn first_release_lock_files_still_load() {
+        let lock = Lockfile::parse(V1_LOCK, Path::new("policies.lock")).unwrap();
+        let e = &lock.modules["team-naming"];
+        assert_eq!(e.sha256, Sha256::of(b"abc"));
+        assert_eq!((e.reviewer.as_str(), e.approved_at.as_str()), ("alice", "2026-01-01T00:00:00Z"));
+        assert_eq!(Lockfile::parse(&lock.render(), Path::new("p")).unwrap(), lock);
+    }
+
+    #[test]
+    fn approval_keeps_the_first_reviewer_of_an_unchanged_module() {
+        let mut prev = Lockfile { version: LOCK_VERSION, modules: BTreeMap::new() };
+        prev.modules.insert("a".into(), entry(&Sha256::of(b"abc")));
+        let file = Path::new("d/a.wasm");
+        let same = approval("a", file, b"abc", Some(&prev), "bob", "2026-02-02T00:00:00Z");
+        assert_eq!((same.reviewer.as_str(), same.approved_at.as_str()), ("alice", "2026-01-01T00:00:00Z"));
+        let changed = approval("a", file, b"abd", Some(&prev), "bob", "2026-02-02T00:00:00Z");
+        assert_eq!((changed.reviewer.as_str(), changed.approved_at.as_str()), ("bob", "2026-02-02T00:00:00Z"));
+        assert_eq!((changed.sha256, changed.size, changed.file.as_str()), (Sha256::of(b"abd"), 3, "a.wasm"));
+    }
+
+    #[test]
+    fn approving_one_module_leaves_the_others_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("a.wasm"), b"one").unwrap();
+        std::fs::write(dir.join("b.wasm"), b"two").unwrap();
+        Lockfile::approve_dir(dir, "alice").unwrap();
+        std::fs::write(dir.join("a.wasm"), b"one, changed").unwrap();
+        std::fs::write(dir.join("b.wasm"), b"two, changed").unwrap();
+        let lock = Lockfile::approve_module(dir, "a", "bob").unwrap();
+        assert_eq!(lock.modules["a"].sha256, Sha256::of(b"one, changed"));
+        assert_eq!(lock.modules["a"].reviewer, "bob");
+        assert_eq!(lock.modules["b"].sha256, Sha256::of(b"two"), "b changed without approval: still the old hash");
+        assert_eq!(Lockfile::read_dir(dir).unwrap(), lock);
+        assert!(matches!(Lockfile::approve_module(dir, "c", "bob"), Err(LockError::NoSuchModule { .. })));
+        assert!(matches!(Lockfile::approve_dir(dir, " "), Err(LockError::NoReviewer)));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 // refusals are off the hot path, so it is not boxed.
 #![allow(clippy::result_large_err)]
 
+pub mod bench;
 pub mod config;
 pub mod core_api;
 pub mod ctl;

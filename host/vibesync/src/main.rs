@@ -36,6 +36,9 @@ enum Command {
     Ctl(vibesync::ctl::client::CtlArgs),
     /// A first run: host, two reference engines and a scripted agent session.
     Demo(vibesync::demo::DemoArgs),
+    /// Load runs through the real pipeline (see docs/PERFORMANCE.md).
+    #[command(subcommand)]
+    Bench(vibesync::bench::BenchCmd),
     /// Run a headless reference engine (demos, load and fault tests).
     #[command(hide = true)]
     ReferenceEngine(vibesync_reference_engine::Args),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Init(args) => vibesync::init::run(args),
         Command::Ctl(args) => vibesync::ctl::client::run(args),
         Command::Demo(args) => vibesync::demo::run(args),
+        Command::Bench(cmd) => vibesync::bench::run(cmd),
         Command::ReferenceEngine(args) => vibesync_reference_engine::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {

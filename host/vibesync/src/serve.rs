@@ -61,6 +61,19 @@ pub struct ServeArgs {
     /// Test only: the fake core's time per engine verification.
     #[arg(long, hide = true, default_value_t = 150)]
     pub fake_verify_step_ms: u64,
+    /// Bench only (`vibesync bench load`): instead of MCP, run this many
+    /// in-process intent submitters against the real core and print the
+    /// result on stdout.
+    #[arg(long, hide = true, conflicts_with = "fake_core", value_name = "N")]
+    pub bench_submitters: Option<usize>,
+    /// One transaction at a time, and any commit makes an older scene
+    /// version stale (instead of concurrent transactions on disjoint
+    /// objects with per-object staleness). The load bench's baseline.
+    #[arg(long, hide = true)]
+    pub serial_sequencer: bool,
+    /// Bench only: measured seconds of the load.
+    #[arg(long, hide = true, default_value_t = 10)]
+    pub bench_seconds: u64,
 }
 
 /// The configuration with the command-line overrides applied and checked.
@@ -113,7 +126,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 metrics: metrics.clone(),
             })
         } else {
-            let parts = crate::orchestrator::boot::open(&config, metrics.clone()).await?;
+            use crate::orchestrator::boot::{self, Sequencing};
+            let sequencing = if args.serial_sequencer { Sequencing::SERIAL } else { Sequencing::CONCURRENT };
+            let parts = boot::open(&config, metrics.clone(), sequencing).await?;
             let (handle, inbox) = crate::core_api::channel(1024);
             tokio::spawn(async move {
                 if let Err(e) = crate::orchestrator::run(parts, inbox).await {
@@ -122,21 +137,45 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             });
             handle
         };
+        if let Some(submitters) = args.bench_submitters {
+            // The load replaces the front doors; everything behind them
+            // (confinement, WAL, policies, sequencer, link) is serve's own.
+            println!("{}", crate::bench::LISTENING);
+            let opts = crate::bench::LoadOptions {
+                submitters,
+                warmup: Duration::from_secs(1),
+                measure: Duration::from_secs(args.bench_seconds),
+            };
+            let result = crate::bench::load(core, opts, !args.no_sandbox, args.serial_sequencer).await?;
+            println!("{}{}", crate::bench::RESULT, serde_json::to_string(&result)?);
+            return Ok(());
+        }
         serve(config, core, metrics, ctl_listener).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The paths and network rules of the confinement profile for `config`:
+/// what `serve` applies and what `vibesync sandbox report --config` shows.
+pub fn sandbox_inputs(config: &Config) -> (vibesync_sandbox::HostPaths, vibesync_sandbox::NetRules) {
+    let tcp_bind = [config.mcp.http, config.metrics.http].into_iter().flatten().map(|a| a.port()).collect();
+    (
+        vibesync_sandbox::HostPaths {
+            state_dir: config.state_dir.clone(),
+            policy_dir: config.policy_dir(),
+            cache_dir: None,
+            extra_read_only: Vec::new(),
+        },
+        vibesync_sandbox::NetRules { udp_listen: Some(config.link.listen), tcp_bind, tcp_connect: Vec::new() },
+    )
+}
+
 /// Applies the host's Landlock + seccomp profile (see `docs/sandbox.md`).
 fn confine(config: &Config, args: &ServeArgs) -> anyhow::Result<()> {
-    use vibesync_sandbox::{HostPaths, Mode, NetRules, Profile, Report};
-    let policy_dir = config.policy_dir();
-    std::fs::create_dir_all(&policy_dir)?;
-    let tcp_bind = [config.mcp.http, config.metrics.http].into_iter().flatten().map(|a| a.port()).collect();
-    let profile = Profile::for_host(
-        &HostPaths { state_dir: config.state_dir.clone(), policy_dir, cache_dir: None, extra_read_only: Vec::new() },
-        &NetRules { udp_listen: Some(config.link.listen), tcp_bind, tcp_connect: Vec::new() },
-    )?;
+    use vibesync_sandbox::{Mode, Profile, Report};
+    std::fs::create_dir_all(config.policy_dir())?;
+    let (paths, net) = sandbox_inputs(config);
+    let profile = Profile::for_host(&paths, &net)?;
     if args.no_sandbox {
         tracing::error!("--no-sandbox: the host runs UNCONFINED. {}", Report::disabled(&profile).summary());
         return Ok(());

@@ -24,12 +24,34 @@ pub fn metadata<P: Policy>() -> wit::PolicyInfo {
     }
 }
 
-/// `evaluator.evaluate` for policy `P`.
+/// Rule of the deny the glue gives when the host's intent does not decode
+/// (never expected from a correct host: fail closed rather than guess).
+pub const WIRE_RULE: &str = "sdk.malformed-intent";
+
+/// `evaluator.evaluate` for policy `P`: unpack the compact intent (string
+/// lists, leaves from the canonical CBOR), run the rules, convert the verdict.
 pub fn evaluate<P: Policy>(
     intent: wit::Intent,
     context: wit::Context,
     config: Vec<wit::Leaf>,
 ) -> wit::Verdict {
+    let unpacked = (|| {
+        Ok::<_, t::wire::WireError>((
+            t::wire::unpack_strings(&intent.engines.text, &intent.engines.ends)?,
+            t::wire::unpack_strings(&intent.objects.text, &intent.objects.ends)?,
+            t::wire::leaves_from_cbor(&intent.payload_cbor)?,
+        ))
+    })();
+    let (engines, objects, leaves) = match unpacked {
+        Ok(u) => u,
+        Err(e) => {
+            return wit::Verdict::Deny(vec![finding(t::Finding::critical(
+                WIRE_RULE,
+                "",
+                format!("the host sent an intent that does not decode ({e}); the host and the policy SDK disagree on wit/policy.wit, rebuild the policy"),
+            ))]);
+        }
+    };
     let intent = t::Intent {
         tid: intent.tid,
         source: match intent.source {
@@ -40,12 +62,12 @@ pub fn evaluate<P: Policy>(
         op: intent.op,
         op_index: intent.op_index,
         op_count: intent.op_count,
-        engines: intent.engines,
-        objects: intent.objects,
+        engines,
+        objects,
         rationale: intent.rationale,
         scene_version: intent.scene_version,
         payload_cbor: intent.payload_cbor,
-        leaves: intent.leaves.into_iter().map(leaf).collect(),
+        leaves,
     };
     let context = t::Context {
         objects: context.objects.into_iter().map(object).collect(),

@@ -36,6 +36,7 @@
 
 extern crate self as vibesync_policy_sdk;
 
+pub mod arena;
 mod helpers;
 pub mod log;
 #[cfg(not(target_arch = "wasm32"))]

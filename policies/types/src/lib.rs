@@ -11,12 +11,15 @@
 //! - [`json::parse_lenient`] is the one JSON reader that lets non-finite
 //!   floats reach the policies (JSON itself cannot spell them).
 //! - [`fixture`] is the corpus format every policy test runner reads.
+//! - [`wire`] is the compact form an intent crosses the wasm boundary in
+//!   (leaves rebuilt from the CBOR, string lists packed) and its decoders.
 
 pub mod cbor;
 pub mod fixture;
 pub mod json;
 mod model;
 mod tree;
+pub mod wire;
 
 pub use cbor::canonical_cbor;
 pub use fixture::{Expect, FixtureCase, FixtureError, FixtureFile};

@@ -25,6 +25,11 @@ pub struct ReportArgs {
     /// (what `serve --require-sandbox` would refuse).
     #[arg(long)]
     check: bool,
+    /// Take the paths and network rules from this host config (TOML), as
+    /// `serve --config FILE` would; the path and port options below are
+    /// then not used.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cache_dir", "udp_listen", "tcp_bind", "tcp_connect"])]
+    config: Option<PathBuf>,
     /// The host's state directory (read-write in the profile). Must exist.
     #[arg(long, env = "VIBESYNC_STATE_DIR", default_value = ".vibesync")]
     state_dir: PathBuf,
@@ -52,9 +57,13 @@ pub fn run(cmd: SandboxCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
-    let paths =
-        HostPaths { state_dir: a.state_dir, policy_dir: a.policy_dir, cache_dir: a.cache_dir, extra_read_only: vec![] };
-    let net = NetRules { udp_listen: a.udp_listen, tcp_bind: a.tcp_bind, tcp_connect: a.tcp_connect };
+    let (paths, net) = match &a.config {
+        Some(file) => vibesync::serve::sandbox_inputs(&vibesync::config::Config::load(Some(file))?),
+        None => (
+            HostPaths { state_dir: a.state_dir, policy_dir: a.policy_dir, cache_dir: a.cache_dir, extra_read_only: vec![] },
+            NetRules { udp_listen: a.udp_listen, tcp_bind: a.tcp_bind, tcp_connect: a.tcp_connect },
+        ),
+    };
     let report = Report::plan(&Profile::for_host(&paths, &net)?);
     if a.json {
         println!("{}", report.to_json());

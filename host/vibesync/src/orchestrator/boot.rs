@@ -63,8 +63,24 @@ pub fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
     }
 }
 
+/// How the sequencer orders transactions (see `docs/transactions.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequencing {
+    /// Most transactions active at once (disjoint footprints only).
+    pub max_active: usize,
+    pub stale_rule: vibesync_ledger::StaleRule,
+}
+
+impl Sequencing {
+    /// What `serve` runs: writers on different objects proceed together.
+    pub const CONCURRENT: Sequencing = Sequencing { max_active: 64, stale_rule: vibesync_ledger::StaleRule::Footprint };
+    /// One transaction at a time, any commit makes older reads stale (the
+    /// sequencer's default; `serve --serial-sequencer`, the bench baseline).
+    pub const SERIAL: Sequencing = Sequencing { max_active: 1, stale_rule: vibesync_ledger::StaleRule::Scene };
+}
+
 /// Opens everything the core owns. Must run inside the tokio runtime.
-pub async fn open(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Parts> {
+pub async fn open(config: &Config, metrics: Arc<Metrics>, sequencing: Sequencing) -> anyhow::Result<Parts> {
     let state = &config.state_dir;
     if config.engines.is_empty() {
         bail!("no engines are configured; add [[engines]] entries to the config (see vibesync.example.toml)");
@@ -82,6 +98,8 @@ pub async fn open(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Part
     let mut seq_cfg = vibesync_ledger::Config::new(names);
     seq_cfg.verify_timeout_ms = config.health.verify_timeout_ms;
     seq_cfg.escalation_timeout_ms = config.policies.escalation_timeout_ms;
+    seq_cfg.max_active = sequencing.max_active;
+    seq_cfg.stale_rule = sequencing.stale_rule;
     let (sequencer, recovery) = Sequencer::recover(seq_cfg, recovered.replay);
     if !recovery.journal.is_empty() {
         tracing::warn!(records = recovery.journal.len(), "resolving in-doubt transactions left by the last run");

@@ -50,6 +50,58 @@ pub fn mcp_python() -> Option<PathBuf> {
     None
 }
 
+/// The venv's python with `bpy` (Blender as a Python module) importable,
+/// installing `bpy==5.0.1` into the venv if needed. `None` (after a loud
+/// message) only outside CI; under `CI` a missing `bpy` fails the test.
+pub fn bpy_python() -> Option<PathBuf> {
+    let python = mcp_python()?;
+    let imports = || {
+        Command::new(&python)
+            .args(["-c", "import bpy"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if imports() {
+        return Some(python);
+    }
+    let out = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "bpy==5.0.1"])
+        .output()
+        .expect("run pip");
+    if out.status.success() && imports() {
+        return Some(python);
+    }
+    let why = format!(
+        "cannot install `bpy==5.0.1` into the venv: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}");
+    }
+    eprintln!("\n!!!!! SKIPPING the real-Blender test: {why}\n");
+    None
+}
+
+/// The adapter SDK's C ABI library next to the `vibesync` binary, built
+/// with `cargo build -p vibesync-adapter-sdk` when it is not there yet.
+pub fn sdk_cdylib() -> PathBuf {
+    let profile_dir = Path::new(BIN).parent().expect("binary dir");
+    let lib = profile_dir.join("libvibesync_adapter_sdk.so");
+    if !lib.exists() {
+        let target = profile_dir.parent().expect("target dir");
+        let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+            .args(["build", "-p", "vibesync-adapter-sdk"])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build -p vibesync-adapter-sdk");
+        assert!(status.success(), "building the adapter SDK cdylib failed");
+    }
+    assert!(lib.exists(), "{} missing after building the SDK", lib.display());
+    lib
+}
+
 /// `vibesync serve --fake-core` with stdin held open (the MCP stdio session
 /// lives as long as the child), waiting until its ctl socket exists.
 pub struct Host {

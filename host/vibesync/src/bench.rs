@@ -1,0 +1,555 @@
+//! `vibesync bench load`: the whole intent path under load, with real
+//! processes, and the confinement's cost measured in the same run.
+//!
+//! Two halves:
+//! - the **load** ([`load`]): `serve --bench-submitters N` runs it in place
+//!   of the MCP front door, inside the real serve process (same config,
+//!   same confinement, same `orchestrator::boot::open` + `orchestrator::run`).
+//!   N submitters call the core through its in-process API
+//!   ([`CoreHandle`]) in a closed loop: look (read the scene version),
+//!   write (one `set_transform` on the submitter's own object, through the
+//!   policies, the WAL and QUIC to every engine), wait for the provisional
+//!   answer, then for the final outcome, and go again. It prints one
+//!   `BENCH-RESULT {json}` line.
+//! - the **driver** ([`run`]): makes a throw-away project per run, starts
+//!   that serve as a child, pairs and starts two reference engines (real
+//!   processes, real QUIC), collects the result, and interleaves confined
+//!   and `--no-sandbox` runs (ABBA order) so that the sandbox's cost is a
+//!   ratio measured under the same machine load.
+//!
+//! The statistics ([`Latencies`], [`ratio_summary`]) are plain functions.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::{EngineConfig, EngineKind};
+use crate::core_api::{Caller, CoreHandle, IntentRequest, OpSpec, Phase, Source};
+
+/// The line the bench-mode serve prints once its QUIC link listens.
+pub const LISTENING: &str = "BENCH-LISTENING";
+/// The prefix of the bench-mode serve's result line.
+pub const RESULT: &str = "BENCH-RESULT ";
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// N concurrent intent submitters through the full pipeline (policies,
+    /// WAL, QUIC) against two reference engines; confined and unconfined
+    /// runs interleaved.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Concurrent submitters (each owns one object).
+    #[arg(long, default_value_t = 8)]
+    pub submitters: usize,
+    /// Measured seconds per run (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Rounds; each round is one confined and one unconfined run, in
+    /// alternating order.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Only confined runs (no `--no-sandbox` baseline).
+    #[arg(long)]
+    pub confined_only: bool,
+    /// Which sequencer modes to run: `concurrent` (what serve runs),
+    /// `serial` (one transaction at a time, `serve --serial-sequencer`), or
+    /// `both`.
+    #[arg(long, value_enum, default_value = "both")]
+    pub sequencer: SequencerChoice,
+    /// Also print every run's JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the runs' project directories (WAL, serve.log).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SequencerChoice {
+    Concurrent,
+    Serial,
+    Both,
+}
+
+/// What the bench-mode serve is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    pub submitters: usize,
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// Latency percentiles of one kind of event, in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latencies {
+    pub n: usize,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+impl Latencies {
+    /// Nearest-rank percentiles of `samples` (any order).
+    pub fn of(samples: &[Duration]) -> Latencies {
+        let mut us: Vec<u64> = samples.iter().map(|d| d.as_micros() as u64).collect();
+        us.sort_unstable();
+        let rank = |p: f64| -> u64 {
+            if us.is_empty() {
+                return 0;
+            }
+            let i = ((p * us.len() as f64).ceil() as usize).clamp(1, us.len()) - 1;
+            us[i]
+        };
+        Latencies { n: us.len(), p50_us: rank(0.50), p99_us: rank(0.99), max_us: us.last().copied().unwrap_or(0) }
+    }
+}
+
+/// One run's outcome, as the bench-mode serve prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadResult {
+    pub confined: bool,
+    /// `serve --serial-sequencer`.
+    pub serial: bool,
+    pub submitters: usize,
+    pub seconds: f64,
+    /// Intents submitted in the measured window.
+    pub submitted: u64,
+    pub committed: u64,
+    pub rolled_back: u64,
+    /// Refusals and other errors, by rule (`host.stale-scene-version`, ...).
+    pub refused: BTreeMap<String, u64>,
+    pub submitted_per_s: f64,
+    pub committed_per_s: f64,
+    /// Submit → provisional answer, for intents that reached it.
+    pub to_provisional: Latencies,
+    /// Submit → committed, for intents that committed.
+    pub to_commit: Latencies,
+}
+
+#[derive(Default)]
+struct Samples {
+    submitted: u64,
+    committed: u64,
+    rolled_back: u64,
+    refused: BTreeMap<String, u64>,
+    provisional: Vec<Duration>,
+    commit: Vec<Duration>,
+}
+
+fn object_id(i: usize) -> String {
+    format!("bench-{i}")
+}
+
+fn intent(ops: Vec<OpSpec>, rationale: &str, scene_version: u64) -> IntentRequest {
+    IntentRequest { ops, rationale: rationale.into(), scene_version, idempotency_key: None, engines: None, source: Source::Agent }
+}
+
+/// Waits until every configured engine is connected.
+async fn engines_up(core: &CoreHandle, limit: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let engines = core.list_engines(Caller::Agent).await?;
+        if !engines.is_empty() && engines.iter().all(|e| e.connected) {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("engines not connected after {limit:?}: {engines:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for the final phase of `tid` (the submitter's view of "committed").
+async fn final_phase(core: &CoreHandle, tid: u64) -> anyhow::Result<Phase> {
+    let mut rx = core.subscribe(Caller::Agent, tid).await?;
+    while let Some(p) = rx.recv().await {
+        if p.phase.is_final() {
+            return Ok(p.phase);
+        }
+    }
+    // Already final when subscribed (or the stream ended): read the record.
+    let t = core.get_transaction(Caller::Agent, tid).await?;
+    if !t.is_final {
+        bail!("tid {tid}: progress stream ended in phase {:?}", t.phase);
+    }
+    Ok(t.phase)
+}
+
+/// The load itself, against a running core whose engines are configured.
+pub async fn load(core: CoreHandle, opts: LoadOptions, confined: bool, serial: bool) -> anyhow::Result<LoadResult> {
+    engines_up(&core, Duration::from_secs(30)).await?;
+    // One object per submitter, created in one setup transaction.
+    let version = core.read_scene(Caller::Agent).await?.version;
+    let ops = (0..opts.submitters)
+        .map(|i| OpSpec {
+            op: "create_object".into(),
+            args: json!({"id": object_id(i), "name": format!("BenchCube{i}"), "kind": "mesh", "primitive": "cube"}),
+        })
+        .collect();
+    let setup = core.submit_intent(Caller::Agent, intent(ops, "create one cube per load submitter", version)).await?;
+    let phase = final_phase(&core, setup.tid).await?;
+    if phase != Phase::Committed {
+        bail!("the setup transaction ended {phase:?}");
+    }
+
+    let samples = Arc::new(Mutex::new(Samples::default()));
+    let start = Instant::now();
+    let measure_from = start + opts.warmup;
+    let end = measure_from + opts.measure;
+    let mut tasks = Vec::new();
+    for i in 0..opts.submitters {
+        let core = core.clone();
+        let samples = samples.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = object_id(i);
+            let mut k = 0u64;
+            while Instant::now() < end {
+                k += 1;
+                let version = core.read_scene(Caller::Agent).await?.version;
+                let ops = vec![OpSpec {
+                    op: "set_transform".into(),
+                    args: json!({"id": id, "translation": [i as f64, (k % 1000) as f64 * 0.01, 0.0]}),
+                }];
+                let t0 = Instant::now();
+                let measured = t0 >= measure_from && t0 < end;
+                let answer = core.submit_intent(Caller::Agent, intent(ops, "nudge the load-test cube along y", version)).await;
+                let t_prov = t0.elapsed();
+                let (outcome, prov) = match answer {
+                    Ok(o) => (Ok(final_phase(&core, o.tid).await?), Some(t_prov)),
+                    Err(e) => (Err(e.rule.unwrap_or_else(|| e.code.as_str().to_owned())), None),
+                };
+                let t_final = t0.elapsed();
+                if !measured {
+                    continue;
+                }
+                let mut s = samples.lock().expect("samples");
+                s.submitted += 1;
+                s.provisional.extend(prov);
+                match outcome {
+                    Ok(Phase::Committed) => {
+                        s.committed += 1;
+                        s.commit.push(t_final);
+                    }
+                    Ok(Phase::RolledBack) => s.rolled_back += 1,
+                    Ok(other) => *s.refused.entry(format!("phase-{other:?}")).or_default() += 1,
+                    Err(rule) => *s.refused.entry(rule).or_default() += 1,
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let s = std::mem::take(&mut *samples.lock().expect("samples"));
+    let secs = opts.measure.as_secs_f64();
+    Ok(LoadResult {
+        confined,
+        serial,
+        submitters: opts.submitters,
+        seconds: secs,
+        submitted: s.submitted,
+        committed: s.committed,
+        rolled_back: s.rolled_back,
+        refused: s.refused,
+        submitted_per_s: s.submitted as f64 / secs,
+        committed_per_s: s.committed as f64 / secs,
+        to_provisional: Latencies::of(&s.provisional),
+        to_commit: Latencies::of(&s.commit),
+    })
+}
+
+/// Median and range of per-round ratios (confined / unconfined).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatioSummary {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn ratio_summary(ratios: &[f64]) -> Option<RatioSummary> {
+    let mut r: Vec<f64> = ratios.iter().copied().filter(|x| x.is_finite()).collect();
+    if r.is_empty() {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    let mid = r.len() / 2;
+    let median = if r.len() % 2 == 1 { r[mid] } else { (r[mid - 1] + r[mid]) / 2.0 };
+    Some(RatioSummary { median, min: r[0], max: r[r.len() - 1] })
+}
+
+// ---- the driver -------------------------------------------------------
+
+pub fn run(cmd: BenchCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCmd::Load(args) => drive(args),
+    }
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// One run: fresh project, bench-mode serve, two reference engines.
+/// `compiled` keeps the policy runtime's compile cache between runs, so
+/// that start-up does not recompile the built-ins every time (not measured
+/// either way).
+fn one_run(exe: &Path, dir: &Path, compiled: &Path, args: &LoadArgs, confined: bool, serial: bool) -> anyhow::Result<LoadResult> {
+    std::fs::create_dir_all(dir)?;
+    let state = dir.join("state");
+    let port = free_udp_port()?;
+    let config = dir.join("vibesync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {state:?}\nproject_root = {dir:?}\n\n[link]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [log]\nfilter = \"warn\"\n\n\
+             [[engines]]\nname = \"blender\"\nkind = \"reference\"\n\n[[engines]]\nname = \"unity\"\nkind = \"reference\"\n",
+            state = state.display().to_string(),
+            dir = dir.display().to_string(),
+        ),
+    )?;
+    let engines = [
+        EngineConfig { name: "blender".into(), kind: EngineKind::Reference },
+        EngineConfig { name: "unity".into(), kind: EngineKind::Reference },
+    ];
+    crate::init::init(&state, &engines, format!("127.0.0.1:{port}").parse()?, false)?;
+    let cache = state.join("cache");
+    if compiled.is_dir() {
+        copy_dir(compiled, &cache)?;
+    }
+    let result = serve_and_load(exe, dir, &config, &state, args, confined, serial);
+    if !compiled.is_dir() && cache.is_dir() {
+        copy_dir(&cache, compiled)?;
+    }
+    result
+}
+
+fn serve_and_load(
+    exe: &Path,
+    dir: &Path,
+    config: &Path,
+    state: &Path,
+    args: &LoadArgs,
+    confined: bool,
+    serial: bool,
+) -> anyhow::Result<LoadResult> {
+    let mut serve = Command::new(exe);
+    serve
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .arg("--bench-submitters")
+        .arg(args.submitters.to_string())
+        .arg("--bench-seconds")
+        .arg(args.seconds.to_string());
+    if !confined {
+        serve.arg("--no-sandbox");
+    }
+    if serial {
+        serve.arg("--serial-sequencer");
+    }
+    let log = std::fs::File::create(dir.join("serve.log"))?;
+    let mut serve = Proc(serve.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).spawn().context("starting serve")?);
+    let mut lines = BufReader::new(serve.0.stdout.take().context("serve stdout")?).lines();
+    let mut next_line = || -> anyhow::Result<String> {
+        match lines.next() {
+            Some(l) => Ok(l?),
+            None => bail!("serve exited early; see {}", dir.join("serve.log").display()),
+        }
+    };
+    while next_line()? != LISTENING {}
+    let _engines: Vec<Proc> = [("blender", "blender"), ("unity", "unity")]
+        .into_iter()
+        .map(|(name, convention)| {
+            Command::new(exe)
+                .arg("reference-engine")
+                .arg("--pairing")
+                .arg(crate::orchestrator::boot::pairing_path(state, name))
+                .arg("--convention")
+                .arg(convention)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map(Proc)
+                .with_context(|| format!("starting reference engine `{name}`"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    loop {
+        let line = next_line()?;
+        if let Some(json) = line.strip_prefix(RESULT) {
+            return serde_json::from_str(json).context("parsing the bench result");
+        }
+    }
+}
+
+fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    if args.submitters == 0 || args.seconds == 0 || args.rounds == 0 {
+        bail!("--submitters, --seconds and --rounds must be at least 1");
+    }
+    let exe = std::env::current_exe()?;
+    let root = std::env::temp_dir().join(format!("vibesync-bench-{}", std::process::id()));
+    let sequencers: &[bool] = match args.sequencer {
+        SequencerChoice::Concurrent => &[false],
+        SequencerChoice::Serial => &[true],
+        SequencerChoice::Both => &[false, true],
+    };
+    let mut runs: Vec<LoadResult> = Vec::new();
+    let mut ratios = Vec::new();
+    for round in 0..args.rounds {
+        // ABBA: alternate which mode goes first so drift hits both.
+        let order: Vec<bool> = match (args.confined_only, round % 2) {
+            (true, _) => vec![true],
+            (false, 0) => vec![true, false],
+            (false, _) => vec![false, true],
+        };
+        for &serial in sequencers {
+            let mut pair: BTreeMap<bool, LoadResult> = BTreeMap::new();
+            for &confined in &order {
+                let label = format!(
+                    "{}-{}",
+                    if serial { "serial" } else { "concurrent" },
+                    if confined { "confined" } else { "unconfined" }
+                );
+                eprint!("round {round}, {label}: ");
+                std::io::stderr().flush().ok();
+                let dir = root.join(format!("round{round}-{label}"));
+                let r = one_run(&exe, &dir, &root.join("compiled"), &args, confined, serial)?;
+                eprintln!(
+                    "{:.0} committed/s, provisional p50 {} µs p99 {} µs, commit p50 {} µs p99 {} µs, refused {:?}",
+                    r.committed_per_s, r.to_provisional.p50_us, r.to_provisional.p99_us, r.to_commit.p50_us, r.to_commit.p99_us, r.refused
+                );
+                if args.json {
+                    println!("{}", serde_json::to_string(&r)?);
+                }
+                pair.insert(confined, r.clone());
+                runs.push(r);
+            }
+            if let (Some(c), Some(u)) = (pair.get(&true), pair.get(&false)) {
+                ratios.push(Ratio {
+                    serial,
+                    commit_p50: c.to_commit.p50_us as f64 / u.to_commit.p50_us as f64,
+                    provisional_p50: c.to_provisional.p50_us as f64 / u.to_provisional.p50_us as f64,
+                    committed_per_s: c.committed_per_s / u.committed_per_s,
+                });
+            }
+        }
+    }
+    print!("{}", render(&args, &runs, &ratios));
+    if args.keep {
+        println!("runs kept in {}", root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Confined / unconfined, one round, one sequencer mode.
+struct Ratio {
+    serial: bool,
+    commit_p50: f64,
+    provisional_p50: f64,
+    committed_per_s: f64,
+}
+
+fn render(args: &LoadArgs, runs: &[LoadResult], ratios: &[Ratio]) -> String {
+    let mut out = format!(
+        "\nvibesync bench load: {} submitters, {} s per run, two reference engines over QUIC\n\n\
+         | run | sequencer | sandbox | submitted/s | committed/s | provisional p50 / p99 | commit p50 / p99 | refused |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        args.submitters, args.seconds
+    );
+    for (i, r) in runs.iter().enumerate() {
+        let refused: Vec<String> = r.refused.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        out += &format!(
+            "| {i} | {} | {} | {:.0} | {:.0} | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {} |\n",
+            if r.serial { "serial" } else { "concurrent" },
+            if r.confined { "on" } else { "off" },
+            r.submitted_per_s,
+            r.committed_per_s,
+            r.to_provisional.p50_us as f64 / 1000.0,
+            r.to_provisional.p99_us as f64 / 1000.0,
+            r.to_commit.p50_us as f64 / 1000.0,
+            r.to_commit.p99_us as f64 / 1000.0,
+            if refused.is_empty() { "-".into() } else { refused.join(", ") },
+        );
+    }
+    let show = |name: &str, xs: Vec<f64>| match ratio_summary(&xs) {
+        Some(s) => format!(
+            "{name}: median {:.3} (rounds: {})\n",
+            s.median,
+            xs.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ")
+        ),
+        None => String::new(),
+    };
+    for serial in [false, true] {
+        let rs: Vec<&Ratio> = ratios.iter().filter(|r| r.serial == serial).collect();
+        if rs.is_empty() {
+            continue;
+        }
+        out += &format!("\nconfined / unconfined, {} sequencer, per round:\n", if serial { "serial" } else { "concurrent" });
+        out += &show("  commit latency p50", rs.iter().map(|r| r.commit_p50).collect());
+        out += &show("  provisional latency p50", rs.iter().map(|r| r.provisional_p50).collect());
+        out += &show("  committed/s", rs.iter().map(|r| r.committed_per_s).collect());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
+        let l = Latencies::of(&samples);
+        assert_eq!((l.n, l.p50_us, l.p99_us, l.max_us), (100, 50, 99, 100));
+        let one = Latencies::of(&[Duration::from_micros(7)]);
+        assert_eq!((one.p50_us, one.p99_us, one.max_us), (7, 7, 7));
+        assert_eq!(Latencies::of(&[]), Latencies::default());
+    }
+
+    #[test]
+    fn ratio_summary_is_median_and_range() {
+        let s = ratio_summary(&[1.2, 0.9, 1.0, f64::NAN]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (1.0, 0.9, 1.2));
+        let s = ratio_summary(&[1.0, 1.1]).unwrap();
+        assert!((s.median - 1.05).abs() < 1e-12);
+        assert!(ratio_summary(&[f64::INFINITY]).is_none());
+    }
+}

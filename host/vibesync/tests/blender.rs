@@ -1,0 +1,418 @@
+//! Real Blender (the `bpy` module from PyPI, in the repo's `.venv`) running
+//! the add-on's code through the adapter SDK's C ABI, connected over real
+//! QUIC to a real `vibesync serve`, beside a Unity-convention reference
+//! engine, driven through MCP as an agent would. One cluster, scenarios in
+//! order: every op applied and verified; a lying peer makes a transaction
+//! roll back and Blender's datablocks come back exactly; a hostile script is
+//! refused by the firewall; an artist's edit in Blender reaches the other
+//! engine with equal hashes; a main-thread stall trips PANIC; the add-on
+//! reconnects after a host restart and reconciles.
+//!
+//! `blender_transform_throughput` (ignored) measures verified transform
+//! intents per second; its command is in docs/PERFORMANCE.md.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use vibesync::config::{EngineConfig, EngineKind};
+
+type Client = RunningService<RoleClient, ()>;
+
+/// Waits are generous: the machine may be a loaded 2-core box.
+const WAIT: Duration = Duration::from_secs(90);
+
+struct Proc {
+    child: Child,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    name: &'static str,
+}
+
+impl Proc {
+    async fn wait_line(&mut self, prefix: &str) -> String {
+        let fut = async {
+            while let Some(line) = self.stdout.next_line().await.expect("read engine stdout") {
+                eprintln!("[{}] {line}", self.name);
+                if line.starts_with(prefix) {
+                    return line;
+                }
+            }
+            panic!("{} exited before printing `{prefix}`", self.name)
+        };
+        tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("{} did not print `{prefix}`", self.name))
+    }
+
+    async fn control(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(format!("{line}\n").as_bytes()).await.expect("write control line");
+        stdin.flush().await.expect("flush");
+    }
+}
+
+struct Cluster {
+    dir: PathBuf,
+    config: PathBuf,
+    state: PathBuf,
+    client: Option<Client>,
+    engines: usize,
+}
+
+impl Cluster {
+    fn new(tag: &str, with_unity: bool) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("vibesync-blender-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("state");
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.join("vibesync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = {:?}\nproject_root = {:?}\n\n[link]\nlisten = \"127.0.0.1:{port}\"\n\n\
+                 [[engines]]\nname = \"blender\"\nkind = \"blender\"\n{}",
+                state.display().to_string(),
+                dir.display().to_string(),
+                if with_unity { "\n[[engines]]\nname = \"unity\"\nkind = \"reference\"\n" } else { "" }
+            ),
+        )
+        .unwrap();
+        let mut engines = vec![EngineConfig { name: "blender".into(), kind: EngineKind::Blender }];
+        if with_unity {
+            engines.push(EngineConfig { name: "unity".into(), kind: EngineKind::Reference });
+        }
+        vibesync::init::init(&state, &engines, format!("127.0.0.1:{port}").parse().unwrap(), false).expect("vibesync init");
+        Cluster { dir, config, state, client: None, engines: engines.len() }
+    }
+
+    fn pairing(&self, engine: &str) -> PathBuf {
+        vibesync::orchestrator::boot::pairing_path(&self.state, engine)
+    }
+
+    async fn start_host(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("serve.log")).unwrap();
+        let mut serve = Command::new(common::BIN);
+        serve.arg("serve").arg("--config").arg(&self.config);
+        let (transport, _) = TokioChildProcess::builder(serve).stderr(Stdio::from(log)).spawn().expect("spawn serve");
+        self.client = Some(().serve(transport).await.expect("MCP handshake"));
+    }
+
+    async fn stop_host(&mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.cancel().await;
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("host running")
+    }
+
+    async fn call(&self, tool: &'static str, args: Value) -> CallToolResult {
+        let Value::Object(map) = args else { panic!("arguments must be an object") };
+        self.client().call_tool(CallToolRequestParams::new(tool).with_arguments(map)).await.expect("MCP call")
+    }
+
+    async fn ok(&self, tool: &'static str, args: Value) -> Value {
+        let r = self.call(tool, args).await;
+        assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(&r));
+        r.structured_content.clone().unwrap_or_else(|| panic!("{tool}: no structured result"))
+    }
+
+    async fn version(&self) -> u64 {
+        self.ok("read_scene", json!({})).await["version"].as_u64().expect("version")
+    }
+
+    /// Submits ops and returns the transaction's final phase.
+    async fn intent(&self, ops: Value, rationale: &str) -> (u64, String) {
+        let version = self.version().await;
+        let out = self.ok("submit_intent", json!({"ops": ops, "rationale": rationale, "scene_version": version})).await;
+        let tid = out["tid"].as_u64().expect("tid");
+        (tid, self.wait_final(tid).await)
+    }
+
+    async fn wait_final(&self, tid: u64) -> String {
+        let start = Instant::now();
+        loop {
+            let t = self.ok("get_transaction", json!({"tid": tid})).await;
+            if t["is_final"] == true {
+                return t["phase"].as_str().unwrap_or("?").to_owned();
+            }
+            assert!(start.elapsed() < WAIT, "tid {tid} not final: {t}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_connected(&self) {
+        let start = Instant::now();
+        loop {
+            let v = self.ok("list_engines", json!({})).await;
+            if v["engines"].as_array().is_some_and(|e| e.len() == self.engines && e.iter().all(|e| e["connected"] == true)) {
+                return;
+            }
+            assert!(start.elapsed() < WAIT, "engines did not connect: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn all_match(&self) -> Value {
+        self.ok("verify_engine_state", json!({})).await
+    }
+
+    async fn resume(&self) {
+        let start = Instant::now();
+        loop {
+            let out = Command::new(common::BIN).arg("ctl").arg("--config").arg(&self.config).arg("resume").output().await.unwrap();
+            if out.status.success() {
+                return;
+            }
+            assert!(start.elapsed() < WAIT, "resume refused: {}", String::from_utf8_lossy(&out.stderr));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+fn text(r: &CallToolResult) -> String {
+    r.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+}
+
+fn spawn_blender(python: &Path, pairing: &Path) -> Proc {
+    let harness = common::repo_root().join("adapters/blender/harness.py");
+    let mut child = Command::new(python)
+        .arg(harness)
+        .arg("--pairing")
+        .arg(pairing)
+        .env("VIBESYNC_SDK_LIB", common::sdk_cdylib())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start headless Blender");
+    let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    Proc { child, stdout, name: "blender" }
+}
+
+fn spawn_reference(pairing: &Path) -> Proc {
+    let mut child = Command::new(common::BIN)
+        .args(["reference-engine", "--convention", "unity", "--pairing"])
+        .arg(pairing)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start reference engine");
+    let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    Proc { child, stdout, name: "unity" }
+}
+
+async fn dump(blender: &mut Proc) -> Value {
+    blender.control("dump").await;
+    let line = blender.wait_line("DUMP ").await;
+    serde_json::from_str(&line["DUMP ".len()..]).expect("dump json")
+}
+
+fn object<'a>(scene: &'a Value, id: &str) -> &'a Value {
+    scene["objects"].as_array().and_then(|o| o.iter().find(|o| o["id"] == id)).unwrap_or_else(|| panic!("no `{id}` in {scene}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blender_adapter_end_to_end() {
+    let Some(python) = common::bpy_python() else { return };
+    let mut cl = Cluster::new("e2e", true);
+    cl.start_host().await;
+    let mut unity = spawn_reference(&cl.pairing("unity"));
+    let mut blender = spawn_blender(&python, &cl.pairing("blender"));
+    let version = blender.wait_line("BLENDER_VERSION").await;
+    eprintln!("bpy.app.version: {version}");
+    blender.wait_line("READY").await;
+    cl.wait_connected().await;
+
+    // Every op, each its own transaction, applied and verified on both.
+    let t = json!({"translation": [1.0, 0.5, -2.0], "rotation": [0.0, 0.38268343, 0.0, 0.92387953], "scale": [1.0, 2.0, 1.0]});
+    let steps = [
+        json!([{"op": "create_object", "args": {"id": "cube", "name": "Cube", "kind": "mesh", "primitive": "cube", "transform": t}}]),
+        json!([{"op": "create_object", "args": {"id": "ball", "name": "Ball", "kind": "mesh", "primitive": "uv_sphere"}},
+               {"op": "create_object", "args": {"id": "rig", "name": "Rig", "kind": "empty"}},
+               {"op": "create_object", "args": {"id": "cam", "name": "Cam", "kind": "camera", "parent": "rig"}},
+               {"op": "create_object", "args": {"id": "key", "name": "Key", "kind": "light", "primitive": "spot"}}]),
+        json!([{"op": "set_material", "args": {"id": "cube", "base_color": [0.2, 0.4, 0.6, 1.0], "roughness": 0.3, "metallic": 0.7, "emission": [1.0, 0.5, 0.0], "emission_strength": 2.0}}]),
+        json!([{"op": "rename_object", "args": {"id": "ball", "name": "Planet"}}]),
+        json!([{"op": "reparent_object", "args": {"id": "ball", "parent": "cube"}}]),
+        json!([{"op": "set_transform", "args": {"id": "ball", "translation": [0.0, 3.0, 0.0], "scale": [0.5, 0.5, 0.5]}}]),
+        json!([{"op": "select", "args": {"ids": ["cube"], "frame": true}}]),
+        json!([{"op": "run_script", "args": {"language": "python", "code": "bpy.context.scene.frame_current = 7"}}]),
+        json!([{"op": "delete_object", "args": {"id": "key"}}]),
+    ];
+    for ops in steps {
+        let (tid, phase) = cl.intent(ops.clone(), "build the test set piece by piece").await;
+        assert_eq!(phase, "committed", "tid {tid} {ops}: {}", cl.ok("get_transaction", json!({"tid": tid})).await);
+    }
+    let v = cl.all_match().await;
+    assert_eq!(v["all_match"], true, "{v}");
+
+    // A lying peer: the transaction rolls back on Blender too, exactly.
+    let before = dump(&mut blender).await;
+    unity.control("wrong-hash on").await;
+    let (tid, phase) = cl
+        .intent(
+            json!([{"op": "set_transform", "args": {"id": "cube", "translation": [5.0, 1.0, 1.0], "rotation": [0.5, 0.5, 0.5, 0.5]}},
+                   {"op": "set_material", "args": {"id": "cube", "roughness": 0.9, "emission_strength": 7.0}},
+                   {"op": "set_material", "args": {"id": "ball", "metallic": 1.0}},
+                   {"op": "rename_object", "args": {"id": "rig", "name": "Boom"}},
+                   {"op": "reparent_object", "args": {"id": "cam", "parent": null}},
+                   {"op": "delete_object", "args": {"id": "cube"}},
+                   {"op": "create_object", "args": {"id": "tmp", "name": "Tmp", "kind": "empty"}}]),
+            "a change the unity engine will misreport",
+        )
+        .await;
+    unity.control("wrong-hash off").await;
+    assert_eq!(phase, "rolled_back", "tid {tid}");
+    let after = dump(&mut blender).await;
+    assert_eq!(after, before, "Blender's datablocks after the rollback differ from before it");
+    let v = cl.all_match().await;
+    assert_eq!(v["all_match"], true, "{v}");
+
+    // A hostile script never reaches Blender: the firewall refuses it.
+    let version = cl.version().await;
+    let r = cl
+        .call("run_script", json!({"language": "python", "code": "import bpy\nimport subprocess\nsubprocess.run(['sh'])", "rationale": "refresh the lighting preset", "scene_version": version}))
+        .await;
+    assert_eq!(r.is_error, Some(true), "{}", text(&r));
+    assert!(text(&r).contains("firewall"), "{}", text(&r));
+    assert_eq!(cl.version().await, version, "nothing was sequenced");
+
+    // An artist moves the cube in Blender (Blender frame): the host and the
+    // Unity-convention engine follow, hashes equal.
+    blender.control("move cube 4 5 6").await;
+    blender.wait_line("EDITED").await;
+    blender.wait_line("EVENT").await;
+    let start = Instant::now();
+    loop {
+        let scene = cl.ok("read_scene", json!({})).await;
+        if object(&scene, "cube")["transform"]["translation"] == json!([4.0, 6.0, -5.0]) {
+            break;
+        }
+        if start.elapsed() > WAIT {
+            let journal = cl.ok("get_operation_journal", json!({"limit": 5})).await;
+            panic!("the artist edit did not reach the host: {}\njournal: {journal}", object(&scene, "cube"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let start = Instant::now();
+    loop {
+        let v = cl.all_match().await;
+        if v["all_match"] == true {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "hashes disagree after the artist edit: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A main-thread stall > 5 s with work pending trips PANIC.
+    blender.control("hang 9000").await;
+    blender.wait_line("HANG").await;
+    let version = cl.version().await;
+    let _ = cl.call("rename_object", json!({"id": "cube", "name": "Crate", "rationale": "match the props list", "scene_version": version})).await;
+    let start = Instant::now();
+    loop {
+        let scene = cl.ok("read_scene", json!({})).await;
+        if !scene["panic"].is_null() {
+            eprintln!("PANIC after {} ms: {}", start.elapsed().as_millis(), scene["panic"]);
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no PANIC while Blender's main thread is stalled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    blender.wait_line("RESUMED").await;
+    cl.resume().await;
+    let (_, phase) = cl.intent(json!([{"op": "rename_object", "args": {"id": "cube", "name": "Crate"}}]), "match the props list").await;
+    assert_eq!(phase, "committed");
+
+    // Host restart: the add-on reconnects (new session) and reconciles.
+    cl.stop_host().await;
+    cl.start_host().await;
+    blender.wait_line("READY").await;
+    cl.wait_connected().await;
+    let start = Instant::now();
+    loop {
+        let v = cl.all_match().await;
+        if v["all_match"] == true {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "not reconciled after the restart: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, phase) = cl.intent(json!([{"op": "set_transform", "args": {"id": "cube", "translation": [0.0, 1.0, 0.0]}}]), "after the restart").await;
+    assert_eq!(phase, "committed");
+
+    blender.control("quit").await;
+    unity.control("quit").await;
+    cl.stop_host().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), blender.child.wait()).await;
+    let _ = std::fs::remove_dir_all(&cl.dir);
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Verified transform intents per second through real Blender. Ignored in
+/// the normal run; the command and the numbers are in docs/PERFORMANCE.md.
+/// `VIBESYNC_BENCH_INTENTS` sets the count (default 1000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly, see docs/PERFORMANCE.md"]
+async fn blender_transform_throughput() {
+    let Some(python) = common::bpy_python() else { return };
+    let n: usize = std::env::var("VIBESYNC_BENCH_INTENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let mut cl = Cluster::new("bench", false);
+    cl.start_host().await;
+    let mut blender = spawn_blender(&python, &cl.pairing("blender"));
+    blender.wait_line("READY").await;
+    cl.wait_connected().await;
+    let (_, phase) = cl.intent(json!([{"op": "create_object", "args": {"id": "bench", "name": "Bench", "kind": "mesh"}}]), "object the benchmark moves").await;
+    assert_eq!(phase, "committed");
+    let mut version = cl.version().await;
+    let mut latencies = Vec::with_capacity(n);
+    let mut tids = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let x = (i % 1000) as f64 / 100.0;
+        let t0 = Instant::now();
+        let out = cl
+            .ok("set_transform", json!({"id": "bench", "translation": [x, 1.0, -x], "rationale": "benchmark step", "scene_version": version}))
+            .await;
+        latencies.push(t0.elapsed());
+        version = out["scene_version"].as_u64().expect("scene_version");
+        tids.push(out["tid"].as_u64().expect("tid"));
+    }
+    let submitted = start.elapsed();
+    assert_eq!(cl.wait_final(*tids.last().unwrap()).await, "committed");
+    let verified = start.elapsed();
+    let mut committed = 0;
+    for tid in &tids {
+        committed += usize::from(cl.wait_final(*tid).await == "committed");
+    }
+    latencies.sort();
+    println!(
+        "BENCH blender transform intents: n={n} committed={committed} submit_wall={:.2}s verified_wall={:.2}s \
+         verified_per_s={:.1} submit_latency_p50={:.2}ms p99={:.2}ms",
+        submitted.as_secs_f64(),
+        verified.as_secs_f64(),
+        n as f64 / verified.as_secs_f64(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
+    assert_eq!(committed, n, "every benchmark intent must commit");
+    blender.control("quit").await;
+    cl.stop_host().await;
+    let _ = std::fs::remove_dir_all(&cl.dir);
+}
