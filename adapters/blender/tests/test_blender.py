@@ -138,7 +138,9 @@ class EveryOp(unittest.TestCase):
         n = bridge._principled(cube[bridge.MAT])
         self.assertAlmostEqual(n.inputs["Metallic"].default_value, 0.9, places=6)
         d.cmd("commit", tid=tid)
-        self.assertGreaterEqual(d.a.undo_steps, 1, "one undo step per committed transaction")
+        self.assertEqual(d.a.undo_pending, [f"tid {tid}"])
+        d.a.flush_undo()
+        self.assertEqual((d.a.undo_steps, d.a.undo_pending), (1, []), "the commit became one Blender undo step")
 
 
 class Rollback(unittest.TestCase):

@@ -31,6 +31,9 @@ from . import bridge, core
 
 EDIT_DEBOUNCE_S = 0.15
 PUMP_BUDGET_S = 0.004
+# A Blender undo push snapshots the whole file (~12 ms for an empty scene in
+# bpy 5.0.1): transactions finished within this window share one step.
+UNDO_COALESCE_S = 0.2
 SCRIPT_MODULES = ("bpy", "mathutils")
 SCRIPT_DROPPED_BUILTINS = ("open", "exec", "eval", "compile", "input", "breakpoint", "__loader__", "__spec__")
 
@@ -80,6 +83,8 @@ class Adapter:
         self.status = {"state": "closed" if session is None else "connecting", "panic": False}
         self._status_at = 0.0
         self.undo_steps = 0
+        self.undo_pending = []  # labels of finished transactions not yet on Blender's undo stack
+        self.undo_pending_since = 0.0
         self.events_pushed = 0
 
     # --- the pump -------------------------------------------------------------
@@ -101,6 +106,8 @@ class Adapter:
         if self.dirty_at is not None and time.monotonic() - self.dirty_at >= EDIT_DEBOUNCE_S:
             self.push_edits()
         now = time.monotonic()
+        if self.undo_pending and now - self.undo_pending_since >= UNDO_COALESCE_S:
+            self.flush_undo()
         if self.session is not None and now - self._status_at > 0.5:
             self._status_at = now
             self.status = self.session.status()
@@ -261,7 +268,7 @@ class Adapter:
         self.tokens.pop(tid, None)
         self.known = bridge.read_all()
         self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
-        self._undo_push(f"VibeSync rollback tid {tid}")
+        self._undo_push(f"rollback tid {tid}")
         return {}
 
     def cmd_commit(self, cmd):
@@ -270,13 +277,21 @@ class Adapter:
         token = self.tokens.pop(cmd["tid"], None)
         for entry in (token or {}).get("deleted", []):
             bridge.purge(entry)
-        self._undo_push(f"VibeSync tid {cmd['tid']}")
+        self._undo_push(f"tid {cmd['tid']}")
         return {}
 
-    def _undo_push(self, message):
-        """One Blender undo step per finished transaction (Ctrl+Z story)."""
-        if bpy.ops.ed.undo_push.poll():
-            bpy.ops.ed.undo_push(message=message)
+    def _undo_push(self, label):
+        """Queue a finished transaction for Blender's undo stack; the pump
+        pushes it (with any others finished in the same window) as one step."""
+        if not self.undo_pending:
+            self.undo_pending_since = time.monotonic()
+        self.undo_pending.append(label)
+
+    def flush_undo(self):
+        labels, self.undo_pending = self.undo_pending, []
+        if labels and bpy.ops.ed.undo_push.poll():
+            msg = labels[0] if len(labels) == 1 else f"{labels[0]} .. {labels[-1]} ({len(labels)} transactions)"
+            bpy.ops.ed.undo_push(message=f"VibeSync {msg}")
             self.undo_steps += 1
 
     def cmd_snapshot(self, cmd):

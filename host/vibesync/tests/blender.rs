@@ -67,7 +67,9 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn new(tag: &str, with_unity: bool) -> Cluster {
+    /// `blender_kind`: `Blender` for the real add-on, `Reference` for the
+    /// reference engine in Blender's convention (the benchmark's baseline).
+    fn new(tag: &str, blender_kind: EngineKind, with_unity: bool) -> Cluster {
         let dir = std::env::temp_dir().join(format!("vibesync-blender-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -78,14 +80,15 @@ impl Cluster {
             &config,
             format!(
                 "state_dir = {:?}\nproject_root = {:?}\n\n[link]\nlisten = \"127.0.0.1:{port}\"\n\n\
-                 [[engines]]\nname = \"blender\"\nkind = \"blender\"\n{}",
+                 [[engines]]\nname = \"blender\"\nkind = \"{}\"\n{}",
                 state.display().to_string(),
                 dir.display().to_string(),
+                blender_kind.as_str(),
                 if with_unity { "\n[[engines]]\nname = \"unity\"\nkind = \"reference\"\n" } else { "" }
             ),
         )
         .unwrap();
-        let mut engines = vec![EngineConfig { name: "blender".into(), kind: EngineKind::Blender }];
+        let mut engines = vec![EngineConfig { name: "blender".into(), kind: blender_kind }];
         if with_unity {
             engines.push(EngineConfig { name: "unity".into(), kind: EngineKind::Reference });
         }
@@ -200,9 +203,9 @@ fn spawn_blender(python: &Path, pairing: &Path) -> Proc {
     Proc { child, stdout, name: "blender" }
 }
 
-fn spawn_reference(pairing: &Path) -> Proc {
+fn spawn_reference(pairing: &Path, convention: &str) -> Proc {
     let mut child = Command::new(common::BIN)
-        .args(["reference-engine", "--convention", "unity", "--pairing"])
+        .args(["reference-engine", "--convention", convention, "--pairing"])
         .arg(pairing)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -227,9 +230,9 @@ fn object<'a>(scene: &'a Value, id: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blender_adapter_end_to_end() {
     let Some(python) = common::bpy_python() else { return };
-    let mut cl = Cluster::new("e2e", true);
+    let mut cl = Cluster::new("e2e", EngineKind::Blender, true);
     cl.start_host().await;
-    let mut unity = spawn_reference(&cl.pairing("unity"));
+    let mut unity = spawn_reference(&cl.pairing("unity"), "unity");
     let mut blender = spawn_blender(&python, &cl.pairing("blender"));
     let version = blender.wait_line("BLENDER_VERSION").await;
     eprintln!("bpy.app.version: {version}");
@@ -320,13 +323,14 @@ async fn blender_adapter_end_to_end() {
     // A main-thread stall > 5 s with work pending trips PANIC.
     blender.control("hang 9000").await;
     blender.wait_line("HANG").await;
+    let hung_at = Instant::now();
     let version = cl.version().await;
     let _ = cl.call("rename_object", json!({"id": "cube", "name": "Crate", "rationale": "match the props list", "scene_version": version})).await;
     let start = Instant::now();
     loop {
         let scene = cl.ok("read_scene", json!({})).await;
         if !scene["panic"].is_null() {
-            eprintln!("PANIC after {} ms: {}", start.elapsed().as_millis(), scene["panic"]);
+            eprintln!("PANIC {} ms after the stall began: {}", hung_at.elapsed().as_millis(), scene["panic"]);
             break;
         }
         assert!(start.elapsed() < WAIT, "no PANIC while Blender's main thread is stalled");
@@ -351,7 +355,7 @@ async fn blender_adapter_end_to_end() {
         assert!(start.elapsed() < WAIT, "not reconciled after the restart: {v}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, phase) = cl.intent(json!([{"op": "set_transform", "args": {"id": "cube", "translation": [0.0, 1.0, 0.0]}}]), "after the restart").await;
+    let (_, phase) = cl.intent(json!([{"op": "set_transform", "args": {"id": "cube", "translation": [0.0, 1.0, 0.0]}}]), "move the cube back after the host restart").await;
     assert_eq!(phase, "committed");
 
     blender.control("quit").await;
@@ -365,18 +369,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Verified transform intents per second through real Blender. Ignored in
-/// the normal run; the command and the numbers are in docs/PERFORMANCE.md.
-/// `VIBESYNC_BENCH_INTENTS` sets the count (default 1000).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run explicitly, see docs/PERFORMANCE.md"]
-async fn blender_transform_throughput() {
-    let Some(python) = common::bpy_python() else { return };
-    let n: usize = std::env::var("VIBESYNC_BENCH_INTENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let mut cl = Cluster::new("bench", false);
+struct BenchResult {
+    per_s: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// `n` sequential set_transform intents through MCP against one engine named
+/// `blender` (real Blender, or the reference engine in Blender's convention).
+async fn bench_run(python: &Path, n: usize, real_blender: bool) -> BenchResult {
+    let kind = if real_blender { EngineKind::Blender } else { EngineKind::Reference };
+    let mut cl = Cluster::new(if real_blender { "bench-blender" } else { "bench-reference" }, kind, false);
     cl.start_host().await;
-    let mut blender = spawn_blender(&python, &cl.pairing("blender"));
-    blender.wait_line("READY").await;
+    let mut engine = if real_blender { spawn_blender(python, &cl.pairing("blender")) } else { spawn_reference(&cl.pairing("blender"), "blender") };
+    engine.wait_line("READY").await;
     cl.wait_connected().await;
     let (_, phase) = cl.intent(json!([{"op": "create_object", "args": {"id": "bench", "name": "Bench", "kind": "mesh"}}]), "object the benchmark moves").await;
     assert_eq!(phase, "committed");
@@ -388,31 +394,45 @@ async fn blender_transform_throughput() {
         let x = (i % 1000) as f64 / 100.0;
         let t0 = Instant::now();
         let out = cl
-            .ok("set_transform", json!({"id": "bench", "translation": [x, 1.0, -x], "rationale": "benchmark step", "scene_version": version}))
+            .ok("set_transform", json!({"id": "bench", "translation": [x, 1.0, -x], "rationale": "move the benchmark cube along its track", "scene_version": version}))
             .await;
         latencies.push(t0.elapsed());
         version = out["scene_version"].as_u64().expect("scene_version");
         tids.push(out["tid"].as_u64().expect("tid"));
     }
-    let submitted = start.elapsed();
     assert_eq!(cl.wait_final(*tids.last().unwrap()).await, "committed");
     let verified = start.elapsed();
     let mut committed = 0;
     for tid in &tids {
         committed += usize::from(cl.wait_final(*tid).await == "committed");
     }
-    latencies.sort();
-    println!(
-        "BENCH blender transform intents: n={n} committed={committed} submit_wall={:.2}s verified_wall={:.2}s \
-         verified_per_s={:.1} submit_latency_p50={:.2}ms p99={:.2}ms",
-        submitted.as_secs_f64(),
-        verified.as_secs_f64(),
-        n as f64 / verified.as_secs_f64(),
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-    );
     assert_eq!(committed, n, "every benchmark intent must commit");
-    blender.control("quit").await;
+    engine.control("quit").await;
     cl.stop_host().await;
     let _ = std::fs::remove_dir_all(&cl.dir);
+    latencies.sort();
+    BenchResult { per_s: n as f64 / verified.as_secs_f64(), p50: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99) }
+}
+
+/// Verified transform intents per second through real Blender, against the
+/// reference engine in Blender's convention through the same host in the
+/// same run (the baseline). Ignored in the normal run; the command and the
+/// numbers are in docs/PERFORMANCE.md. `VIBESYNC_BENCH_INTENTS` sets the
+/// count per engine (default 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly, see docs/PERFORMANCE.md"]
+async fn blender_transform_throughput() {
+    let Some(python) = common::bpy_python() else { return };
+    let n: usize = std::env::var("VIBESYNC_BENCH_INTENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let reference = bench_run(&python, n, false).await;
+    let blender = bench_run(&python, n, true).await;
+    for (name, r) in [("reference", &reference), ("blender", &blender)] {
+        println!(
+            "BENCH {name:<9} n={n} verified_intents_per_s={:.1} submit_latency_p50={:.2}ms p99={:.2}ms",
+            r.per_s,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3
+        );
+    }
+    println!("BENCH blender/reference throughput ratio {:.2}", blender.per_s / reference.per_s);
 }

@@ -75,7 +75,10 @@ fn real_core_over_mcp_and_quic() {
     // A write without a rationale is refused, naming the field.
     let no_rationale = &out["no_rationale"];
     assert_eq!(no_rationale["is_error"], true, "{no_rationale}");
-    assert!(no_rationale["text"].as_str().unwrap().contains("rationale"), "{no_rationale}");
+    assert!(
+        no_rationale["text"].as_str().unwrap().contains("rule `host.rationale-required` on field `/rationale`"),
+        "{no_rationale}"
+    );
 
     // Provisionally committed, then committed, and verified on both engines.
     let create = &out["create"];
@@ -89,7 +92,8 @@ fn real_core_over_mcp_and_quic() {
     // A stale scene version is refused with the rule and the remedy.
     let stale = out["stale"]["text"].as_str().unwrap();
     assert_eq!(out["stale"]["is_error"], true);
-    assert!(stale.contains("host.stale-scene-version") && stale.contains("read_scene"), "{stale}");
+    assert!(stale.contains("rule `host.stale-scene-version` on field `/scene_version`"), "{stale}");
+    assert!(stale.contains("read_scene"), "the remedy says to read the scene: {stale}");
 
     // A lying engine: provisional answer, then rolled back on both engines.
     assert_eq!(out["lie"]["structured"]["phase"], "provisional", "{}", out["lie"]);

@@ -151,7 +151,8 @@ mod tests {
     impl Mem {
         fn grow(&mut self, pages: usize) -> Option<usize> {
             let base = self.top;
-            (base + pages * PAGE <= self.limit).then(|| {
+            let bytes = pages.checked_mul(PAGE)?;
+            (base.checked_add(bytes)? <= self.limit).then(|| {
                 self.top += pages * PAGE;
                 base
             })
@@ -200,6 +201,6 @@ mod tests {
         let mut b = Bump::new();
         assert_ne!(b.alloc(l(PAGE, 1), |p| mem.grow(p)), 0);
         assert_eq!(b.alloc(l(GROW_PAGES * PAGE, 1), |p| mem.grow(p)), 0);
-        assert_eq!(b.alloc(l(usize::MAX - 8, 1), |p| mem.grow(p)), 0);
+        assert_eq!(b.alloc(l(isize::MAX as usize - 8, 1), |p| mem.grow(p)), 0);
     }
 }
