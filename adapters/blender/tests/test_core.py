@@ -158,6 +158,18 @@ class DiffOps(unittest.TestCase):
         self.assertEqual(a.apply_all(ops).hash(), b.hash())
         self.assertEqual(core.diff_ops(b.objects, b.objects), [])
 
+    def test_float32_read_back_is_not_an_edit(self):
+        host = core.Scene().apply_all([
+            {"op": "create_object", "args": {"id": "a", "name": "A", "kind": "mesh", "transform": {"translation": [0.1, 0.2, 0.3]}}},
+            {"op": "set_material", "args": {"id": "a", "base_color": [0.2, 0.4, 0.6, 1], "roughness": 0.3, "metallic": 0.7}},
+        ]).objects
+        read = json.loads(json.dumps(host))
+        o = read["a"]
+        o["transform"] = {k: [f32(v) for v in vs] for k, vs in o["transform"].items()}
+        o["material"] = {k: ([f32(v) for v in vs] if isinstance(vs, list) else f32(vs)) for k, vs in o["material"].items()}
+        self.assertNotEqual(o["material"], host["a"]["material"])
+        self.assertEqual(core.diff_ops(host, read), [])
+
 
 class Packaging(unittest.TestCase):
     def test_zip_is_a_blender_extension(self):

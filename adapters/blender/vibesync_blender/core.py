@@ -408,6 +408,13 @@ class Scene:
         return object_set_hash(ids, self.objects.get, self.steps)
 
 
+def _material_steps(m):
+    """A material as the hash sees it (float32 read-backs compare equal)."""
+    if m is None:
+        return None
+    return [quantize(v) for v in list(m["base_color"]) + [m["roughness"], m["metallic"]] + list(m["emission"]) + [m["emission_strength"]]]
+
+
 def diff_ops(before, after):
     """Canonical ops that turn tracked state ``before`` into ``after`` (both
     ``{id: SceneObject}``): what an artist's edit looks like to the host.
@@ -448,6 +455,6 @@ def diff_ops(before, after):
             # re-serialises an engine's op with absent fields as `null`,
             # which its validation policy refuses (see docs/blender-adapter.md).
             ops.append({"op": "set_transform", "args": dict(ta, id=oid)})
-        if a.get("material") is not None and a.get("material") != b.get("material"):
+        if a.get("material") is not None and _material_steps(a["material"]) != _material_steps(b.get("material")):
             ops.append({"op": "set_material", "args": dict(a["material"], id=oid)})
     return ops

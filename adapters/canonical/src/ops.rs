@@ -18,22 +18,27 @@ use crate::hash::{self, Quantum, StateHash};
 use crate::model::{Material, ObjectId, ObjectKind, SceneObject, Transform};
 
 /// One change to the scene.
+///
+/// Absent optional arguments stay absent when serialized (never `null`):
+/// an engine's edit re-serialized by the host must read exactly as the
+/// engine wrote it, or `validation` sees a `null` vector. The one `null`
+/// that means something, `reparent_object`'s `parent`, is always written.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", content = "args", rename_all = "snake_case")]
 pub enum Op {
     /// Create a tracked object. `id` is assigned by the host when absent.
     CreateObject {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<ObjectId>,
         name: String,
         kind: ObjectKind,
         /// Mesh primitive (`cube`, `uv_sphere`, `plane`, `cylinder`, `cone`,
         /// `torus`) or light type (`point`, `sun`, `spot`, `area`).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         primitive: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         parent: Option<ObjectId>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         transform: Option<Transform>,
     },
     DeleteObject { id: ObjectId },
@@ -47,26 +52,26 @@ pub enum Op {
     /// Set any of translation, rotation, scale; the others are kept.
     SetTransform {
         id: ObjectId,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         translation: Option<[f64; 3]>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         rotation: Option<[f64; 4]>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         scale: Option<[f64; 3]>,
     },
     /// Set any material property; an object without a managed material gets
     /// the default one first.
     SetMaterial {
         id: ObjectId,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         base_color: Option<[f64; 4]>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         roughness: Option<f64>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         metallic: Option<f64>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         emission: Option<[f64; 3]>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         emission_strength: Option<f64>,
     },
     /// Select (and optionally frame) objects in every engine. Not tracked
@@ -315,6 +320,17 @@ mod tests {
             parent: parent.map(Into::into),
             transform: None,
         }
+    }
+
+    #[test]
+    fn absent_arguments_serialize_as_absent_but_unparent_stays_null() {
+        let edit = Op::parse("set_transform", serde_json::json!({"id": "a", "translation": [1, 2, 3]})).unwrap();
+        assert_eq!(
+            serde_json::to_value(&edit).unwrap(),
+            serde_json::json!({"op": "set_transform", "args": {"id": "a", "translation": [1.0, 2.0, 3.0]}})
+        );
+        let unparent = Op::ReparentObject { id: "a".into(), parent: None };
+        assert_eq!(serde_json::to_value(&unparent).unwrap()["args"]["parent"], serde_json::Value::Null);
     }
 
     #[test]

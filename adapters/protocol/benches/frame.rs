@@ -4,7 +4,9 @@
 //! frame: `Hmac::new_from_slice` (two SHA-256 blocks for the pads) against a
 //! clone of the keyed state.
 
-use criterion::{Criterion, black_box};
+use std::hint::black_box;
+
+use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use vibesync_protocol::{Channel, Command, CommandBody, Direction, KeyRing, Message, Receiver, RotationPolicy, Sender};

@@ -45,6 +45,9 @@ impl Proc {
                 if line.starts_with(prefix) {
                     return line;
                 }
+                // The add-on must not echo its own (or the host's) changes
+                // back as artist edits: an unexpected event fails the test.
+                assert!(!line.starts_with("EVENT"), "unexpected artist-edit event from {}: {line}", self.name);
             }
             panic!("{} exited before printing `{prefix}`", self.name)
         };
@@ -278,6 +281,8 @@ async fn blender_adapter_end_to_end() {
         )
         .await;
     unity.control("wrong-hash off").await;
+    unity.control("status").await;
+    unity.wait_line("STATUS").await; // control lines are handled in order
     assert_eq!(phase, "rolled_back", "tid {tid}");
     let after = dump(&mut blender).await;
     assert_eq!(after, before, "Blender's datablocks after the rollback differ from before it");

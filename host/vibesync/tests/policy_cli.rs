@@ -68,7 +68,8 @@ fn inspect_of_the_rust_template() {
     let sha = sha256_hex(&std::fs::read(&wasm).unwrap());
     assert!(out.contains(&format!("sha256  {sha}")), "{out}");
     assert!(out.contains("world   vibesync:policy/policy@0.1.0 (implemented)"), "{out}");
-    assert!(out.contains("[granted] vibesync:policy/host@0.1.0"), "{out}");
+    assert!(out.contains("[granted] vibesync:policy/types@0.1.0"), "{out}");
+    assert!(out.contains("[NOT GRANTED] wasi:"), "{out}");
     assert!(out.contains("evaluate(intent, context, config)"), "{out}");
     let o = vibesync(&[&"policy", &"inspect", &wasm, &"--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -32,7 +32,11 @@ pub struct Bump {
 
 impl Bump {
     pub const fn new() -> Bump {
-        Bump { next: 0, end: 0, last: usize::MAX }
+        Bump {
+            next: 0,
+            end: 0,
+            last: usize::MAX,
+        }
     }
 
     /// Address of a new block for `layout`, or 0 when memory is exhausted.
@@ -42,9 +46,15 @@ impl Bump {
             Some(n) => n & !(align - 1),
             None => return 0,
         };
-        let Some(mut stop) = start.checked_add(layout.size()) else { return 0 };
+        let Some(mut stop) = start.checked_add(layout.size()) else {
+            return 0;
+        };
         if stop > self.end || self.end == 0 {
-            let need = layout.size().saturating_add(align).div_ceil(PAGE).max(GROW_PAGES);
+            let need = layout
+                .size()
+                .saturating_add(align)
+                .div_ceil(PAGE)
+                .max(GROW_PAGES);
             let Some(base) = grow(need) else { return 0 };
             if base != self.end || self.end == 0 {
                 // Not contiguous with the current chunk (someone else grew
@@ -165,7 +175,10 @@ mod tests {
 
     #[test]
     fn allocations_are_aligned_disjoint_and_the_last_is_reused() {
-        let mut mem = Mem { top: 3 * PAGE, limit: 1 << 30 };
+        let mut mem = Mem {
+            top: 3 * PAGE,
+            limit: 1 << 30,
+        };
         let mut b = Bump::new();
         let a = b.alloc(l(3, 1), |p| mem.grow(p));
         let c = b.alloc(l(8, 8), |p| mem.grow(p));
@@ -184,20 +197,29 @@ mod tests {
 
     #[test]
     fn grows_by_chunks_and_starts_over_after_a_foreign_grow() {
-        let mut mem = Mem { top: PAGE, limit: 1 << 30 };
+        let mut mem = Mem {
+            top: PAGE,
+            limit: 1 << 30,
+        };
         let mut b = Bump::new();
         let a = b.alloc(l(10, 1), |p| mem.grow(p));
         assert_eq!(mem.top, PAGE + GROW_PAGES * PAGE);
         mem.top += PAGE; // another allocator grew memory
         let big = b.alloc(l(GROW_PAGES * PAGE, 16), |p| mem.grow(p));
-        assert!(big >= PAGE + (GROW_PAGES + 1) * PAGE, "new chunk after the foreign page");
+        assert!(
+            big >= PAGE + (GROW_PAGES + 1) * PAGE,
+            "new chunk after the foreign page"
+        );
         assert!(big > a);
         assert_eq!(big % 16, 0);
     }
 
     #[test]
     fn exhaustion_returns_null() {
-        let mut mem = Mem { top: PAGE, limit: PAGE + GROW_PAGES * PAGE };
+        let mut mem = Mem {
+            top: PAGE,
+            limit: PAGE + GROW_PAGES * PAGE,
+        };
         let mut b = Bump::new();
         assert_ne!(b.alloc(l(PAGE, 1), |p| mem.grow(p)), 0);
         assert_eq!(b.alloc(l(GROW_PAGES * PAGE, 1), |p| mem.grow(p)), 0);

@@ -48,7 +48,9 @@ pub fn evaluate<P: Policy>(
             return wit::Verdict::Deny(vec![finding(t::Finding::critical(
                 WIRE_RULE,
                 "",
-                format!("the host sent an intent that does not decode ({e}); the host and the policy SDK disagree on wit/policy.wit, rebuild the policy"),
+                format!(
+                    "the host sent an intent that does not decode ({e}); the host and the policy SDK disagree on wit/policy.wit, rebuild the policy"
+                ),
             ))]);
         }
     };

@@ -63,10 +63,16 @@ pub fn unpack_strings(text: &str, ends: &[u32]) -> Result<Vec<String>, WireError
     for (index, &end) in ends.iter().enumerate() {
         let end = end as usize;
         if end < start || end > text.len() {
-            return Err(WireError::Strings { index, reason: "end offset out of order or past the text" });
+            return Err(WireError::Strings {
+                index,
+                reason: "end offset out of order or past the text",
+            });
         }
         if !text.is_char_boundary(end) {
-            return Err(WireError::Strings { index, reason: "end offset splits a UTF-8 character" });
+            return Err(WireError::Strings {
+                index,
+                reason: "end offset splits a UTF-8 character",
+            });
         }
         out.push(text[start..end].to_owned());
         start = end;
@@ -81,7 +87,12 @@ pub fn unpack_strings(text: &str, ends: &[u32]) -> Result<Vec<String>, WireError
 /// Rejects indefinite lengths, tags, non-text map keys, invalid UTF-8,
 /// nesting deeper than [`MAX_DEPTH`] and trailing bytes.
 pub fn leaves_from_cbor(bytes: &[u8]) -> Result<Vec<Leaf>, WireError> {
-    let mut d = Decoder { bytes, pos: 0, out: Vec::new(), path: String::new() };
+    let mut d = Decoder {
+        bytes,
+        pos: 0,
+        out: Vec::new(),
+        path: String::new(),
+    };
     d.item(0)?;
     if d.pos != bytes.len() {
         return Err(d.err("trailing bytes after the payload"));
@@ -98,12 +109,17 @@ struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     fn err(&self, reason: &'static str) -> WireError {
-        WireError::Cbor { offset: self.pos, reason }
+        WireError::Cbor {
+            offset: self.pos,
+            reason,
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else { return Err(self.err("truncated")) };
+        let Some(end) = end else {
+            return Err(self.err("truncated"));
+        };
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -139,7 +155,10 @@ impl<'a> Decoder<'a> {
     }
 
     fn leaf(&mut self, value: Scalar) {
-        self.out.push(Leaf { path: self.path.clone(), value });
+        self.out.push(Leaf {
+            path: self.path.clone(),
+            value,
+        });
     }
 
     fn item(&mut self, depth: usize) -> Result<(), WireError> {
@@ -255,7 +274,9 @@ mod tests {
             && a.iter().zip(b).all(|(x, y)| {
                 x.path == y.path
                     && match (&x.value, &y.value) {
-                        (Scalar::Float(p), Scalar::Float(q)) => p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()),
+                        (Scalar::Float(p), Scalar::Float(q)) => {
+                            p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
+                        }
                         (p, q) => p == q,
                     }
             })
@@ -263,7 +284,11 @@ mod tests {
 
     fn round_trip(v: &serde_json::Value) {
         let decoded = leaves_from_cbor(&canonical_cbor(v)).expect("decodes");
-        assert!(same(&decoded, &flatten(v)), "{v}\n decoded {decoded:?}\n flatten {:?}", flatten(v));
+        assert!(
+            same(&decoded, &flatten(v)),
+            "{v}\n decoded {decoded:?}\n flatten {:?}",
+            flatten(v)
+        );
     }
 
     #[test]
@@ -303,12 +328,15 @@ mod tests {
 
     #[test]
     fn every_fixture_payload_round_trips() {
-        let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
         let mut cases = 0;
         for p in ["firewall", "nan-audit", "validation"] {
             for f in ["benign.json", "hostile.json"] {
                 let path = policies.join(p).join("fixtures").join(f);
-                let file = crate::FixtureFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                let file =
+                    crate::FixtureFile::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
                 for case in &file.cases {
                     round_trip(&case.args);
                     cases += 1;
@@ -330,14 +358,22 @@ mod tests {
             (&[0xa1, 0x01, 0x02][..], "key is not text"),
             (&[0x62, 0xff, 0xfe][..], "UTF-8"),
             (&[0xc0, 0x01][..], "tagged"),
-            (&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..], "length"),
+            (
+                &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+                "length",
+            ),
             (&[0xf8, 0x20][..], "simple"),
         ] {
             let e = leaves_from_cbor(bytes).expect_err(why).to_string();
             assert!(e.contains(why), "{bytes:02x?}: {e}");
         }
         let deep = [vec![0x81u8; MAX_DEPTH + 2], vec![0x01]].concat();
-        assert!(leaves_from_cbor(&deep).unwrap_err().to_string().contains("deeper"));
+        assert!(
+            leaves_from_cbor(&deep)
+                .unwrap_err()
+                .to_string()
+                .contains("deeper")
+        );
     }
 
     #[test]
@@ -347,8 +383,23 @@ mod tests {
         assert_eq!(text, "obj-1Würfela/b");
         assert_eq!(unpack_strings(&text, &ends).unwrap(), s);
         assert_eq!(unpack_strings("", &[]).unwrap(), Vec::<String>::new());
-        assert!(unpack_strings("abc", &[2, 1]).unwrap_err().to_string().contains("order"));
-        assert!(unpack_strings("abc", &[4]).unwrap_err().to_string().contains("past"));
-        assert!(unpack_strings("ü", &[1]).unwrap_err().to_string().contains("splits"));
+        assert!(
+            unpack_strings("abc", &[2, 1])
+                .unwrap_err()
+                .to_string()
+                .contains("order")
+        );
+        assert!(
+            unpack_strings("abc", &[4])
+                .unwrap_err()
+                .to_string()
+                .contains("past")
+        );
+        assert!(
+            unpack_strings("ü", &[1])
+                .unwrap_err()
+                .to_string()
+                .contains("splits")
+        );
     }
 }

@@ -54,8 +54,8 @@ impl World {
             } else {
                 p.attempts += 1;
                 p.last_try = self.now;
-                let req = p.req.clone();
-                self.log(format!("agent: retries {key} (attempt {})", p.attempts));
+                let (req, n) = (p.req.clone(), p.attempts);
+                self.log(format!("agent: retries {key} (attempt {n})"));
                 self.agent_submit(req);
             }
             return;

@@ -114,8 +114,8 @@ pub struct Host {
     pub jobs: BTreeMap<u64, Job>,
     next_job: u64,
     resume: Option<Resume>,
-    journal: Vec<Record>,
-    effects: Vec<Effect>,
+    pub(crate) journal: Vec<Record>,
+    pub(crate) effects: Vec<Effect>,
     internal: VecDeque<Input>,
     next_session: u64,
 }
@@ -327,7 +327,8 @@ impl World {
     pub fn host_restart(&mut self, boot: u64) {
         if self.host.up && self.host.boot == boot {
             self.log("operator restarts the host (poisoned WAL)".into());
-            self.host_crash(self.rng.range(100, 1_000));
+            let back = self.rng.range(100, 1_000);
+            self.host_crash(back);
         }
     }
 
@@ -545,7 +546,8 @@ impl World {
         i.sessions += 1;
         i.reconciled_at_ms = None;
         i.reconcile_failed = false;
-        self.log(format!("host: {} connected (session {sid}, conn {conn}, #{} )", ENGINES[e].0, i.sessions));
+        let n = i.sessions;
+        self.log(format!("host: {} connected (session {sid}, conn {conn}, #{n})", ENGINES[e].0));
         self.host_input(Input::EngineBack { engine: ENGINES[e].0.into(), session: sid });
         if matches!(self.host.panic, PanicState::Panic { .. }) {
             self.freeze_all();
