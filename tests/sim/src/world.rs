@@ -230,7 +230,10 @@ impl World {
     /// (QUIC): loss shows up as retransmission delay, a partition holds
     /// frames back. Reordering happens between streams. An on-path attacker
     /// sometimes replays or tampers with a copy.
-    pub fn send(&mut self, p: Packet, to_host: bool) {
+    pub fn send(&mut self, mut p: Packet, to_host: bool) {
+        // `seal` returns the record with its 4-byte length prefix; the
+        // stream reader (`wire::read`) strips it before `Receiver::open`.
+        p.bytes.drain(..4.min(p.bytes.len()));
         let Some(c) = self.conns.get(&p.id.stream.conn) else { return };
         if !c.alive {
             return;
@@ -431,6 +434,14 @@ impl World {
             c.held_until = c.held_until.min(self.now);
         }
         self.next_io_fault = None;
+        // NTP brings the clocks back within the protocol's 1 s skew: a
+        // permanent skew beyond it refuses every handshake (by design).
+        for n in 0..self.clocks.len() {
+            let (off, drift) = (self.rng.range(0, 600) as i64 - 300, self.rng.range(0, 200) as i64 - 100);
+            let c = &mut self.clocks[n];
+            c.offset_ms = off - self.now as i64 * drift / 1_000_000;
+            c.drift_ppm = drift;
+        }
         for e in 0..self.engines.len() {
             let en = &mut self.engines[e];
             en.hung_until = en.hung_until.min(self.now);

@@ -96,7 +96,7 @@ pub fn example(e: Example) -> Option<PathBuf> {
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let out = scratch().join(format!("{}.wasm", e.name()));
     if e == Example::Rust {
-        return Some(build_rust(&e.dir(), &out));
+        return Some(build_rust(&e.dir(), &out, "rust-target"));
     }
     let inputs = [e.dir(), repo_root().join("wit")];
     let fresh = std::fs::metadata(&out).and_then(|m| m.modified()).is_ok_and(|built| built > newest_mtime(&inputs));
@@ -127,9 +127,12 @@ pub fn example(e: Example) -> Option<PathBuf> {
     Some(out)
 }
 
-/// Build a copy of the Rust template (or the template itself) with cargo.
-pub fn build_rust(crate_dir: &Path, out: &Path) -> PathBuf {
-    let target = scratch().join("rust-target");
+/// Build a copy of the Rust template (or the template itself) with cargo,
+/// in `target_dir` under the scratch directory. Copies and the template need
+/// different target directories: they build a file of the same name, and
+/// cargo does not copy an up-to-date artifact out again.
+pub fn build_rust(crate_dir: &Path, out: &Path, target_dir: &str) -> PathBuf {
+    let target = scratch().join(target_dir);
     let o = Command::new(env!("CARGO"))
         .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(crate_dir.join("Cargo.toml"))
@@ -160,7 +163,7 @@ pub fn rust_template_variant(dest: &Path, prefix: &str) -> PathBuf {
     std::fs::write(dest.join("src/lib.rs"), lib.replace("\"HERO_\"", &format!("{prefix:?}"))).unwrap();
     let out = dest.join("team-protect.wasm");
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    build_rust(dest, &out)
+    build_rust(dest, &out, "rust-target-variant")
 }
 
 /// A directory holding `modules` (copied under their given file names) and
