@@ -39,6 +39,9 @@ host/vibesync/tests/mcp/setup-venv.sh
 .venv/bin/python -c 'import bpy; print("bpy", bpy.app.version_string)'
 
 step "cargo test (workspace; builds the policy components too)"
+# Build first: the engine-side tests (Blender, Unity) load the SDK's cdylib
+# from the same build and must not rebuild it with other features mid-run.
+cargo build --workspace --locked
 cargo test --workspace --locked
 
 if [[ -x adapters/unity/Tests~/run.sh ]]; then

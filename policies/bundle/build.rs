@@ -50,11 +50,15 @@ fn main() {
         .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
 
+    // Watched paths are relative to this package: a build cache shared by
+    // several clones of the repository (CI keeps one outside the clone)
+    // must watch the sources of the clone being built, not of the clone
+    // that happened to run this script first.
     for p in WATCHED {
-        println!("cargo:rerun-if-changed={}", policies.join(p).display());
+        println!("cargo:rerun-if-changed=../{p}");
     }
     for p in ["wit", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
-        println!("cargo:rerun-if-changed={}", root.join(p).display());
+        println!("cargo:rerun-if-changed=../../{p}");
     }
     println!("cargo:rerun-if-changed=build.rs");
 
@@ -87,11 +91,11 @@ fn main() {
     let fixtures = policies.join("fixtures");
     if env::var_os("CARGO_FEATURE_TEST_FIXTURES").is_some() {
         for p in ["Cargo.toml", "Cargo.lock"] {
-            println!("cargo:rerun-if-changed={}", fixtures.join(p).display());
+            println!("cargo:rerun-if-changed=../fixtures/{p}");
         }
         let crates = fixture_crates(&fixtures);
         for (dir, _) in &crates {
-            println!("cargo:rerun-if-changed={}", fixtures.join(dir).display());
+            println!("cargo:rerun-if-changed=../fixtures/{dir}");
         }
         let target_dir = base.join("policy-fixtures-wasm");
         if !crates.is_empty() {

@@ -26,19 +26,26 @@ const CHILD_ENV: &str = "VIBESYNC_SANDBOX_BENCH_CHILD";
 const ROOT_ENV: &str = "VIBESYNC_SANDBOX_BENCH_ROOT";
 const ROUNDS_ENV: &str = "VIBESYNC_SANDBOX_BENCH_ROUNDS";
 const MODES: [&str; 2] = ["unconfined", "confined"];
-const WORKLOADS: &[&str] =
-    &["wal_append_fdatasync", "udp_roundtrip_quinn_udp", "wasm_instantiate_call", "open_read_policy"];
+const WORKLOADS: &[&str] = &[
+    "wal_append_fdatasync",
+    "udp_roundtrip_quinn_udp",
+    "wasm_instantiate_call",
+    "open_read_policy",
+];
 
 /// `(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))`
 const WASM: &[u8] = &[
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, 0x03, 0x02,
-    0x01, 0x00, 0x07, 0x07, 0x01, 0x03, b'a', b'd', b'd', 0x00, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20,
-    0x01, 0x6a, 0x0b,
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01,
+    0x7f, 0x03, 0x02, 0x01, 0x00, 0x07, 0x07, 0x01, 0x03, b'a', b'd', b'd', 0x00, 0x00, 0x0a, 0x09,
+    0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b,
 ];
 
 fn main() {
     match std::env::var(CHILD_ENV) {
-        Ok(mode) => child(&mode, PathBuf::from(std::env::var(ROOT_ENV).expect("root dir"))),
+        Ok(mode) => child(
+            &mode,
+            PathBuf::from(std::env::var(ROOT_ENV).expect("root dir")),
+        ),
         Err(_) => parent(),
     }
 }
@@ -46,7 +53,10 @@ fn main() {
 fn parent() {
     // Alternate the two processes over several rounds so load drift on a
     // shared machine hits both alike; compare the medians of the rounds.
-    let rounds: usize = std::env::var(ROUNDS_ENV).ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::var(ROUNDS_ENV)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
     let mut means = [vec![], vec![]]; // [mode][round][workload]
     for round in 0..rounds {
         for (m, mode) in MODES.iter().enumerate() {
@@ -54,13 +64,26 @@ fn parent() {
             means[m].push(run_child(mode));
         }
     }
-    println!("\nsandbox overhead: median over {rounds} alternating rounds of the criterion mean per iteration");
-    println!("{:<26} {:>14} {:>14} {:>8}   per-round ratios", "workload", "unconfined", "confined", "ratio");
+    println!(
+        "\nsandbox overhead: median over {rounds} alternating rounds of the criterion mean per iteration"
+    );
+    println!(
+        "{:<26} {:>14} {:>14} {:>8}   per-round ratios",
+        "workload", "unconfined", "confined", "ratio"
+    );
     for (i, w) in WORKLOADS.iter().enumerate() {
         let base = median(means[0].iter().map(|r: &Vec<f64>| r[i]).collect());
         let conf = median(means[1].iter().map(|r: &Vec<f64>| r[i]).collect());
-        let per_round: Vec<String> = (0..rounds).map(|r| format!("{:.3}", means[1][r][i] / means[0][r][i])).collect();
-        println!("{w:<26} {:>11.0} ns {:>11.0} ns {:>8.3}   {}", base, conf, conf / base, per_round.join(" "));
+        let per_round: Vec<String> = (0..rounds)
+            .map(|r| format!("{:.3}", means[1][r][i] / means[0][r][i]))
+            .collect();
+        println!(
+            "{w:<26} {:>11.0} ns {:>11.0} ns {:>8.3}   {}",
+            base,
+            conf,
+            conf / base,
+            per_round.join(" ")
+        );
     }
 }
 
@@ -74,7 +97,11 @@ fn run_child(mode: &str) -> Vec<f64> {
     for d in ["state", "policies"] {
         std::fs::create_dir(root.path().join(d)).unwrap();
     }
-    std::fs::write(root.path().join("policies/policy.wasm"), vec![0u8; 64 * 1024]).unwrap();
+    std::fs::write(
+        root.path().join("policies/policy.wasm"),
+        vec![0u8; 64 * 1024],
+    )
+    .unwrap();
     let status = Command::new(std::env::current_exe().unwrap())
         .args(std::env::args().skip(1))
         .env(CHILD_ENV, mode)
@@ -82,14 +109,19 @@ fn run_child(mode: &str) -> Vec<f64> {
         .status()
         .expect("re-run the bench as a child");
     assert!(status.success(), "{mode} child failed: {status:?}");
-    WORKLOADS.iter().map(|w| mean_ns(&root.path().join("state/criterion"), w)).collect()
+    WORKLOADS
+        .iter()
+        .map(|w| mean_ns(&root.path().join("state/criterion"), w))
+        .collect()
 }
 
 fn mean_ns(dir: &Path, workload: &str) -> f64 {
     let path = dir.join(workload).join("new/estimates.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v["mean"]["point_estimate"].as_f64().expect("criterion estimates format")
+    v["mean"]["point_estimate"]
+        .as_f64()
+        .expect("criterion estimates format")
 }
 
 fn child(mode: &str, root: PathBuf) {
@@ -103,7 +135,11 @@ fn child(mode: &str, root: PathBuf) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    let mut wal = OpenOptions::new().create(true).append(true).open(state.join("bench.wal")).unwrap();
+    let mut wal = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("bench.wal"))
+        .unwrap();
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     if mode == "confined" {
@@ -113,9 +149,15 @@ fn child(mode: &str, root: PathBuf) {
             cache_dir: None,
             extra_read_only: vec![],
         };
-        let net = NetRules { udp_listen: Some(b.local_addr().unwrap()), tcp_bind: vec![], tcp_connect: vec![] };
-        let report =
-            Profile::for_host(&paths, &net).unwrap().apply(Mode::Require).expect("apply the production profile");
+        let net = NetRules {
+            udp_listen: Some(b.local_addr().unwrap()),
+            tcp_bind: vec![],
+            tcp_connect: vec![],
+        };
+        let report = Profile::for_host(&paths, &net)
+            .unwrap()
+            .apply(Mode::Require)
+            .expect("apply the production profile");
         eprintln!("{}", report.summary());
     }
 
@@ -127,8 +169,10 @@ fn child(mode: &str, root: PathBuf) {
         })
     });
 
-    let (sa, sb) =
-        (quinn_udp::UdpSocketState::new((&a).into()).unwrap(), quinn_udp::UdpSocketState::new((&b).into()).unwrap());
+    let (sa, sb) = (
+        quinn_udp::UdpSocketState::new((&a).into()).unwrap(),
+        quinn_udp::UdpSocketState::new((&b).into()).unwrap(),
+    );
     let payload = [7u8; 1200];
     let (to_b, to_a) = (b.local_addr().unwrap(), a.local_addr().unwrap());
     let mut buf = vec![0u8; 65536];
@@ -137,8 +181,13 @@ fn child(mode: &str, root: PathBuf) {
                          to: &UdpSocket,
                          ts: &quinn_udp::UdpSocketState,
                          dest| {
-        let t =
-            quinn_udp::Transmit { destination: dest, ecn: None, contents: &payload, segment_size: None, src_ip: None };
+        let t = quinn_udp::Transmit {
+            destination: dest,
+            ecn: None,
+            contents: &payload,
+            segment_size: None,
+            src_ip: None,
+        };
         fs.send(from.into(), &t).unwrap();
         let mut meta = [quinn_udp::RecvMeta::default()];
         let mut slices = [std::io::IoSliceMut::new(&mut buf)];
@@ -158,7 +207,9 @@ fn child(mode: &str, root: PathBuf) {
         bench.iter(|| {
             let mut store = wasmtime::Store::new(&engine, ());
             let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
-            let add = instance.get_typed_func::<(i32, i32), i32>(&mut store, "add").unwrap();
+            let add = instance
+                .get_typed_func::<(i32, i32), i32>(&mut store, "add")
+                .unwrap();
             black_box(add.call(&mut store, (2, 3)).unwrap())
         })
     });
@@ -168,7 +219,10 @@ fn child(mode: &str, root: PathBuf) {
     c.bench_function(WORKLOADS[3], |bench| {
         bench.iter(|| {
             bytes.clear();
-            File::open(&policy).unwrap().read_to_end(&mut bytes).unwrap();
+            File::open(&policy)
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
             black_box(bytes.len())
         })
     });

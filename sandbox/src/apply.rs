@@ -52,7 +52,10 @@ pub enum ApplyError {
 }
 
 fn describe(gaps: &[Gap]) -> String {
-    gaps.iter().map(|g| format!("{} (ABI {})", g.feature, g.needs_abi)).collect::<Vec<_>>().join(", ")
+    gaps.iter()
+        .map(|g| format!("{} (ABI {})", g.feature, g.needs_abi))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Number of threads in this process, from `/proc/self/task`.
@@ -63,11 +66,16 @@ pub fn thread_count() -> std::io::Result<usize> {
 fn set_no_new_privs() -> Result<(), ApplyError> {
     // SAFETY: plain prctl calls with integer arguments.
     let (set, get) = unsafe {
-        (libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0))
+        (
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+            libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0),
+        )
     };
     match (set, get) {
         (0, 1) => Ok(()),
-        (0, _) => Err(ApplyError::NoNewPrivs(std::io::Error::other("flag reads back as 0"))),
+        (0, _) => Err(ApplyError::NoNewPrivs(std::io::Error::other(
+            "flag reads back as 0",
+        ))),
         _ => Err(ApplyError::NoNewPrivs(std::io::Error::last_os_error())),
     }
 }
@@ -130,13 +138,23 @@ impl Profile {
                 RulesetStatus::PartiallyEnforced
             };
             if status != expected {
-                return Err(ApplyError::LandlockUnexpected { status: format!("{status:?}"), abi: kernel.landlock_abi });
+                return Err(ApplyError::LandlockUnexpected {
+                    status: format!("{status:?}"),
+                    abi: kernel.landlock_abi,
+                });
             }
         }
         set_no_new_privs()?;
         if kernel.seccomp_filters {
             seccomp::install(&compiled)?;
         }
-        Ok(Report::new(self, &kernel, Status::Applied(mode), Some(threads), Some(&compiled), gaps))
+        Ok(Report::new(
+            self,
+            &kernel,
+            Status::Applied(mode),
+            Some(threads),
+            Some(&compiled),
+            gaps,
+        ))
     }
 }

@@ -10,8 +10,8 @@
 //! single-threaded first.
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
-    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
+    PathFd, RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use serde::Serialize;
 
@@ -44,8 +44,16 @@ const FEATURES: &[(u8, &str, &str)] = &[
         "rename and link across directories (refer)",
         "renames between directories are always refused by the older ABI",
     ),
-    (3, "truncation control", "truncate(2) is not restricted: readable files (policies, libraries) can be emptied"),
-    (4, "TCP bind/connect rules", "the host can bind or connect any TCP port"),
+    (
+        3,
+        "truncation control",
+        "truncate(2) is not restricted: readable files (policies, libraries) can be emptied",
+    ),
+    (
+        4,
+        "TCP bind/connect rules",
+        "the host can bind or connect any TCP port",
+    ),
     (
         5,
         "device ioctl control",
@@ -60,17 +68,26 @@ const FEATURES: &[(u8, &str, &str)] = &[
 
 /// What `kernel_abi` leaves unenforced of the profile.
 pub fn gaps(kernel_abi: u8) -> Vec<Gap> {
-    let missing: Vec<_> = FEATURES.iter().filter(|(abi, ..)| *abi > kernel_abi).collect();
+    let missing: Vec<_> = FEATURES
+        .iter()
+        .filter(|(abi, ..)| *abi > kernel_abi)
+        .collect();
     if kernel_abi == 0 {
         return vec![Gap {
             feature: "Landlock",
             needs_abi: 1,
-            consequence: "Landlock is not available on this kernel: no path, port or scope rule is enforced".into(),
+            consequence:
+                "Landlock is not available on this kernel: no path, port or scope rule is enforced"
+                    .into(),
         }];
     }
     missing
         .into_iter()
-        .map(|&(needs_abi, feature, consequence)| Gap { feature, needs_abi, consequence: consequence.into() })
+        .map(|&(needs_abi, feature, consequence)| Gap {
+            feature,
+            needs_abi,
+            consequence: consequence.into(),
+        })
         .collect()
 }
 
@@ -79,7 +96,12 @@ pub fn kernel_abi() -> u8 {
     // SAFETY: LANDLOCK_CREATE_RULESET_VERSION with a null attribute only
     // returns the version number.
     let v = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32 /* VERSION */)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32, /* VERSION */
+        )
     };
     u8::try_from(v).unwrap_or(0)
 }
@@ -103,12 +125,25 @@ pub fn rights(rule: &FsRule) -> BitFlags<AccessFs> {
     let granted: BitFlags<AccessFs> = match rule.access {
         FsAccess::ReadOnly => ReadFile | ReadDir,
         FsAccess::ReadWrite => {
-            ReadFile | ReadDir | WriteFile | Truncate | MakeReg | MakeDir | MakeSock | RemoveFile | RemoveDir | Refer
+            ReadFile
+                | ReadDir
+                | WriteFile
+                | Truncate
+                | MakeReg
+                | MakeDir
+                | MakeSock
+                | RemoveFile
+                | RemoveDir
+                | Refer
         }
         FsAccess::Device => ReadFile | WriteFile,
     };
     // Directory-only rights on a file rule are rejected by the kernel.
-    if rule.is_dir { granted } else { granted & (ReadFile | WriteFile | Truncate) }
+    if rule.is_dir {
+        granted
+    } else {
+        granted & (ReadFile | WriteFile | Truncate)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,12 +155,18 @@ pub enum LandlockError {
     #[error(
         "landlock: cannot open {path:?} to attach its rule; remedy: make sure it exists before the sandbox is applied"
     )]
-    Path { path: std::path::PathBuf, source: landlock::PathFdError },
+    Path {
+        path: std::path::PathBuf,
+        source: landlock::PathFdError,
+    },
 }
 
 /// Restricts the calling thread (and the threads it creates later).
 /// `HardRequirement` fails instead of silently dropping unsupported rights.
-pub fn restrict_self(profile: &Profile, level: CompatLevel) -> Result<RulesetStatus, LandlockError> {
+pub fn restrict_self(
+    profile: &Profile,
+    level: CompatLevel,
+) -> Result<RulesetStatus, LandlockError> {
     let mut ruleset = Ruleset::default()
         .set_compatibility(level)
         .handle_access(handled_fs())?
@@ -133,7 +174,10 @@ pub fn restrict_self(profile: &Profile, level: CompatLevel) -> Result<RulesetSta
         .scope(scopes())?
         .create()?;
     for rule in &profile.fs {
-        let fd = PathFd::new(&rule.path).map_err(|source| LandlockError::Path { path: rule.path.clone(), source })?;
+        let fd = PathFd::new(&rule.path).map_err(|source| LandlockError::Path {
+            path: rule.path.clone(),
+            source,
+        })?;
         ruleset = ruleset.add_rule(PathBeneath::new(fd, rights(rule)))?;
     }
     for port in &profile.ports {
@@ -162,7 +206,10 @@ mod tests {
         assert!(gaps(TARGET_ABI_NUMBER).is_empty());
         assert!(gaps(7).is_empty());
         let g3 = gaps(3);
-        assert_eq!(g3.iter().map(|g| g.needs_abi).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(
+            g3.iter().map(|g| g.needs_abi).collect::<Vec<_>>(),
+            [4, 5, 6]
+        );
         assert!(g3[0].consequence.contains("TCP"));
         let g0 = gaps(0);
         assert_eq!(g0.len(), 1);
@@ -171,14 +218,31 @@ mod tests {
 
     #[test]
     fn read_only_never_executes_and_files_get_file_rights() {
-        let dir = FsRule { path: PathBuf::from("/usr/lib"), access: FsAccess::ReadOnly, is_dir: true, purpose: "" };
+        let dir = FsRule {
+            path: PathBuf::from("/usr/lib"),
+            access: FsAccess::ReadOnly,
+            is_dir: true,
+            purpose: "",
+        };
         assert_eq!(rights(&dir), AccessFs::ReadFile | AccessFs::ReadDir);
-        let file = FsRule { is_dir: false, ..dir.clone() };
+        let file = FsRule {
+            is_dir: false,
+            ..dir.clone()
+        };
         assert_eq!(rights(&file), BitFlags::from(AccessFs::ReadFile));
-        let state = FsRule { access: FsAccess::ReadWrite, ..dir };
+        let state = FsRule {
+            access: FsAccess::ReadWrite,
+            ..dir
+        };
         let r = rights(&state);
-        assert!(!r.contains(AccessFs::Execute) && !r.contains(AccessFs::MakeChar) && !r.contains(AccessFs::MakeSym));
-        assert!(r.contains(AccessFs::WriteFile | AccessFs::Truncate | AccessFs::MakeSock | AccessFs::Refer));
+        assert!(
+            !r.contains(AccessFs::Execute)
+                && !r.contains(AccessFs::MakeChar)
+                && !r.contains(AccessFs::MakeSym)
+        );
+        assert!(r.contains(
+            AccessFs::WriteFile | AccessFs::Truncate | AccessFs::MakeSock | AccessFs::Refer
+        ));
         assert!(handled_fs().contains(r), "every granted right is handled");
     }
 

@@ -36,6 +36,8 @@ pub mod syscalls;
 
 pub use apply::{ApplyError, Mode, thread_count};
 pub use landlock::Gap;
-pub use profile::{FsAccess, FsRule, HostPaths, NetRules, PortAccess, PortRule, Profile, ProfileError, Skipped};
+pub use profile::{
+    FsAccess, FsRule, HostPaths, NetRules, PortAccess, PortRule, Profile, ProfileError, Skipped,
+};
 pub use report::{Kernel, Report, Status};
 pub use syscalls::Verdict;

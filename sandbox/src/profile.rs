@@ -101,8 +101,14 @@ pub enum ProfileError {
     #[error(
         "sandbox profile: {field} = {path:?} cannot be used; remedy: create it before applying the sandbox (`vibesync init`) or fix the configuration"
     )]
-    Path { field: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("sandbox profile: {field} = {path:?} is not a directory; remedy: point {field} at a directory")]
+    Path {
+        field: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "sandbox profile: {field} = {path:?} is not a directory; remedy: point {field} at a directory"
+    )]
     NotADirectory { field: &'static str, path: PathBuf },
 }
 
@@ -114,38 +120,77 @@ const SYSTEM_READ_ONLY: &[(&str, &str)] = &[
     ("/usr/lib", "shared libraries"),
     ("/usr/lib64", "shared libraries"),
     ("/etc/ld.so.cache", "dynamic loader cache"),
-    ("/dev/urandom", "randomness fallback when getrandom is unavailable"),
+    (
+        "/dev/urandom",
+        "randomness fallback when getrandom is unavailable",
+    ),
     ("/sys/devices/system/cpu", "CPU count (glibc, thread pools)"),
-    ("/sys/fs/cgroup", "CPU quota (std::thread::available_parallelism)"),
+    (
+        "/sys/fs/cgroup",
+        "CPU quota (std::thread::available_parallelism)",
+    ),
 ];
 
 impl Profile {
     /// The production profile for a host configured with `paths` and `net`.
     pub fn for_host(paths: &HostPaths, net: &NetRules) -> Result<Self, ProfileError> {
         let mut b = Builder::default();
-        b.required_dir("state_dir", &paths.state_dir, FsAccess::ReadWrite, "WAL, certificates, operator socket")?;
-        b.required_dir("policy_dir", &paths.policy_dir, FsAccess::ReadOnly, "policy components and lock file")?;
+        b.required_dir(
+            "state_dir",
+            &paths.state_dir,
+            FsAccess::ReadWrite,
+            "WAL, certificates, operator socket",
+        )?;
+        b.required_dir(
+            "policy_dir",
+            &paths.policy_dir,
+            FsAccess::ReadOnly,
+            "policy components and lock file",
+        )?;
         if let Some(cache) = &paths.cache_dir {
-            b.required_dir("cache_dir", cache, FsAccess::ReadOnly, "compiled-module cache")?;
+            b.required_dir(
+                "cache_dir",
+                cache,
+                FsAccess::ReadOnly,
+                "compiled-module cache",
+            )?;
         }
         for extra in &paths.extra_read_only {
-            b.required("extra_read_only", extra, FsAccess::ReadOnly, "named by the configuration")?;
+            b.required(
+                "extra_read_only",
+                extra,
+                FsAccess::ReadOnly,
+                "named by the configuration",
+            )?;
         }
         if let Ok(exe) = std::env::current_exe() {
-            b.optional(&exe, FsAccess::ReadOnly, "the host executable (backtraces read its debug info)");
+            b.optional(
+                &exe,
+                FsAccess::ReadOnly,
+                "the host executable (backtraces read its debug info)",
+            );
         }
         // The rule attaches to /proc/<pid>, which /proc/self and
         // /proc/thread-self resolve into for every thread.
-        b.optional(Path::new("/proc/self"), FsAccess::ReadOnly, "own process information (cgroup, limits)");
+        b.optional(
+            Path::new("/proc/self"),
+            FsAccess::ReadOnly,
+            "own process information (cgroup, limits)",
+        );
         for (path, purpose) in SYSTEM_READ_ONLY {
             b.optional(Path::new(path), FsAccess::ReadOnly, purpose);
         }
         b.optional(Path::new("/dev/null"), FsAccess::Device, "discarded output");
 
-        let mut ports: Vec<PortRule> =
-            (net.tcp_bind.iter().map(|&port| PortRule { port, access: PortAccess::BindTcp }))
-                .chain(net.tcp_connect.iter().map(|&port| PortRule { port, access: PortAccess::ConnectTcp }))
-                .collect();
+        let mut ports: Vec<PortRule> = (net.tcp_bind.iter().map(|&port| PortRule {
+            port,
+            access: PortAccess::BindTcp,
+        }))
+        .chain(net.tcp_connect.iter().map(|&port| PortRule {
+            port,
+            access: PortAccess::ConnectTcp,
+        }))
+        .collect();
         ports.sort_by_key(|r| (r.access, r.port));
         ports.dedup();
 
@@ -181,7 +226,12 @@ impl Builder {
             }
             return;
         }
-        self.fs.push(FsRule { path, access, is_dir, purpose });
+        self.fs.push(FsRule {
+            path,
+            access,
+            is_dir,
+            purpose,
+        });
     }
 
     fn required(
@@ -191,7 +241,11 @@ impl Builder {
         access: FsAccess,
         purpose: &'static str,
     ) -> Result<bool, ProfileError> {
-        let err = |source| ProfileError::Path { field, path: path.to_owned(), source };
+        let err = |source| ProfileError::Path {
+            field,
+            path: path.to_owned(),
+            source,
+        };
         let real = path.canonicalize().map_err(err)?;
         let is_dir = real.metadata().map_err(err)?.is_dir();
         self.push(real, is_dir, access, purpose);
@@ -209,14 +263,23 @@ impl Builder {
             Ok(())
         } else {
             self.fs.pop();
-            Err(ProfileError::NotADirectory { field, path: path.to_owned() })
+            Err(ProfileError::NotADirectory {
+                field,
+                path: path.to_owned(),
+            })
         }
     }
 
     fn optional(&mut self, path: &Path, access: FsAccess, purpose: &'static str) {
-        match path.canonicalize().and_then(|real| real.metadata().map(|m| (real, m.is_dir()))) {
+        match path
+            .canonicalize()
+            .and_then(|real| real.metadata().map(|m| (real, m.is_dir())))
+        {
             Ok((real, is_dir)) => self.push(real, is_dir, access, purpose),
-            Err(_) => self.skipped.push(Skipped { path: path.to_owned(), purpose }),
+            Err(_) => self.skipped.push(Skipped {
+                path: path.to_owned(),
+                purpose,
+            }),
         }
     }
 }
@@ -241,7 +304,9 @@ mod tests {
 
     fn rule<'a>(p: &'a Profile, path: &Path) -> &'a FsRule {
         let real = path.canonicalize().unwrap();
-        p.fs.iter().find(|r| r.path == real).unwrap_or_else(|| panic!("no rule for {real:?}"))
+        p.fs.iter()
+            .find(|r| r.path == real)
+            .unwrap_or_else(|| panic!("no rule for {real:?}"))
     }
 
     #[test]
@@ -250,9 +315,22 @@ mod tests {
         let p = Profile::for_host(&paths, &NetRules::default()).unwrap();
         assert_eq!(rule(&p, &paths.state_dir).access, FsAccess::ReadWrite);
         assert_eq!(rule(&p, &paths.policy_dir).access, FsAccess::ReadOnly);
-        assert_eq!(rule(&p, paths.cache_dir.as_ref().unwrap()).access, FsAccess::ReadOnly);
-        let writable: Vec<_> = p.fs.iter().filter(|r| r.access != FsAccess::ReadOnly).map(|r| &r.path).collect();
-        assert_eq!(writable, [&paths.state_dir.canonicalize().unwrap(), &PathBuf::from("/dev/null")]);
+        assert_eq!(
+            rule(&p, paths.cache_dir.as_ref().unwrap()).access,
+            FsAccess::ReadOnly
+        );
+        let writable: Vec<_> =
+            p.fs.iter()
+                .filter(|r| r.access != FsAccess::ReadOnly)
+                .map(|r| &r.path)
+                .collect();
+        assert_eq!(
+            writable,
+            [
+                &paths.state_dir.canonicalize().unwrap(),
+                &PathBuf::from("/dev/null")
+            ]
+        );
         assert_eq!(p.count(FsAccess::ReadWrite), 1);
         assert!(p.fs.iter().all(|r| r.path.is_absolute()));
     }
@@ -272,35 +350,68 @@ mod tests {
     fn missing_required_directory_names_the_field_and_remedy() {
         let (root, mut paths) = dirs();
         paths.policy_dir = root.path().join("nope");
-        let err = Profile::for_host(&paths, &NetRules::default()).unwrap_err().to_string();
-        assert!(err.contains("policy_dir") && err.contains("nope") && err.contains("remedy"), "{err}");
+        let err = Profile::for_host(&paths, &NetRules::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("policy_dir") && err.contains("nope") && err.contains("remedy"),
+            "{err}"
+        );
 
         let (root, mut paths) = dirs();
         std::fs::write(root.path().join("file"), b"").unwrap();
         paths.state_dir = root.path().join("file");
-        let err = Profile::for_host(&paths, &NetRules::default()).unwrap_err().to_string();
-        assert!(err.contains("state_dir") && err.contains("not a directory"), "{err}");
+        let err = Profile::for_host(&paths, &NetRules::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("state_dir") && err.contains("not a directory"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_system_paths_are_skipped_and_listed() {
         let mut b = Builder::default();
-        b.optional(Path::new("/definitely/not/here"), FsAccess::ReadOnly, "test");
+        b.optional(
+            Path::new("/definitely/not/here"),
+            FsAccess::ReadOnly,
+            "test",
+        );
         assert!(b.fs.is_empty());
-        assert_eq!(b.skipped, [Skipped { path: "/definitely/not/here".into(), purpose: "test" }]);
+        assert_eq!(
+            b.skipped,
+            [Skipped {
+                path: "/definitely/not/here".into(),
+                purpose: "test"
+            }]
+        );
     }
 
     #[test]
     fn ports_are_sorted_and_deduplicated() {
         let (_root, paths) = dirs();
-        let net = NetRules { udp_listen: None, tcp_bind: vec![8080, 7000, 8080], tcp_connect: vec![443] };
+        let net = NetRules {
+            udp_listen: None,
+            tcp_bind: vec![8080, 7000, 8080],
+            tcp_connect: vec![443],
+        };
         let p = Profile::for_host(&paths, &net).unwrap();
         assert_eq!(
             p.ports,
             [
-                PortRule { port: 7000, access: PortAccess::BindTcp },
-                PortRule { port: 8080, access: PortAccess::BindTcp },
-                PortRule { port: 443, access: PortAccess::ConnectTcp },
+                PortRule {
+                    port: 7000,
+                    access: PortAccess::BindTcp
+                },
+                PortRule {
+                    port: 8080,
+                    access: PortAccess::BindTcp
+                },
+                PortRule {
+                    port: 443,
+                    access: PortAccess::ConnectTcp
+                },
             ]
         );
     }

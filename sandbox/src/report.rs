@@ -130,13 +130,24 @@ impl Report {
                 read_only: profile.count(FsAccess::ReadOnly),
                 read_write: profile.count(FsAccess::ReadWrite),
                 device: profile.count(FsAccess::Device),
-                tcp_bind: profile.ports.iter().filter(|p| p.access == PortAccess::BindTcp).count(),
-                tcp_connect: profile.ports.iter().filter(|p| p.access == PortAccess::ConnectTcp).count(),
+                tcp_bind: profile
+                    .ports
+                    .iter()
+                    .filter(|p| p.access == PortAccess::BindTcp)
+                    .count(),
+                tcp_connect: profile
+                    .ports
+                    .iter()
+                    .filter(|p| p.access == PortAccess::ConnectTcp)
+                    .count(),
             },
             fs_rules: profile
                 .fs
                 .iter()
-                .map(|r| FsRuleView { rule: r.clone(), rights: ll::names(ll::rights(r)) })
+                .map(|r| FsRuleView {
+                    rule: r.clone(),
+                    rights: ll::names(ll::rights(r)),
+                })
                 .collect(),
             skipped: profile.skipped.clone(),
             tcp_rules: profile.ports.clone(),
@@ -147,23 +158,45 @@ impl Report {
         let seccomp = SeccompSection {
             default_verdict: DEFAULT_VERDICT,
             filters: compiled
-                .map(|c| vec![("kill", c.kill.len()), ("allow", c.allow.len()), ("deny", c.deny.len())])
+                .map(|c| {
+                    vec![
+                        ("kill", c.kill.len()),
+                        ("allow", c.allow.len()),
+                        ("deny", c.deny.len()),
+                    ]
+                })
                 .unwrap_or_default(),
             groups: p
                 .groups
                 .iter()
-                .map(|g| GroupView { name: g.name, verdict: g.verdict, calls: g.calls.len(), rationale: g.rationale })
+                .map(|g| GroupView {
+                    name: g.name,
+                    verdict: g.verdict,
+                    calls: g.calls.len(),
+                    rationale: g.rationale,
+                })
                 .collect(),
             refinements: p
                 .refinements
                 .iter()
-                .map(|r| RefinementView { call: r.call.name(), rationale: r.rationale })
+                .map(|r| RefinementView {
+                    call: r.call.name(),
+                    rationale: r.rationale,
+                })
                 .collect(),
             syscalls: p.entries(),
         };
         // SAFETY: reading a per-thread flag; no pointers involved.
         let no_new_privs = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
-        Report { status, kernel: kernel.clone(), no_new_privs, threads_at_apply, landlock, seccomp, not_enforced }
+        Report {
+            status,
+            kernel: kernel.clone(),
+            no_new_privs,
+            threads_at_apply,
+            landlock,
+            seccomp,
+            not_enforced,
+        }
     }
 
     /// What `serve` would apply on this kernel (nothing is applied).
@@ -171,7 +204,14 @@ impl Report {
         let kernel = Kernel::probe();
         let gaps = profile.gaps(&kernel, 1);
         let compiled = seccomp::compile(&profile.syscalls).ok();
-        Report::new(profile, &kernel, Status::Planned, None, compiled.as_ref(), gaps)
+        Report::new(
+            profile,
+            &kernel,
+            Status::Planned,
+            None,
+            compiled.as_ref(),
+            gaps,
+        )
     }
 
     /// For `serve --no-sandbox`: the profile, with everything listed as not enforced.
@@ -243,12 +283,24 @@ impl Report {
         let _ = writeln!(
             o,
             "kernel: landlock ABI {} (profile needs {}), seccomp filters {}, arch {}",
-            if k.landlock_abi == 0 { "none".to_string() } else { k.landlock_abi.to_string() },
+            if k.landlock_abi == 0 {
+                "none".to_string()
+            } else {
+                k.landlock_abi.to_string()
+            },
             self.landlock.target_abi,
-            if k.seccomp_filters { "available" } else { "UNAVAILABLE" },
+            if k.seccomp_filters {
+                "available"
+            } else {
+                "UNAVAILABLE"
+            },
             k.arch
         );
-        let _ = writeln!(o, "no_new_privs: {}", if self.no_new_privs { "set" } else { "not set" });
+        let _ = writeln!(
+            o,
+            "no_new_privs: {}",
+            if self.no_new_privs { "set" } else { "not set" }
+        );
         if let Some(t) = self.threads_at_apply {
             let _ = writeln!(o, "threads when applied: {t}");
         }
@@ -257,14 +309,29 @@ impl Report {
             let _ = writeln!(o, "  nothing: the whole profile is enforced by this kernel");
         }
         for g in &self.not_enforced {
-            let abi = if g.needs_abi > 0 { format!(" [needs Landlock ABI {}]", g.needs_abi) } else { String::new() };
+            let abi = if g.needs_abi > 0 {
+                format!(" [needs Landlock ABI {}]", g.needs_abi)
+            } else {
+                String::new()
+            };
             let _ = writeln!(o, "  - {}{abi}: {}", g.feature, g.consequence);
         }
 
         let l = &self.landlock;
-        let _ = writeln!(o, "\nLANDLOCK (everything handled is denied unless a rule below grants it)");
-        let _ = writeln!(o, "  handled filesystem rights: {}", l.handled_fs.join(", "));
-        let _ = writeln!(o, "  handled network rights:    {}", l.handled_net.join(", "));
+        let _ = writeln!(
+            o,
+            "\nLANDLOCK (everything handled is denied unless a rule below grants it)"
+        );
+        let _ = writeln!(
+            o,
+            "  handled filesystem rights: {}",
+            l.handled_fs.join(", ")
+        );
+        let _ = writeln!(
+            o,
+            "  handled network rights:    {}",
+            l.handled_net.join(", ")
+        );
         let _ = writeln!(o, "  scopes:                    {}", l.scopes.join(", "));
         let c = &l.counts;
         let _ = writeln!(
@@ -278,7 +345,13 @@ impl Report {
                 FsAccess::ReadWrite => "READ-WRITE",
                 FsAccess::Device => "device rw ",
             };
-            let _ = writeln!(o, "  {kind} {}  [{}]  ({})", r.rule.path.display(), r.rights.join(" "), r.rule.purpose);
+            let _ = writeln!(
+                o,
+                "  {kind} {}  [{}]  ({})",
+                r.rule.path.display(),
+                r.rights.join(" "),
+                r.rule.purpose
+            );
         }
         for s in &l.skipped {
             let _ = writeln!(o, "  (absent)   {}  ({})", s.path.display(), s.purpose);
@@ -293,17 +366,39 @@ impl Report {
             };
             let _ = writeln!(o, "  TCP {what} port {}", p.port);
         }
-        let _ = writeln!(o, "  UDP listen: {} — {}", l.udp_listen.as_deref().unwrap_or("none configured"), l.udp_note);
+        let _ = writeln!(
+            o,
+            "  UDP listen: {} — {}",
+            l.udp_listen.as_deref().unwrap_or("none configured"),
+            l.udp_note
+        );
 
         let s = &self.seccomp;
-        let _ = writeln!(o, "\nSECCOMP (all threads; calls not listed: {})", s.default_verdict);
+        let _ = writeln!(
+            o,
+            "\nSECCOMP (all threads; calls not listed: {})",
+            s.default_verdict
+        );
         if !s.filters.is_empty() {
-            let f: Vec<_> = s.filters.iter().map(|(n, len)| format!("{n} {len}")).collect();
+            let f: Vec<_> = s
+                .filters
+                .iter()
+                .map(|(n, len)| format!("{n} {len}"))
+                .collect();
             let _ = writeln!(o, "  stacked filters (BPF instructions): {}", f.join(", "));
         }
         for g in &s.groups {
-            let _ = writeln!(o, "  [{}] {} ({} calls): {}", g.verdict, g.name, g.calls, g.rationale);
-            let names: Vec<_> = s.syscalls.iter().filter(|e| e.group == g.name).map(|e| e.name).collect();
+            let _ = writeln!(
+                o,
+                "  [{}] {} ({} calls): {}",
+                g.verdict, g.name, g.calls, g.rationale
+            );
+            let names: Vec<_> = s
+                .syscalls
+                .iter()
+                .filter(|e| e.group == g.name)
+                .map(|e| e.name)
+                .collect();
             let _ = writeln!(o, "      {}", names.join(" "));
         }
         let _ = writeln!(o, "  argument checks (EPERM when any rule matches):");
@@ -333,14 +428,21 @@ mod tests {
             policy_dir: root.path().join("pol"),
             ..HostPaths::default()
         };
-        let net =
-            NetRules { udp_listen: Some("127.0.0.1:4433".parse().unwrap()), tcp_bind: vec![7070], tcp_connect: vec![] };
+        let net = NetRules {
+            udp_listen: Some("127.0.0.1:4433".parse().unwrap()),
+            tcp_bind: vec![7070],
+            tcp_connect: vec![],
+        };
         let p = Profile::for_host(&paths, &net).unwrap();
         (root, p)
     }
 
     fn kernel(abi: u8) -> Kernel {
-        Kernel { landlock_abi: abi, seccomp_filters: true, arch: "x86_64" }
+        Kernel {
+            landlock_abi: abi,
+            seccomp_filters: true,
+            arch: "x86_64",
+        }
     }
 
     #[test]
@@ -351,14 +453,20 @@ mod tests {
         let t = r.render_text();
         assert!(t.contains("PLANNED"));
         assert!(t.contains("landlock ABI 3 (profile needs 6)"));
-        assert!(t.contains("TCP bind/connect rules [needs Landlock ABI 4]"), "{t}");
+        assert!(
+            t.contains("TCP bind/connect rules [needs Landlock ABI 4]"),
+            "{t}"
+        );
         assert!(t.contains("READ-WRITE") && t.contains("/state"));
         assert!(t.contains("TCP bind port 7070"));
         assert!(t.contains("UDP listen: 127.0.0.1:4433"));
         assert!(t.contains("[errno EPERM] program execution"));
         assert!(t.contains("execve execveat"));
         assert!(t.contains("[kill process (SIGSYS)] kernel replacement"));
-        assert!(t.contains("arg0 != AF_UNIX && arg0 != AF_INET && arg0 != AF_INET6"), "{t}");
+        assert!(
+            t.contains("arg0 != AF_UNIX && arg0 != AF_INET && arg0 != AF_INET6"),
+            "{t}"
+        );
         assert!(!r.fully_enforced());
         assert!(r.summary().contains("NOT ENFORCED: TCP bind/connect rules"));
     }
@@ -366,26 +474,52 @@ mod tests {
     #[test]
     fn full_kernel_has_nothing_missing() {
         let (_root, p) = profile();
-        let r = Report::new(&p, &kernel(7), Status::Applied(Mode::Require), Some(1), None, p.gaps(&kernel(7), 1));
+        let r = Report::new(
+            &p,
+            &kernel(7),
+            Status::Applied(Mode::Require),
+            Some(1),
+            None,
+            p.gaps(&kernel(7), 1),
+        );
         assert!(r.fully_enforced());
-        assert!(r.render_text().contains("nothing: the whole profile is enforced"));
+        assert!(
+            r.render_text()
+                .contains("nothing: the whole profile is enforced")
+        );
         assert!(!r.summary().contains("NOT ENFORCED"));
     }
 
     #[test]
     fn threads_and_missing_seccomp_are_gaps() {
         let (_root, p) = profile();
-        let k = Kernel { seccomp_filters: false, ..kernel(7) };
+        let k = Kernel {
+            seccomp_filters: false,
+            ..kernel(7)
+        };
         let gaps = p.gaps(&k, 3);
         let features: Vec<_> = gaps.iter().map(|g| g.feature).collect();
-        assert_eq!(features, ["Landlock on threads started before the sandbox", "seccomp filters"]);
+        assert_eq!(
+            features,
+            [
+                "Landlock on threads started before the sandbox",
+                "seccomp filters"
+            ]
+        );
         assert!(gaps[0].consequence.starts_with("2 thread(s)"));
     }
 
     #[test]
     fn json_report_is_machine_readable() {
         let (_root, p) = profile();
-        let r = Report::new(&p, &kernel(7), Status::Applied(Mode::BestEffort), Some(1), None, vec![]);
+        let r = Report::new(
+            &p,
+            &kernel(7),
+            Status::Applied(Mode::BestEffort),
+            Some(1),
+            None,
+            vec![],
+        );
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(v["status"], "applied");
         assert_eq!(v["mode"], "best-effort");
@@ -396,8 +530,18 @@ mod tests {
         let execve = calls.iter().find(|c| c["name"] == "execve").unwrap();
         assert_eq!(execve["verdict"], "eperm");
         assert_eq!(v["seccomp"]["default_verdict"], "enosys");
-        let state = v["landlock"]["fs_rules"].as_array().unwrap().iter().find(|r| r["access"] == "read-write").unwrap();
-        assert!(state["rights"].as_array().unwrap().contains(&"WriteFile".into()));
+        let state = v["landlock"]["fs_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["access"] == "read-write")
+            .unwrap();
+        assert!(
+            state["rights"]
+                .as_array()
+                .unwrap()
+                .contains(&"WriteFile".into())
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 
 use crate::syscalls::{Cmp, Cond, SyscallPolicy, Verdict, Width};
@@ -39,13 +40,20 @@ pub enum SeccompError {
     )]
     Arch(&'static str),
     #[error("seccomp: compiling the {filter} filter failed")]
-    Compile { filter: &'static str, source: seccompiler::BackendError },
+    Compile {
+        filter: &'static str,
+        source: seccompiler::BackendError,
+    },
     #[error("seccomp: installing the {filter} filter on all threads failed")]
-    Install { filter: &'static str, source: seccompiler::Error },
+    Install {
+        filter: &'static str,
+        source: seccompiler::Error,
+    },
 }
 
 fn arch() -> Result<TargetArch, SeccompError> {
-    TargetArch::try_from(std::env::consts::ARCH).map_err(|_| SeccompError::Arch(std::env::consts::ARCH))
+    TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|_| SeccompError::Arch(std::env::consts::ARCH))
 }
 
 fn condition(c: &Cond) -> SeccompCondition {
@@ -68,29 +76,53 @@ fn build(
     matched: SeccompAction,
 ) -> Result<BpfProgram, SeccompError> {
     let compile = |source| SeccompError::Compile { filter, source };
-    SeccompFilter::new(rules, mismatch, matched, arch()?).and_then(BpfProgram::try_from).map_err(compile)
+    SeccompFilter::new(rules, mismatch, matched, arch()?)
+        .and_then(BpfProgram::try_from)
+        .map_err(compile)
 }
 
 /// Compiles the policy. Pure: nothing is installed.
 pub fn compile(policy: &SyscallPolicy) -> Result<Compiled, SeccompError> {
-    let unconditional = |verdict| policy.calls_with(verdict).map(|s| (s.nr, Vec::new())).collect::<BTreeMap<_, _>>();
+    let unconditional = |verdict| {
+        policy
+            .calls_with(verdict)
+            .map(|s| (s.nr, Vec::new()))
+            .collect::<BTreeMap<_, _>>()
+    };
 
-    let kill = build("kill", unconditional(Verdict::KillProcess), SeccompAction::Allow, SeccompAction::KillProcess)?;
+    let kill = build(
+        "kill",
+        unconditional(Verdict::KillProcess),
+        SeccompAction::Allow,
+        SeccompAction::KillProcess,
+    )?;
 
     let mut allowed = unconditional(Verdict::Allow);
     allowed.insert(libc::SYS_seccomp, Vec::new());
-    let allow = build("allow", allowed, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow)?;
+    let allow = build(
+        "allow",
+        allowed,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        SeccompAction::Allow,
+    )?;
 
     let mut denied = unconditional(Verdict::Eperm);
     for r in &policy.refinements {
         let rules = r
             .deny_when
             .iter()
-            .map(|rule| SeccompRule::new(rule.iter().map(condition).collect()).expect("non-empty rule"))
+            .map(|rule| {
+                SeccompRule::new(rule.iter().map(condition).collect()).expect("non-empty rule")
+            })
             .collect::<Vec<_>>();
         denied.entry(r.call.nr).or_default().extend(rules);
     }
-    let deny = build("deny", denied, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32))?;
+    let deny = build(
+        "deny",
+        denied,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+    )?;
 
     Ok(Compiled { kill, allow, deny })
 }
@@ -99,7 +131,8 @@ pub fn compile(policy: &SyscallPolicy) -> Result<Compiled, SeccompError> {
 /// them through TSYNC (and `no_new_privs` with them); later threads inherit.
 pub fn install(c: &Compiled) -> Result<(), SeccompError> {
     for (filter, prog) in [("kill", &c.kill), ("allow", &c.allow), ("deny", &c.deny)] {
-        seccompiler::apply_filter_all_threads(prog).map_err(|source| SeccompError::Install { filter, source })?;
+        seccompiler::apply_filter_all_threads(prog)
+            .map_err(|source| SeccompError::Install { filter, source })?;
     }
     Ok(())
 }
@@ -107,9 +140,22 @@ pub fn install(c: &Compiled) -> Result<(), SeccompError> {
 /// Whether this kernel accepts seccomp filters at all (asked without
 /// installing one: `SECCOMP_GET_ACTION_AVAIL` for the actions we use).
 pub fn kernel_supports_filters() -> bool {
-    [libc::SECCOMP_RET_KILL_PROCESS, libc::SECCOMP_RET_ERRNO, libc::SECCOMP_RET_ALLOW].iter().all(|action| {
+    [
+        libc::SECCOMP_RET_KILL_PROCESS,
+        libc::SECCOMP_RET_ERRNO,
+        libc::SECCOMP_RET_ALLOW,
+    ]
+    .iter()
+    .all(|action| {
         // SAFETY: the kernel reads one u32 through the pointer.
-        unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_ACTION_AVAIL, 0, action as *const u32) == 0 }
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_GET_ACTION_AVAIL,
+                0,
+                action as *const u32,
+            ) == 0
+        }
     })
 }
 
@@ -122,7 +168,11 @@ mod tests {
         let c = compile(&SyscallPolicy::production(std::process::id())).unwrap();
         for (name, p) in [("kill", &c.kill), ("allow", &c.allow), ("deny", &c.deny)] {
             // BPF programs are limited to 4096 instructions by the kernel.
-            assert!(!p.is_empty() && p.len() < 4096, "{name}: {} instructions", p.len());
+            assert!(
+                !p.is_empty() && p.len() < 4096,
+                "{name}: {} instructions",
+                p.len()
+            );
         }
     }
 }

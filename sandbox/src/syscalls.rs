@@ -158,12 +158,19 @@ pub const DEFAULT_VERDICT: Verdict = Verdict::Enosys;
 impl SyscallPolicy {
     /// The production table. `own_pid` pins `tgkill` to this process.
     pub fn production(own_pid: u32) -> Self {
-        Self { groups: groups(), refinements: refinements(own_pid) }
+        Self {
+            groups: groups(),
+            refinements: refinements(own_pid),
+        }
     }
 
     /// The verdict the stacked filters produce for `nr(args)`.
     pub fn effective(&self, nr: i64, args: &[u64; 6]) -> Verdict {
-        let Some(group) = self.groups.iter().find(|g| g.calls.iter().any(|s| s.nr == nr)) else {
+        let Some(group) = self
+            .groups
+            .iter()
+            .find(|g| g.calls.iter().any(|s| s.nr == nr))
+        else {
             return DEFAULT_VERDICT;
         };
         if group.verdict == Verdict::Allow {
@@ -171,7 +178,11 @@ impl SyscallPolicy {
                 .refinements
                 .iter()
                 .filter(|r| r.call.nr == nr)
-                .any(|r| r.deny_when.iter().any(|rule| rule.iter().all(|c| c.matches(args))));
+                .any(|r| {
+                    r.deny_when
+                        .iter()
+                        .any(|rule| rule.iter().all(|c| c.matches(args)))
+                });
             if refused {
                 return Verdict::Eperm;
             }
@@ -194,7 +205,12 @@ impl SyscallPolicy {
                         .iter()
                         .filter(|r| r.call.nr == s.nr)
                         .flat_map(|r| r.deny_when.iter())
-                        .map(|rule| rule.iter().map(ToString::to_string).collect::<Vec<_>>().join(" && "))
+                        .map(|rule| {
+                            rule.iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" && ")
+                        })
                         .collect(),
                 })
             })
@@ -203,16 +219,31 @@ impl SyscallPolicy {
 
     /// Calls with the given verdict (before argument refinements).
     pub fn calls_with(&self, verdict: Verdict) -> impl Iterator<Item = Sys> + '_ {
-        self.groups.iter().filter(move |g| g.verdict == verdict).flat_map(|g| g.calls.iter().copied())
+        self.groups
+            .iter()
+            .filter(move |g| g.verdict == verdict)
+            .flat_map(|g| g.calls.iter().copied())
     }
 }
 
 fn dword(arg: u8, cmp: Cmp, value: u64, label: &'static str) -> Cond {
-    Cond { arg, width: Width::Dword, cmp, value, label }
+    Cond {
+        arg,
+        width: Width::Dword,
+        cmp,
+        value,
+        label,
+    }
 }
 
 fn qword(arg: u8, cmp: Cmp, value: u64, label: &'static str) -> Cond {
-    Cond { arg, width: Width::Qword, cmp, value, label }
+    Cond {
+        arg,
+        width: Width::Qword,
+        cmp,
+        value,
+        label,
+    }
 }
 
 #[rustfmt::skip]
@@ -382,12 +413,24 @@ fn refinements(own_pid: u32) -> Vec<Refinement> {
         dword(0, Cmp::Ne, libc::AF_INET as u64, "AF_INET"),
         dword(0, Cmp::Ne, libc::AF_INET6 as u64, "AF_INET6"),
     ]];
-    for (family, fname) in [(libc::AF_INET as u64, "AF_INET"), (libc::AF_INET6 as u64, "AF_INET6")] {
+    for (family, fname) in [
+        (libc::AF_INET as u64, "AF_INET"),
+        (libc::AF_INET6 as u64, "AF_INET6"),
+    ] {
         // Only stream and datagram sockets...
-        for t in (0..=SOCK_TYPE_MASK).filter(|t| *t != libc::SOCK_STREAM as u64 && *t != libc::SOCK_DGRAM as u64) {
+        for t in (0..=SOCK_TYPE_MASK)
+            .filter(|t| *t != libc::SOCK_STREAM as u64 && *t != libc::SOCK_DGRAM as u64)
+        {
             socket_rules.push(vec![
                 dword(0, Cmp::Eq, family, fname),
-                dword(1, Cmp::MaskedEq { mask: SOCK_TYPE_MASK }, t, sock_type_label(t)),
+                dword(
+                    1,
+                    Cmp::MaskedEq {
+                        mask: SOCK_TYPE_MASK,
+                    },
+                    t,
+                    sock_type_label(t),
+                ),
             ]);
         }
         // ...of plain TCP or UDP (no ICMP "ping" datagrams, SCTP, MPTCP, UDP-Lite).
@@ -398,11 +441,15 @@ fn refinements(own_pid: u32) -> Vec<Refinement> {
             dword(2, Cmp::Ne, libc::IPPROTO_UDP as u64, "IPPROTO_UDP"),
         ]);
     }
-    let mut clone_rules: Vec<Vec<Cond>> =
-        NAMESPACE_FLAGS.iter().map(|&(flag, name)| vec![qword(0, Cmp::MaskedEq { mask: flag }, flag, name)]).collect();
+    let mut clone_rules: Vec<Vec<Cond>> = NAMESPACE_FLAGS
+        .iter()
+        .map(|&(flag, name)| vec![qword(0, Cmp::MaskedEq { mask: flag }, flag, name)])
+        .collect();
     clone_rules.push(vec![qword(
         0,
-        Cmp::MaskedEq { mask: libc::CLONE_THREAD as u64 },
+        Cmp::MaskedEq {
+            mask: libc::CLONE_THREAD as u64,
+        },
         0,
         "0 (no CLONE_THREAD: a new process)",
     )]);
@@ -425,17 +472,32 @@ fn refinements(own_pid: u32) -> Vec<Refinement> {
         },
         Refinement {
             call: sys1(sys![SYS_ioctl]),
-            deny_when: vec![IOCTLS.iter().map(|&(v, n)| dword(1, Cmp::Ne, v, n)).collect()],
+            deny_when: vec![
+                IOCTLS
+                    .iter()
+                    .map(|&(v, n)| dword(1, Cmp::Ne, v, n))
+                    .collect(),
+            ],
             rationale: "non-blocking/close-on-exec flags, readable byte count, terminal probing for log colours",
         },
         Refinement {
             call: sys1(sys![SYS_prctl]),
-            deny_when: vec![PRCTLS.iter().map(|&(v, n)| dword(0, Cmp::Ne, v, n)).collect()],
+            deny_when: vec![
+                PRCTLS
+                    .iter()
+                    .map(|&(v, n)| dword(0, Cmp::Ne, v, n))
+                    .collect(),
+            ],
             rationale: "naming threads and mappings, reading own confinement state",
         },
         Refinement {
             call: sys1(sys![SYS_tgkill]),
-            deny_when: vec![vec![dword(0, Cmp::Ne, u64::from(own_pid), "getpid() at apply time")]],
+            deny_when: vec![vec![dword(
+                0,
+                Cmp::Ne,
+                u64::from(own_pid),
+                "getpid() at apply time",
+            )]],
             rationale: "signals to this process's own threads only (abort, pthread_kill)",
         },
         Refinement {
@@ -477,7 +539,12 @@ mod tests {
 
     fn nr(name: &str) -> i64 {
         let p = SyscallPolicy::production(1234);
-        p.groups.iter().flat_map(|g| &g.calls).find(|s| s.name() == name).map(|s| s.nr).expect(name)
+        p.groups
+            .iter()
+            .flat_map(|g| &g.calls)
+            .find(|s| s.name() == name)
+            .map(|s| s.nr)
+            .expect(name)
     }
 
     fn verdict(name: &str, args: [u64; 6]) -> Verdict {
@@ -501,8 +568,17 @@ mod tests {
     fn refinements_only_narrow_allowed_calls() {
         let p = SyscallPolicy::production(1);
         for r in &p.refinements {
-            let g = p.groups.iter().find(|g| g.calls.contains(&r.call)).expect("refined call is in the table");
-            assert_eq!(g.verdict, Verdict::Allow, "{} is refined but not allowed", r.call.name());
+            let g = p
+                .groups
+                .iter()
+                .find(|g| g.calls.contains(&r.call))
+                .expect("refined call is in the table");
+            assert_eq!(
+                g.verdict,
+                Verdict::Allow,
+                "{} is refined but not allowed",
+                r.call.name()
+            );
             assert!(
                 r.deny_when.iter().all(|rule| !rule.is_empty()),
                 "empty rule would refuse {} always",
@@ -534,7 +610,14 @@ mod tests {
         ] {
             assert_eq!(verdict(name, zero), Verdict::Eperm, "{name}");
         }
-        for name in ["kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot"] {
+        for name in [
+            "kexec_load",
+            "kexec_file_load",
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "reboot",
+        ] {
             assert_eq!(verdict(name, zero), Verdict::KillProcess, "{name}");
         }
         assert_eq!(verdict("clone3", zero), Verdict::Enosys);
@@ -551,14 +634,32 @@ mod tests {
     fn socket_families_and_types() {
         let s = |d: i32, t: i32, p: i32| verdict("socket", [d as u64, t as u64, p as u64, 0, 0, 0]);
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-        assert_eq!(s(libc::AF_INET, libc::SOCK_DGRAM | flags, 0), Verdict::Allow);
-        assert_eq!(s(libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_UDP), Verdict::Allow);
-        assert_eq!(s(libc::AF_INET, libc::SOCK_STREAM | flags, libc::IPPROTO_TCP), Verdict::Allow);
+        assert_eq!(
+            s(libc::AF_INET, libc::SOCK_DGRAM | flags, 0),
+            Verdict::Allow
+        );
+        assert_eq!(
+            s(libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_UDP),
+            Verdict::Allow
+        );
+        assert_eq!(
+            s(libc::AF_INET, libc::SOCK_STREAM | flags, libc::IPPROTO_TCP),
+            Verdict::Allow
+        );
         assert_eq!(s(libc::AF_UNIX, libc::SOCK_STREAM, 0), Verdict::Allow);
-        assert_eq!(s(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP), Verdict::Eperm);
+        assert_eq!(
+            s(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP),
+            Verdict::Eperm
+        );
         assert_eq!(s(libc::AF_INET6, libc::SOCK_RAW | flags, 0), Verdict::Eperm);
-        assert_eq!(s(libc::AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Verdict::Eperm);
-        assert_eq!(s(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP), Verdict::Eperm);
+        assert_eq!(
+            s(libc::AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_ICMP),
+            Verdict::Eperm
+        );
+        assert_eq!(
+            s(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP),
+            Verdict::Eperm
+        );
         assert_eq!(s(libc::AF_NETLINK, libc::SOCK_RAW, 0), Verdict::Eperm);
         assert_eq!(s(libc::AF_PACKET, libc::SOCK_DGRAM, 0), Verdict::Eperm);
         // The high half of an int argument is ignored, as by the kernel.
@@ -580,9 +681,22 @@ mod tests {
             | libc::CLONE_PARENT_SETTID
             | libc::CLONE_CHILD_CLEARTID) as u64;
         assert_eq!(verdict("clone", [thread, 0, 0, 0, 0, 0]), Verdict::Allow);
-        assert_eq!(verdict("clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), Verdict::Eperm, "fork");
-        assert_eq!(verdict("clone", [thread | libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]), Verdict::Eperm);
-        assert_eq!(verdict("clone", [thread | libc::CLONE_NEWNET as u64, 0, 0, 0, 0, 0]), Verdict::Eperm);
+        assert_eq!(
+            verdict("clone", [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+            Verdict::Eperm,
+            "fork"
+        );
+        assert_eq!(
+            verdict(
+                "clone",
+                [thread | libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]
+            ),
+            Verdict::Eperm
+        );
+        assert_eq!(
+            verdict("clone", [thread | libc::CLONE_NEWNET as u64, 0, 0, 0, 0, 0]),
+            Verdict::Eperm
+        );
     }
 
     #[test]
@@ -590,21 +704,49 @@ mod tests {
     fn small_refinements() {
         assert_eq!(verdict("tgkill", [1234, 5, 6, 0, 0, 0]), Verdict::Allow);
         assert_eq!(verdict("tgkill", [1, 5, 9, 0, 0, 0]), Verdict::Eperm);
-        assert_eq!(verdict("prlimit64", [0, 7, 0, 0x1000, 0, 0]), Verdict::Allow);
-        assert_eq!(verdict("prlimit64", [0, 7, 0x1000, 0, 0, 0]), Verdict::Eperm);
-        assert_eq!(verdict("prlimit64", [1, 7, 0, 0x1000, 0, 0]), Verdict::Eperm);
-        assert_eq!(verdict("ioctl", [3, libc::FIONBIO as u64, 0, 0, 0, 0]), Verdict::Allow);
-        assert_eq!(verdict("ioctl", [3, libc::TIOCSTI as u64, 0, 0, 0, 0]), Verdict::Eperm);
-        assert_eq!(verdict("prctl", [libc::PR_SET_NAME as u64, 0, 0, 0, 0, 0]), Verdict::Allow);
-        assert_eq!(verdict("prctl", [libc::PR_SET_DUMPABLE as u64, 1, 0, 0, 0, 0]), Verdict::Eperm);
+        assert_eq!(
+            verdict("prlimit64", [0, 7, 0, 0x1000, 0, 0]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            verdict("prlimit64", [0, 7, 0x1000, 0, 0, 0]),
+            Verdict::Eperm
+        );
+        assert_eq!(
+            verdict("prlimit64", [1, 7, 0, 0x1000, 0, 0]),
+            Verdict::Eperm
+        );
+        assert_eq!(
+            verdict("ioctl", [3, libc::FIONBIO as u64, 0, 0, 0, 0]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            verdict("ioctl", [3, libc::TIOCSTI as u64, 0, 0, 0, 0]),
+            Verdict::Eperm
+        );
+        assert_eq!(
+            verdict("prctl", [libc::PR_SET_NAME as u64, 0, 0, 0, 0, 0]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            verdict("prctl", [libc::PR_SET_DUMPABLE as u64, 1, 0, 0, 0, 0]),
+            Verdict::Eperm
+        );
     }
 
     #[test]
     fn entries_show_refinements_in_words() {
         let e = SyscallPolicy::production(1).entries();
         let socket = e.iter().find(|e| e.name == "socket").unwrap();
-        assert!(socket.eperm_when.iter().any(|r| r.contains("SOCK_RAW")), "{:?}", socket.eperm_when);
+        assert!(
+            socket.eperm_when.iter().any(|r| r.contains("SOCK_RAW")),
+            "{:?}",
+            socket.eperm_when
+        );
         let exec = e.iter().find(|e| e.name == "execve").unwrap();
-        assert_eq!((exec.verdict, exec.group), (Verdict::Eperm, "program execution"));
+        assert_eq!(
+            (exec.verdict, exec.group),
+            (Verdict::Eperm, "program execution")
+        );
     }
 }

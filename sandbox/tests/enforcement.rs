@@ -20,7 +20,11 @@ fn fixture() -> Fixture {
         std::fs::create_dir(root.path().join(d)).unwrap();
     }
     std::fs::write(root.path().join("policies/policy.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    std::fs::write(root.path().join("outside/secret.txt"), b"the studio's API keys").unwrap();
+    std::fs::write(
+        root.path().join("outside/secret.txt"),
+        b"the studio's API keys",
+    )
+    .unwrap();
     Fixture { root }
 }
 
@@ -37,7 +41,9 @@ fn spawn(scenario: &str, root: &Path) -> Child {
 
 fn first_line(child: &mut Child) -> Value {
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("probe printed {line:?}: {e}"))
 }
 
@@ -48,9 +54,17 @@ fn proc_status(pid: u32) -> Vec<(String, String, String)> {
         let task = task.unwrap();
         let status = std::fs::read_to_string(task.path().join("status")).unwrap();
         let field = |name: &str| {
-            status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_default()
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
         };
-        out.push((task.file_name().to_string_lossy().into_owned(), field("NoNewPrivs:"), field("Seccomp:")));
+        out.push((
+            task.file_name().to_string_lossy().into_owned(),
+            field("NoNewPrivs:"),
+            field("Seccomp:"),
+        ));
     }
     out
 }
@@ -64,7 +78,11 @@ fn resume_and_wait(mut child: Child) {
 fn errno(battery: &Value, attempt: &str) -> String {
     let a = &battery["attempts"][attempt];
     assert!(!a.is_null(), "{} did not try {attempt}", battery["label"]);
-    if a["ok"] == true { "ok".into() } else { a["errno"].as_str().unwrap_or("?").into() }
+    if a["ok"] == true {
+        "ok".into()
+    } else {
+        a["errno"].as_str().unwrap_or("?").into()
+    }
 }
 
 const REFUSED: &[(&str, &str)] = &[
@@ -91,8 +109,13 @@ const REFUSED: &[(&str, &str)] = &[
     ("unlisted_syscall_mlock", "ENOSYS"),
 ];
 
-const ALLOWED: &[&str] =
-    &["state_write_fdatasync_rename", "read_policy", "tcp_bind_listed", "getrandom", "spawn_thread"];
+const ALLOWED: &[&str] = &[
+    "state_write_fdatasync_rename",
+    "read_policy",
+    "tcp_bind_listed",
+    "getrandom",
+    "spawn_thread",
+];
 
 #[test]
 fn confined_host_refuses_per_thread_and_keeps_working() {
@@ -105,13 +128,27 @@ fn confined_host_refuses_per_thread_and_keeps_working() {
 
     assert_eq!(v["applied"], true, "{}", v["summary"]);
     let report = &v["report"];
-    assert_eq!((report["status"].as_str(), report["mode"].as_str()), (Some("applied"), Some("require")));
+    assert_eq!(
+        (report["status"].as_str(), report["mode"].as_str()),
+        (Some("applied"), Some("require"))
+    );
     assert_eq!(report["no_new_privs"], true);
     assert_eq!(report["threads_at_apply"], 1);
     assert_eq!(report["not_enforced"], serde_json::json!([]));
     let threads = v["threads"].as_array().unwrap();
-    let labels: Vec<_> = threads.iter().map(|t| t["label"].as_str().unwrap()).collect();
-    assert_eq!(labels, ["main", "plain thread after apply", "tokio worker", "tokio blocking pool"]);
+    let labels: Vec<_> = threads
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "main",
+            "plain thread after apply",
+            "tokio worker",
+            "tokio blocking pool"
+        ]
+    );
     let mut tids: Vec<_> = threads.iter().map(|t| t["tid"].as_i64().unwrap()).collect();
     tids.sort();
     tids.dedup();
@@ -122,18 +159,26 @@ fn confined_host_refuses_per_thread_and_keeps_working() {
         for (attempt, want) in REFUSED {
             let got = errno(t, attempt);
             if got != *want {
-                failures
-                    .push(format!("{} / {attempt}: want {want}, got {got} ({})", t["label"], t["attempts"][attempt]));
+                failures.push(format!(
+                    "{} / {attempt}: want {want}, got {got} ({})",
+                    t["label"], t["attempts"][attempt]
+                ));
             }
         }
         for attempt in ALLOWED {
             if errno(t, attempt) != "ok" {
-                failures.push(format!("{} / {attempt} must work: {}", t["label"], t["attempts"][attempt]));
+                failures.push(format!(
+                    "{} / {attempt} must work: {}",
+                    t["label"], t["attempts"][attempt]
+                ));
             }
         }
         let nested = &t["attempts"]["spawn_thread"]["nested_read_secret"];
         if nested["errno"] != "EACCES" {
-            failures.push(format!("{} / thread spawned from it read the secret: {nested}", t["label"]));
+            failures.push(format!(
+                "{} / thread spawned from it read the secret: {nested}",
+                t["label"]
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -150,7 +195,11 @@ fn confined_host_refuses_per_thread_and_keeps_working() {
     // From outside: every thread (main, tokio workers, blocking pool, ...).
     assert!(tasks.len() >= 4, "{tasks:?}");
     for (tid, nnp, seccomp) in &tasks {
-        assert_eq!((nnp.as_str(), seccomp.as_str()), ("1", "2"), "thread {tid} of {pid}");
+        assert_eq!(
+            (nnp.as_str(), seccomp.as_str()),
+            ("1", "2"),
+            "thread {tid} of {pid}"
+        );
     }
 }
 
@@ -162,13 +211,29 @@ fn thread_started_before_apply_is_why_require_refuses() {
     let tasks = proc_status(child.id());
     resume_and_wait(child);
 
-    let require = v["require_error"].as_str().expect("Mode::Require must refuse");
-    assert!(require.contains("2 threads are running") && require.contains("remedy"), "{require}");
+    let require = v["require_error"]
+        .as_str()
+        .expect("Mode::Require must refuse");
+    assert!(
+        require.contains("2 threads are running") && require.contains("remedy"),
+        "{require}"
+    );
     let gaps = v["best_effort_gaps"].as_array().unwrap();
-    assert!(gaps.iter().any(|g| g["feature"] == "Landlock on threads started before the sandbox"), "{gaps:?}");
-    assert!(v["best_effort_summary"].as_str().unwrap().contains("NOT ENFORCED"));
+    assert!(
+        gaps.iter()
+            .any(|g| g["feature"] == "Landlock on threads started before the sandbox"),
+        "{gaps:?}"
+    );
+    assert!(
+        v["best_effort_summary"]
+            .as_str()
+            .unwrap()
+            .contains("NOT ENFORCED")
+    );
 
-    let [main, old] = v["threads"].as_array().unwrap().as_slice() else { panic!("two batteries") };
+    let [main, old] = v["threads"].as_array().unwrap().as_slice() else {
+        panic!("two batteries")
+    };
     assert_eq!(errno(main, "read_secret"), "EACCES");
     // The documented limit: Landlock does not reach a thread that existed
     // before landlock_restrict_self on ABI < 8 ...
@@ -220,6 +285,11 @@ fn control_without_sandbox_the_same_attempts_succeed() {
         expected_ok.extend(["read_etc_shadow", "raw_socket"]);
     }
     for attempt in expected_ok {
-        assert_eq!(errno(&v, attempt), "ok", "{attempt}: {}", v["attempts"][attempt]);
+        assert_eq!(
+            errno(&v, attempt),
+            "ok",
+            "{attempt}: {}",
+            v["attempts"][attempt]
+        );
     }
 }

@@ -73,20 +73,45 @@ mod tests {
     fn rotate(q: [f64; 4], v: [f64; 3]) -> [f64; 3] {
         let [x, y, z, w] = q;
         let u = [x, y, z];
-        let cross = |a: [f64; 3], b: [f64; 3]| [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+        let cross = |a: [f64; 3], b: [f64; 3]| {
+            [
+                a[1] * b[2] - a[2] * b[1],
+                a[2] * b[0] - a[0] * b[2],
+                a[0] * b[1] - a[1] * b[0],
+            ]
+        };
         let t = cross(u, v).map(|c| 2.0 * c);
         let ut = cross(u, t);
-        [v[0] + w * t[0] + ut[0], v[1] + w * t[1] + ut[1], v[2] + w * t[2] + ut[2]]
+        [
+            v[0] + w * t[0] + ut[0],
+            v[1] + w * t[1] + ut[1],
+            v[2] + w * t[2] + ut[2],
+        ]
     }
 
     #[test]
     fn canonical_up_is_engine_up() {
-        let up = Transform { translation: [0.0, 1.0, 0.0], ..Transform::IDENTITY };
-        assert_eq!(Frame::BlenderZUp.from_canonical(&up).translation, [0.0, 0.0, 1.0]);
-        assert_eq!(Frame::UnityLeftHanded.from_canonical(&up).translation, [0.0, 1.0, 0.0]);
+        let up = Transform {
+            translation: [0.0, 1.0, 0.0],
+            ..Transform::IDENTITY
+        };
+        assert_eq!(
+            Frame::BlenderZUp.from_canonical(&up).translation,
+            [0.0, 0.0, 1.0]
+        );
+        assert_eq!(
+            Frame::UnityLeftHanded.from_canonical(&up).translation,
+            [0.0, 1.0, 0.0]
+        );
         // glTF +Z (towards the viewer) is Blender -Y.
-        let fwd = Transform { translation: [0.0, 0.0, 1.0], ..Transform::IDENTITY };
-        assert_eq!(Frame::BlenderZUp.from_canonical(&fwd).translation, [0.0, -1.0, 0.0]);
+        let fwd = Transform {
+            translation: [0.0, 0.0, 1.0],
+            ..Transform::IDENTITY
+        };
+        assert_eq!(
+            Frame::BlenderZUp.from_canonical(&fwd).translation,
+            [0.0, -1.0, 0.0]
+        );
     }
 
     fn unit_quat() -> impl Strategy<Value = [f64; 4]> {

@@ -115,8 +115,12 @@ impl<'de> Deserialize<'de> for StateHash {
 }
 
 /// Hash of a whole scene: every object, sorted by id.
-pub fn scene_hash<'a>(objects: impl IntoIterator<Item = &'a SceneObject>, quantum: Quantum) -> StateHash {
-    let sorted: BTreeMap<&str, &SceneObject> = objects.into_iter().map(|o| (o.id.as_str(), o)).collect();
+pub fn scene_hash<'a>(
+    objects: impl IntoIterator<Item = &'a SceneObject>,
+    quantum: Quantum,
+) -> StateHash {
+    let sorted: BTreeMap<&str, &SceneObject> =
+        objects.into_iter().map(|o| (o.id.as_str(), o)).collect();
     let mut enc = Encoder::new(quantum, sorted.len());
     for obj in sorted.values() {
         enc.present(obj);
@@ -159,7 +163,12 @@ pub fn snap_transform(t: &mut Transform, quantum: Quantum) {
     if n.is_finite() && n > 0.0 {
         r.iter_mut().for_each(|c| *c /= n);
     }
-    for v in t.translation.iter_mut().chain(t.rotation.iter_mut()).chain(t.scale.iter_mut()) {
+    for v in t
+        .translation
+        .iter_mut()
+        .chain(t.rotation.iter_mut())
+        .chain(t.scale.iter_mut())
+    {
         *v = quantum.snap(*v);
     }
 }
@@ -198,7 +207,8 @@ impl Encoder {
 
     fn ints(&mut self, vs: &[f64]) {
         for v in vs {
-            self.buf.extend_from_slice(&self.quantum.q(*v).to_be_bytes());
+            self.buf
+                .extend_from_slice(&self.quantum.q(*v).to_be_bytes());
         }
     }
 

@@ -41,8 +41,13 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         transform: Option<Transform>,
     },
-    DeleteObject { id: ObjectId },
-    RenameObject { id: ObjectId, name: String },
+    DeleteObject {
+        id: ObjectId,
+    },
+    RenameObject {
+        id: ObjectId,
+        name: String,
+    },
     /// Reparent keeping the *local* transform (glTF node semantics).
     ReparentObject {
         id: ObjectId,
@@ -84,7 +89,10 @@ pub enum Op {
     /// Run a script in the engine (`python` for Blender, `csharp` for
     /// Unity). Only after the firewall allowed it. Not tracked state: a script
     /// that changes tracked objects shows up as a verification mismatch.
-    RunScript { language: String, code: String },
+    RunScript {
+        language: String,
+        code: String,
+    },
 }
 
 /// Why an op cannot be applied.
@@ -107,8 +115,12 @@ pub enum OpError {
 impl Op {
     /// Parse `{op, args}` as sent by an author.
     pub fn parse(op: &str, args: serde_json::Value) -> Result<Op, OpError> {
-        serde_json::from_value(serde_json::json!({ "op": op, "args": args }))
-            .map_err(|e| OpError::Malformed { op: op.to_string(), reason: e.to_string() })
+        serde_json::from_value(serde_json::json!({ "op": op, "args": args })).map_err(|e| {
+            OpError::Malformed {
+                op: op.to_string(),
+                reason: e.to_string(),
+            }
+        })
     }
 
     /// The wire name of the op.
@@ -156,7 +168,10 @@ pub struct Scene {
 
 impl Scene {
     pub fn new(quantum: Quantum) -> Self {
-        Scene { objects: BTreeMap::new(), quantum }
+        Scene {
+            objects: BTreeMap::new(),
+            quantum,
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<&SceneObject> {
@@ -186,7 +201,11 @@ impl Scene {
         let mut out = Vec::new();
         let mut frontier = vec![id.to_string()];
         while let Some(p) = frontier.pop() {
-            for o in self.objects.values().filter(|o| o.parent.as_deref() == Some(p.as_str())) {
+            for o in self
+                .objects
+                .values()
+                .filter(|o| o.parent.as_deref() == Some(p.as_str()))
+            {
                 out.push(o.id.clone());
                 frontier.push(o.id.clone());
             }
@@ -195,19 +214,29 @@ impl Scene {
     }
 
     fn need(&self, id: &str) -> Result<(), OpError> {
-        if self.objects.contains_key(id) { Ok(()) } else { Err(OpError::NoSuchObject(id.to_string())) }
+        if self.objects.contains_key(id) {
+            Ok(())
+        } else {
+            Err(OpError::NoSuchObject(id.to_string()))
+        }
     }
 
     fn check_parent(&self, id: &str, parent: Option<&str>) -> Result<(), OpError> {
         let Some(p) = parent else { return Ok(()) };
         if !self.objects.contains_key(p) {
-            return Err(OpError::NoSuchParent { id: id.into(), parent: p.into() });
+            return Err(OpError::NoSuchParent {
+                id: id.into(),
+                parent: p.into(),
+            });
         }
         // Walk up from the new parent: meeting `id` means a cycle.
         let mut cur = Some(p);
         while let Some(c) = cur {
             if c == id {
-                return Err(OpError::Cycle { id: id.into(), parent: p.into() });
+                return Err(OpError::Cycle {
+                    id: id.into(),
+                    parent: p.into(),
+                });
             }
             cur = self.objects.get(c).and_then(|o| o.parent.as_deref());
         }
@@ -218,7 +247,14 @@ impl Scene {
     pub fn apply(&mut self, op: &Op) -> Result<(), OpError> {
         let q = self.quantum;
         match op {
-            Op::CreateObject { id, name, kind, parent, transform, .. } => {
+            Op::CreateObject {
+                id,
+                name,
+                kind,
+                parent,
+                transform,
+                ..
+            } => {
                 let id = id.as_ref().ok_or(OpError::MissingId("create_object"))?;
                 if self.objects.contains_key(id) {
                     return Err(OpError::AlreadyExists(id.clone()));
@@ -251,7 +287,12 @@ impl Scene {
                 self.check_parent(id, parent.as_deref())?;
                 self.objects.get_mut(id).expect("checked").parent = parent.clone();
             }
-            Op::SetTransform { id, translation, rotation, scale } => {
+            Op::SetTransform {
+                id,
+                translation,
+                rotation,
+                scale,
+            } => {
                 self.need(id)?;
                 let t = &mut self.objects.get_mut(id).expect("checked").transform;
                 if let Some(v) = translation {
@@ -265,9 +306,21 @@ impl Scene {
                 }
                 hash::snap_transform(t, q);
             }
-            Op::SetMaterial { id, base_color, roughness, metallic, emission, emission_strength } => {
+            Op::SetMaterial {
+                id,
+                base_color,
+                roughness,
+                metallic,
+                emission,
+                emission_strength,
+            } => {
                 self.need(id)?;
-                let m = self.objects.get_mut(id).expect("checked").material.get_or_insert_with(Material::default);
+                let m = self
+                    .objects
+                    .get_mut(id)
+                    .expect("checked")
+                    .material
+                    .get_or_insert_with(Material::default);
                 if let Some(v) = base_color {
                     m.base_color = *v;
                 }
@@ -324,28 +377,54 @@ mod tests {
 
     #[test]
     fn absent_arguments_serialize_as_absent_but_unparent_stays_null() {
-        let edit = Op::parse("set_transform", serde_json::json!({"id": "a", "translation": [1, 2, 3]})).unwrap();
+        let edit = Op::parse(
+            "set_transform",
+            serde_json::json!({"id": "a", "translation": [1, 2, 3]}),
+        )
+        .unwrap();
         assert_eq!(
             serde_json::to_value(&edit).unwrap(),
             serde_json::json!({"op": "set_transform", "args": {"id": "a", "translation": [1.0, 2.0, 3.0]}})
         );
-        let unparent = Op::ReparentObject { id: "a".into(), parent: None };
-        assert_eq!(serde_json::to_value(&unparent).unwrap()["args"]["parent"], serde_json::Value::Null);
+        let unparent = Op::ReparentObject {
+            id: "a".into(),
+            parent: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&unparent).unwrap()["args"]["parent"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]
     fn parse_reports_the_field() {
-        let err = Op::parse("set_transform", serde_json::json!({"id": "a", "translation": [1, 2]})).unwrap_err();
+        let err = Op::parse(
+            "set_transform",
+            serde_json::json!({"id": "a", "translation": [1, 2]}),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("set_transform"), "{err}");
-        let ok = Op::parse("set_transform", serde_json::json!({"id": "a", "translation": [1, 2, 3]})).unwrap();
+        let ok = Op::parse(
+            "set_transform",
+            serde_json::json!({"id": "a", "translation": [1, 2, 3]}),
+        )
+        .unwrap();
         assert_eq!(ok.name(), "set_transform");
     }
 
     #[test]
     fn delete_takes_descendants_and_cycles_are_refused() {
         let mut s = Scene::default();
-        s.apply_all(&[create("a", None), create("b", Some("a")), create("c", Some("b"))]).unwrap();
-        let cyc = Op::ReparentObject { id: "a".into(), parent: Some("c".into()) };
+        s.apply_all(&[
+            create("a", None),
+            create("b", Some("a")),
+            create("c", Some("b")),
+        ])
+        .unwrap();
+        let cyc = Op::ReparentObject {
+            id: "a".into(),
+            parent: Some("c".into()),
+        };
         assert!(matches!(s.apply(&cyc), Err(OpError::Cycle { .. })));
         let del = Op::DeleteObject { id: "a".into() };
         let mut touched = s.touched_by(&del);
@@ -359,7 +438,9 @@ mod tests {
     fn apply_all_is_atomic() {
         let mut s = Scene::default();
         let before = s.clone();
-        let err = s.apply_all(&[create("a", None), create("a", None)]).unwrap_err();
+        let err = s
+            .apply_all(&[create("a", None), create("a", None)])
+            .unwrap_err();
         assert_eq!(err.0, 1);
         assert_eq!(s, before);
     }
@@ -368,7 +449,12 @@ mod tests {
     fn stored_values_are_snapped() {
         let mut s = Scene::default();
         s.apply(&create("a", None)).unwrap();
-        let op = Op::SetTransform { id: "a".into(), translation: Some([0.1234567, 0.0, 0.0]), rotation: Some([0.0, 0.0, 0.0, 2.0]), scale: None };
+        let op = Op::SetTransform {
+            id: "a".into(),
+            translation: Some([0.1234567, 0.0, 0.0]),
+            rotation: Some([0.0, 0.0, 0.0, 2.0]),
+            scale: None,
+        };
         s.apply(&op).unwrap();
         let t = s.get("a").unwrap().transform;
         assert_eq!(t.translation[0], 0.12346);

@@ -22,7 +22,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use vibesync_canonical::frames::Frame;
 use vibesync_canonical::hash::Encoder;
-use vibesync_canonical::{Material, ObjectKind, Op, OpError, Quantum, Scene, SceneObject, Transform, object_set_hash, scene_hash};
+use vibesync_canonical::{
+    Material, ObjectKind, Op, OpError, Quantum, Scene, SceneObject, Transform, object_set_hash,
+    scene_hash,
+};
 
 const REGEN_VAR: &str = "VIBESYNC_REGEN_VECTORS";
 
@@ -65,18 +68,37 @@ fn object_json(o: &SceneObject) -> Value {
     map.insert("id".into(), json!(o.id));
     map.insert("name".into(), json!(o.name));
     map.insert("kind".into(), json!(o.kind.as_str()));
-    map.insert("parent".into(), o.parent.as_ref().map_or(Value::Null, |p| json!(p)));
+    map.insert(
+        "parent".into(),
+        o.parent.as_ref().map_or(Value::Null, |p| json!(p)),
+    );
     map.insert("transform".into(), transform_json(&o.transform));
     map.insert("material".into(), material);
     Value::Object(map)
 }
 
 fn obj(id: &str, name: &str, kind: ObjectKind) -> SceneObject {
-    SceneObject { id: id.into(), name: name.into(), kind, parent: None, transform: Transform::IDENTITY, material: None }
+    SceneObject {
+        id: id.into(),
+        name: name.into(),
+        kind,
+        parent: None,
+        transform: Transform::IDENTITY,
+        material: None,
+    }
 }
 
-fn with_t(mut o: SceneObject, translation: [f64; 3], rotation: [f64; 4], scale: [f64; 3]) -> SceneObject {
-    o.transform = Transform { translation, rotation, scale };
+fn with_t(
+    mut o: SceneObject,
+    translation: [f64; 3],
+    rotation: [f64; 4],
+    scale: [f64; 3],
+) -> SceneObject {
+    o.transform = Transform {
+        translation,
+        rotation,
+        scale,
+    };
     o
 }
 
@@ -143,7 +165,12 @@ fn encode(case: &Case) -> (Vec<u8>, String) {
             }
             let bytes = enc.bytes().to_vec();
             let hash = enc.finish();
-            assert_eq!(hash, object_set_hash(&owned, lookup, q), "case {}", case.name);
+            assert_eq!(
+                hash,
+                object_set_hash(&owned, lookup, q),
+                "case {}",
+                case.name
+            );
             (bytes, hash.to_hex())
         }
     }
@@ -152,14 +179,38 @@ fn encode(case: &Case) -> (Vec<u8>, String) {
 fn hash_cases() -> Vec<Case> {
     use ObjectKind::*;
     let d = Quantum::default().0;
-    let red = Material { base_color: [1.0, 0.0, 0.0, 1.0], roughness: 0.25, metallic: 1.0, emission: [0.0, 0.0, 0.0], emission_strength: 0.0 };
-    let glow = Material { base_color: [0.1, 0.2, 0.3, 0.5], roughness: 0.9, metallic: 0.0, emission: [1.0, 0.5, 0.25], emission_strength: 12.5 };
+    let red = Material {
+        base_color: [1.0, 0.0, 0.0, 1.0],
+        roughness: 0.25,
+        metallic: 1.0,
+        emission: [0.0, 0.0, 0.0],
+        emission_strength: 0.0,
+    };
+    let glow = Material {
+        base_color: [0.1, 0.2, 0.3, 0.5],
+        roughness: 0.9,
+        metallic: 0.0,
+        emission: [1.0, 0.5, 0.25],
+        emission_strength: 12.5,
+    };
     let cube = || obj("obj-1", "Cube", Mesh);
     let h = std::f64::consts::FRAC_1_SQRT_2;
     let turned = [0.0, h, 0.0, h];
     vec![
-        Case { name: "empty_scene", note: "header only", quantum: d, ids: None, objects: vec![] },
-        Case { name: "one_cube_identity", note: "no material, no parent", quantum: d, ids: None, objects: vec![cube()] },
+        Case {
+            name: "empty_scene",
+            note: "header only",
+            quantum: d,
+            ids: None,
+            objects: vec![],
+        },
+        Case {
+            name: "one_cube_identity",
+            note: "no material, no parent",
+            quantum: d,
+            ids: None,
+            objects: vec![cube()],
+        },
         Case {
             name: "one_cube_transformed",
             note: "translation, a quarter turn about +Y, non-uniform scale",
@@ -167,14 +218,30 @@ fn hash_cases() -> Vec<Case> {
             ids: None,
             objects: vec![with_t(cube(), [1.5, -2.25, 3.0], turned, [2.0, 0.5, 1.0])],
         },
-        Case { name: "material_default", note: "the default material a first set_material creates", quantum: d, ids: None, objects: vec![with_material(cube(), Material::default())] },
-        Case { name: "material_emissive", note: "every material field non-trivial", quantum: d, ids: None, objects: vec![with_material(cube(), glow)] },
+        Case {
+            name: "material_default",
+            note: "the default material a first set_material creates",
+            quantum: d,
+            ids: None,
+            objects: vec![with_material(cube(), Material::default())],
+        },
+        Case {
+            name: "material_emissive",
+            note: "every material field non-trivial",
+            quantum: d,
+            ids: None,
+            objects: vec![with_material(cube(), glow)],
+        },
         Case {
             name: "sorted_by_id",
             note: "objects given out of order; entries are sorted by id bytes",
             quantum: d,
             ids: None,
-            objects: vec![obj("obj-2", "B", Empty), with_material(obj("obj-10", "C", Mesh), red), obj("obj-1", "A", Camera)],
+            objects: vec![
+                obj("obj-2", "B", Empty),
+                with_material(obj("obj-10", "C", Mesh), red),
+                obj("obj-1", "A", Camera),
+            ],
         },
         Case {
             name: "parent_child",
@@ -182,7 +249,15 @@ fn hash_cases() -> Vec<Case> {
             quantum: d,
             ids: None,
             objects: vec![
-                with_parent(with_t(obj("obj-2", "Wheel", Mesh), [0.0, 0.5, 1.0], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0]), "obj-1"),
+                with_parent(
+                    with_t(
+                        obj("obj-2", "Wheel", Mesh),
+                        [0.0, 0.5, 1.0],
+                        [0.0, 0.0, 0.0, 1.0],
+                        [1.0, 1.0, 1.0],
+                    ),
+                    "obj-1",
+                ),
                 obj("obj-1", "Car", Empty),
             ],
         },
@@ -191,21 +266,36 @@ fn hash_cases() -> Vec<Case> {
             note: "kind strings: mesh, empty, camera, light",
             quantum: d,
             ids: None,
-            objects: vec![obj("a", "m", Mesh), obj("b", "e", Empty), obj("c", "c", Camera), obj("d", "l", Light)],
+            objects: vec![
+                obj("a", "m", Mesh),
+                obj("b", "e", Empty),
+                obj("c", "c", Camera),
+                obj("d", "l", Light),
+            ],
         },
         Case {
             name: "unicode_names_and_ids",
             note: "lengths are UTF-8 byte counts; ids sort by UTF-8 bytes (\"Z\" < \"a\" < \"é\" < \"日\")",
             quantum: d,
             ids: None,
-            objects: vec![obj("日本-1", "立方体 🧊", Mesh), obj("é-1", "Café", Light), obj("a-1", "naïve", Empty), obj("Z-1", "Zed", Empty)],
+            objects: vec![
+                obj("日本-1", "立方体 🧊", Mesh),
+                obj("é-1", "Café", Light),
+                obj("a-1", "naïve", Empty),
+                obj("Z-1", "Zed", Empty),
+            ],
         },
         Case {
             name: "negative_w_normalised",
             note: "q and -q are one rotation: w < 0 is negated after quantising (same bytes as one_cube_transformed's rotation)",
             quantum: d,
             ids: None,
-            objects: vec![with_t(cube(), [1.5, -2.25, 3.0], turned.map(|c| -c), [2.0, 0.5, 1.0])],
+            objects: vec![with_t(
+                cube(),
+                [1.5, -2.25, 3.0],
+                turned.map(|c| -c),
+                [2.0, 0.5, 1.0],
+            )],
         },
         Case {
             name: "half_turn_w_zero_negative_x",
@@ -240,7 +330,10 @@ fn hash_cases() -> Vec<Case> {
             note: "present and absent ids, given unsorted and with a duplicate; ids are deduplicated and sorted",
             quantum: d,
             ids: Some(vec!["obj-3", "obj-1", "obj-2", "obj-3"]),
-            objects: vec![with_material(cube(), red), with_parent(obj("obj-3", "Child", Mesh), "obj-1")],
+            objects: vec![
+                with_material(cube(), red),
+                with_parent(obj("obj-3", "Child", Mesh), "obj-1"),
+            ],
         },
         Case {
             name: "non_finite",
@@ -248,8 +341,17 @@ fn hash_cases() -> Vec<Case> {
             quantum: d,
             ids: None,
             objects: vec![with_material(
-                with_t(cube(), [f64::NAN, f64::INFINITY, f64::NEG_INFINITY], [0.0, 0.0, 0.0, 1.0], [1.0; 3]),
-                Material { roughness: f64::NAN, emission_strength: f64::INFINITY, ..Material::default() },
+                with_t(
+                    cube(),
+                    [f64::NAN, f64::INFINITY, f64::NEG_INFINITY],
+                    [0.0, 0.0, 0.0, 1.0],
+                    [1.0; 3],
+                ),
+                Material {
+                    roughness: f64::NAN,
+                    emission_strength: f64::INFINITY,
+                    ..Material::default()
+                },
             )],
         },
         Case {
@@ -257,14 +359,28 @@ fn hash_cases() -> Vec<Case> {
             note: "finite values beyond the i64 range saturate; negative zero is zero",
             quantum: d,
             ids: None,
-            objects: vec![with_t(cube(), [1e300, -1e300, -0.0], [0.0, 0.0, 0.0, 1.0], [9.3e13, -9.3e13, 92233720368.54775])],
+            objects: vec![with_t(
+                cube(),
+                [1e300, -1e300, -0.0],
+                [0.0, 0.0, 0.0, 1.0],
+                [9.3e13, -9.3e13, 92233720368.54775],
+            )],
         },
         Case {
             name: "saturation_boundary",
             note: "quantum 1: exactly 2^63 saturates to i64::MAX, exactly -2^63 is i64::MIN, the largest double below 2^63 converts exactly",
             quantum: 1,
             ids: None,
-            objects: vec![with_t(cube(), [9223372036854775808.0, -9223372036854775808.0, 9223372036854774784.0], [0.0, 0.0, 0.0, 1.0], [1.0; 3])],
+            objects: vec![with_t(
+                cube(),
+                [
+                    9223372036854775808.0,
+                    -9223372036854775808.0,
+                    9223372036854774784.0,
+                ],
+                [0.0, 0.0, 0.0, 1.0],
+                [1.0; 3],
+            )],
         },
         Case {
             name: "rounding_boundaries",
@@ -283,21 +399,34 @@ fn hash_cases() -> Vec<Case> {
             note: "values read back from float32 storage quantise like the f64 they approximate",
             quantum: d,
             ids: None,
-            objects: vec![with_t(cube(), [0.1f32 as f64, 1.3f32 as f64, -7.77f32 as f64], [0.0, 0.38268343f32 as f64, 0.0, 0.9238795f32 as f64], [1.0; 3])],
+            objects: vec![with_t(
+                cube(),
+                [0.1f32 as f64, 1.3f32 as f64, -7.77f32 as f64],
+                [0.0, 0.38268343f32 as f64, 0.0, 0.9238795f32 as f64],
+                [1.0; 3],
+            )],
         },
         Case {
             name: "quantum_1000",
             note: "a coarser grid (1e-3); the header carries steps_per_unit",
             quantum: 1000,
             ids: None,
-            objects: vec![with_material(with_t(cube(), [1.0005, -1.0005, 0.0004], turned, [1.0; 3]), glow)],
+            objects: vec![with_material(
+                with_t(cube(), [1.0005, -1.0005, 0.0004], turned, [1.0; 3]),
+                glow,
+            )],
         },
         Case {
             name: "quantum_1",
             note: "one step per unit",
             quantum: 1,
             ids: None,
-            objects: vec![with_t(cube(), [2.5, -2.5, 0.49], [0.0, 0.0, 0.0, 1.0], [1.0; 3])],
+            objects: vec![with_t(
+                cube(),
+                [2.5, -2.5, 0.49],
+                [0.0, 0.0, 0.0, 1.0],
+                [1.0; 3],
+            )],
         },
         Case {
             name: "empty_strings",
@@ -317,7 +446,11 @@ fn hash_file() -> String {
             CaseOut {
                 name: c.name,
                 note: c.note,
-                mode: if c.ids.is_some() { "object_set" } else { "scene" },
+                mode: if c.ids.is_some() {
+                    "object_set"
+                } else {
+                    "scene"
+                },
                 quantum: c.quantum,
                 ids: c.ids.clone(),
                 objects: c.objects.iter().map(object_json).collect(),
@@ -338,16 +471,67 @@ fn frames_file() -> String {
     let h = std::f64::consts::FRAC_1_SQRT_2;
     let cases: Vec<(&str, Transform)> = vec![
         ("identity", Transform::IDENTITY),
-        ("up", Transform { translation: [0.0, 1.0, 0.0], ..Transform::IDENTITY }),
-        ("towards_viewer", Transform { translation: [0.0, 0.0, 1.0], ..Transform::IDENTITY }),
-        ("right", Transform { translation: [1.0, 0.0, 0.0], ..Transform::IDENTITY }),
-        ("quarter_turn_x", Transform { rotation: [h, 0.0, 0.0, h], ..Transform::IDENTITY }),
-        ("quarter_turn_y", Transform { rotation: [0.0, h, 0.0, h], ..Transform::IDENTITY }),
-        ("quarter_turn_z", Transform { rotation: [0.0, 0.0, h, h], ..Transform::IDENTITY }),
-        ("non_uniform_scale", Transform { scale: [1.0, 2.0, 3.0], ..Transform::IDENTITY }),
+        (
+            "up",
+            Transform {
+                translation: [0.0, 1.0, 0.0],
+                ..Transform::IDENTITY
+            },
+        ),
+        (
+            "towards_viewer",
+            Transform {
+                translation: [0.0, 0.0, 1.0],
+                ..Transform::IDENTITY
+            },
+        ),
+        (
+            "right",
+            Transform {
+                translation: [1.0, 0.0, 0.0],
+                ..Transform::IDENTITY
+            },
+        ),
+        (
+            "quarter_turn_x",
+            Transform {
+                rotation: [h, 0.0, 0.0, h],
+                ..Transform::IDENTITY
+            },
+        ),
+        (
+            "quarter_turn_y",
+            Transform {
+                rotation: [0.0, h, 0.0, h],
+                ..Transform::IDENTITY
+            },
+        ),
+        (
+            "quarter_turn_z",
+            Transform {
+                rotation: [0.0, 0.0, h, h],
+                ..Transform::IDENTITY
+            },
+        ),
+        (
+            "non_uniform_scale",
+            Transform {
+                scale: [1.0, 2.0, 3.0],
+                ..Transform::IDENTITY
+            },
+        ),
         (
             "general",
-            Transform { translation: [1.5, -2.0, 3.25], rotation: [0.1825741858350554, 0.3651483716701107, 0.5477225575051661, 0.7302967433402214], scale: [0.5, 2.0, 4.0] },
+            Transform {
+                translation: [1.5, -2.0, 3.25],
+                rotation: [
+                    0.1825741858350554,
+                    0.3651483716701107,
+                    0.5477225575051661,
+                    0.7302967433402214,
+                ],
+                scale: [0.5, 2.0, 4.0],
+            },
         ),
     ];
     let out: Vec<Value> = cases
@@ -392,28 +576,76 @@ fn ops_file() -> String {
         Op::parse(&name, v["args"].clone()).expect("vector ops parse")
     };
     let transactions: Vec<(&str, Vec<Value>)> = vec![
-        ("create_snapped_and_normalised", vec![json!({"op": "create_object", "args": {"id": "obj-1", "name": "Cube", "kind": "mesh", "primitive": "cube",
-            "transform": {"translation": [1.2345678, 2.0, -3.0], "rotation": [0.0, 0.5, 0.0, 0.5], "scale": [1.0, 2.0, 0.5]}}})]),
-        ("create_default_transform", vec![json!({"op": "create_object", "args": {"id": "obj-2", "name": "Lamp", "kind": "light", "primitive": "point", "parent": "obj-1"}})]),
-        ("material_from_default", vec![json!({"op": "set_material", "args": {"id": "obj-1", "roughness": 0.3}})]),
-        ("material_every_field", vec![json!({"op": "set_material", "args": {"id": "obj-2", "base_color": [0.1, 0.2, 0.3, 0.4], "roughness": 0.123456789,
-            "metallic": 1.0, "emission": [1.0, 0.5, 0.0], "emission_strength": 7.5}})]),
-        ("transform_partial", vec![json!({"op": "set_transform", "args": {"id": "obj-1", "rotation": [0.0, 0.0, 0.0, -2.0]}}),
-            json!({"op": "set_transform", "args": {"id": "obj-2", "translation": [-0.000004, 0.000005, 9.99999]}})]),
-        ("rename_and_reparent", vec![
-            json!({"op": "create_object", "args": {"id": "obj-3", "name": "Cam", "kind": "camera"}}),
-            json!({"op": "rename_object", "args": {"id": "obj-1", "name": "Body ✓"}}),
-            json!({"op": "reparent_object", "args": {"id": "obj-3", "parent": "obj-2"}}),
-            json!({"op": "reparent_object", "args": {"id": "obj-2", "parent": null}})]),
-        ("failing_third_op_changes_nothing", vec![
-            json!({"op": "rename_object", "args": {"id": "obj-1", "name": "Nope"}}),
-            json!({"op": "delete_object", "args": {"id": "obj-2"}}),
-            json!({"op": "create_object", "args": {"id": "obj-1", "name": "Dup", "kind": "empty"}})]),
-        ("cycle_refused", vec![json!({"op": "reparent_object", "args": {"id": "obj-2", "parent": "obj-3"}})]),
-        ("missing_parent_refused", vec![json!({"op": "create_object", "args": {"id": "obj-4", "name": "Orphan", "kind": "empty", "parent": "obj-99"}})]),
-        ("select_is_not_state", vec![json!({"op": "select", "args": {"ids": ["obj-1", "obj-3"], "frame": true}})]),
-        ("delete_takes_descendants", vec![json!({"op": "delete_object", "args": {"id": "obj-2"}})]),
-        ("missing_object_refused", vec![json!({"op": "set_transform", "args": {"id": "obj-3", "scale": [2.0, 2.0, 2.0]}})]),
+        (
+            "create_snapped_and_normalised",
+            vec![
+                json!({"op": "create_object", "args": {"id": "obj-1", "name": "Cube", "kind": "mesh", "primitive": "cube",
+            "transform": {"translation": [1.2345678, 2.0, -3.0], "rotation": [0.0, 0.5, 0.0, 0.5], "scale": [1.0, 2.0, 0.5]}}}),
+            ],
+        ),
+        (
+            "create_default_transform",
+            vec![
+                json!({"op": "create_object", "args": {"id": "obj-2", "name": "Lamp", "kind": "light", "primitive": "point", "parent": "obj-1"}}),
+            ],
+        ),
+        (
+            "material_from_default",
+            vec![json!({"op": "set_material", "args": {"id": "obj-1", "roughness": 0.3}})],
+        ),
+        (
+            "material_every_field",
+            vec![
+                json!({"op": "set_material", "args": {"id": "obj-2", "base_color": [0.1, 0.2, 0.3, 0.4], "roughness": 0.123456789,
+            "metallic": 1.0, "emission": [1.0, 0.5, 0.0], "emission_strength": 7.5}}),
+            ],
+        ),
+        (
+            "transform_partial",
+            vec![
+                json!({"op": "set_transform", "args": {"id": "obj-1", "rotation": [0.0, 0.0, 0.0, -2.0]}}),
+                json!({"op": "set_transform", "args": {"id": "obj-2", "translation": [-0.000004, 0.000005, 9.99999]}}),
+            ],
+        ),
+        (
+            "rename_and_reparent",
+            vec![
+                json!({"op": "create_object", "args": {"id": "obj-3", "name": "Cam", "kind": "camera"}}),
+                json!({"op": "rename_object", "args": {"id": "obj-1", "name": "Body ✓"}}),
+                json!({"op": "reparent_object", "args": {"id": "obj-3", "parent": "obj-2"}}),
+                json!({"op": "reparent_object", "args": {"id": "obj-2", "parent": null}}),
+            ],
+        ),
+        (
+            "failing_third_op_changes_nothing",
+            vec![
+                json!({"op": "rename_object", "args": {"id": "obj-1", "name": "Nope"}}),
+                json!({"op": "delete_object", "args": {"id": "obj-2"}}),
+                json!({"op": "create_object", "args": {"id": "obj-1", "name": "Dup", "kind": "empty"}}),
+            ],
+        ),
+        (
+            "cycle_refused",
+            vec![json!({"op": "reparent_object", "args": {"id": "obj-2", "parent": "obj-3"}})],
+        ),
+        (
+            "missing_parent_refused",
+            vec![
+                json!({"op": "create_object", "args": {"id": "obj-4", "name": "Orphan", "kind": "empty", "parent": "obj-99"}}),
+            ],
+        ),
+        (
+            "select_is_not_state",
+            vec![json!({"op": "select", "args": {"ids": ["obj-1", "obj-3"], "frame": true}})],
+        ),
+        (
+            "delete_takes_descendants",
+            vec![json!({"op": "delete_object", "args": {"id": "obj-2"}})],
+        ),
+        (
+            "missing_object_refused",
+            vec![json!({"op": "set_transform", "args": {"id": "obj-3", "scale": [2.0, 2.0, 2.0]}})],
+        ),
     ];
     let mut scene = Scene::default();
     let out: Vec<Value> = transactions
@@ -439,11 +671,16 @@ fn check(file: &str, expected: String) {
     let path = vectors_dir().join(file);
     if std::env::var_os(REGEN_VAR).is_some() {
         std::fs::create_dir_all(vectors_dir()).expect("create docs/test-vectors");
-        std::fs::write(&path, &expected).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        std::fs::write(&path, &expected)
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         return;
     }
-    let actual = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}; generate it with {REGEN_VAR}=1", path.display()));
+    let actual = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "read {}: {e}; generate it with {REGEN_VAR}=1",
+            path.display()
+        )
+    });
     assert!(
         actual == expected,
         "{} differs from what the Rust reference generates; if the change is intended, rerun with {REGEN_VAR}=1 and review the diff",
@@ -471,9 +708,17 @@ fn op_vectors_match_the_reference() {
 #[test]
 fn vectors_cover_the_tricky_rules() {
     let cases = hash_cases();
-    let by_name = |n: &str| cases.iter().find(|c| c.name == n).unwrap_or_else(|| panic!("case {n}"));
+    let by_name = |n: &str| {
+        cases
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap_or_else(|| panic!("case {n}"))
+    };
     // Negative-w normalisation: same bytes as the positive twin.
-    assert_eq!(encode(by_name("negative_w_normalised")).0, encode(by_name("one_cube_transformed")).0);
+    assert_eq!(
+        encode(by_name("negative_w_normalised")).0,
+        encode(by_name("one_cube_transformed")).0
+    );
     // Quantum other than the default shows up in the header.
     let (bytes, _) = encode(by_name("quantum_1000"));
     assert_eq!(&bytes[17..21], &1000u32.to_be_bytes());

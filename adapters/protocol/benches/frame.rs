@@ -9,13 +9,24 @@ use std::hint::black_box;
 use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use vibesync_protocol::{Channel, Command, CommandBody, Direction, KeyRing, Message, Receiver, RotationPolicy, Sender};
+use vibesync_protocol::{
+    Channel, Command, CommandBody, Direction, KeyRing, Message, Receiver, RotationPolicy, Sender,
+};
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let now = 1_700_000_000_000;
-    let msg = Message::Command(Command { id: 5000, body: CommandBody::Verify { tid: 1, ids: vec!["obj-1".into()] } });
-    let policy = RotationPolicy { rotate_after_frames: u64::MAX, ..RotationPolicy::default() };
+    let msg = Message::Command(Command {
+        id: 5000,
+        body: CommandBody::Verify {
+            tid: 1,
+            ids: vec!["obj-1".into()],
+        },
+    });
+    let policy = RotationPolicy {
+        rotate_after_frames: u64::MAX,
+        ..RotationPolicy::default()
+    };
 
     let mut g = c.benchmark_group("frame");
     g.bench_function("seal_verify_command", |b| {
@@ -30,7 +41,10 @@ fn main() {
         let mut rx = Receiver::new(Channel::Control, Direction::HostToAdapter);
         b.iter(|| {
             let rec = tx.seal(Some(&mut tx_ring), now, &msg);
-            black_box(rx.open(&rec[4..], Some(&mut rx_ring), now).expect("honest frame"));
+            black_box(
+                rx.open(&rec[4..], Some(&mut rx_ring), now)
+                    .expect("honest frame"),
+            );
         });
     });
     g.finish();

@@ -20,7 +20,12 @@ pub enum ScanError {
     #[error("CBOR feature not used by the protocol at byte {at}: {what}")]
     Unsupported { at: usize, what: &'static str },
     #[error("CBOR {what} at byte {at} claims {len} entries but only {left} bytes remain")]
-    ImpossibleLength { at: usize, what: &'static str, len: u64, left: usize },
+    ImpossibleLength {
+        at: usize,
+        what: &'static str,
+        len: u64,
+        left: usize,
+    },
     #[error("{0} trailing bytes after the CBOR item")]
     Trailing(usize),
 }
@@ -34,15 +39,27 @@ fn head(buf: &[u8], pos: usize) -> Result<(u8, u64, usize), ScanError> {
         0..=23 => (ai as u64, 1),
         24..=27 => {
             let len = 1usize << (ai - 24);
-            let bytes = buf.get(pos + 1..pos + 1 + len).ok_or(ScanError::Truncated(pos))?;
+            let bytes = buf
+                .get(pos + 1..pos + 1 + len)
+                .ok_or(ScanError::Truncated(pos))?;
             let mut v = 0u64;
             for &x in bytes {
                 v = (v << 8) | x as u64;
             }
             (v, 1 + len)
         }
-        28..=30 => return Err(ScanError::Unsupported { at: pos, what: "reserved additional information" }),
-        _ => return Err(ScanError::Unsupported { at: pos, what: "indefinite length" }),
+        28..=30 => {
+            return Err(ScanError::Unsupported {
+                at: pos,
+                what: "reserved additional information",
+            });
+        }
+        _ => {
+            return Err(ScanError::Unsupported {
+                at: pos,
+                what: "indefinite length",
+            });
+        }
     };
     Ok((major, arg, n))
 }
@@ -76,16 +93,28 @@ pub fn skip_item(buf: &[u8], start: usize, max_depth: usize) -> Result<usize, Sc
                     return Err(ScanError::Truncated(at));
                 }
                 if major == 3 && std::str::from_utf8(&buf[pos..pos + arg as usize]).is_err() {
-                    return Err(ScanError::Unsupported { at, what: "text string that is not UTF-8" });
+                    return Err(ScanError::Unsupported {
+                        at,
+                        what: "text string that is not UTF-8",
+                    });
                 }
                 pos += arg as usize;
             }
             4 | 5 => {
-                let (items, what) = if major == 4 { (arg, "array") } else { (arg.saturating_mul(2), "map") };
+                let (items, what) = if major == 4 {
+                    (arg, "array")
+                } else {
+                    (arg.saturating_mul(2), "map")
+                };
                 // Every item takes at least one byte: refuse absurd counts
                 // before looping over them.
                 if items > left as u64 {
-                    return Err(ScanError::ImpossibleLength { at, what, len: arg, left });
+                    return Err(ScanError::ImpossibleLength {
+                        at,
+                        what,
+                        len: arg,
+                        left,
+                    });
                 }
                 if stack.len() + 1 > max_depth {
                     return Err(ScanError::TooDeep { max: max_depth, at });
@@ -99,7 +128,10 @@ pub fn skip_item(buf: &[u8], start: usize, max_depth: usize) -> Result<usize, Sc
                 // consumed the float's bytes.
                 let ai = buf[at] & 0x1f;
                 if ai == 24 && arg < 32 {
-                    return Err(ScanError::Unsupported { at, what: "two-byte simple value below 32" });
+                    return Err(ScanError::Unsupported {
+                        at,
+                        what: "two-byte simple value below 32",
+                    });
                 }
             }
         }
@@ -145,7 +177,10 @@ mod tests {
         let v = serde_json::json!({"a": [1, 2, {"b": [true, false, 1.5, "x"]}]});
         let bytes = cbor4ii::serde::to_vec(Vec::new(), &v).unwrap();
         check(&bytes, 4).unwrap();
-        assert!(matches!(check(&bytes, 3), Err(ScanError::TooDeep { max: 3, .. })));
+        assert!(matches!(
+            check(&bytes, 3),
+            Err(ScanError::TooDeep { max: 3, .. })
+        ));
     }
 
     #[test]
@@ -154,19 +189,40 @@ mod tests {
         // decoder's stack.
         let mut bytes = vec![0x81u8; 100_000];
         bytes.push(0x00);
-        assert!(matches!(check(&bytes, 32), Err(ScanError::TooDeep { max: 32, .. })));
+        assert!(matches!(
+            check(&bytes, 32),
+            Err(ScanError::TooDeep { max: 32, .. })
+        ));
     }
 
     #[test]
     fn refuses_impossible_lengths_truncation_and_indefinite_items() {
         // array claiming 2^32 items in 5 bytes
-        assert!(matches!(check(&[0x9a, 0xff, 0xff, 0xff, 0xff], 8), Err(ScanError::ImpossibleLength { .. })));
+        assert!(matches!(
+            check(&[0x9a, 0xff, 0xff, 0xff, 0xff], 8),
+            Err(ScanError::ImpossibleLength { .. })
+        ));
         // byte string of 10 with 2 bytes
-        assert!(matches!(check(&[0x4a, 1, 2], 8), Err(ScanError::Truncated(0))));
-        assert!(matches!(check(&[0x9f, 0xff], 8), Err(ScanError::Unsupported { .. })));
-        assert!(matches!(check(&[0xc1, 0x00], 8), Err(ScanError::Unsupported { .. })));
-        assert!(matches!(check(&[0x01, 0x02], 8), Err(ScanError::Trailing(1))));
-        assert!(matches!(check(&[0x62, 0xff, 0xfe], 8), Err(ScanError::Unsupported { .. })));
+        assert!(matches!(
+            check(&[0x4a, 1, 2], 8),
+            Err(ScanError::Truncated(0))
+        ));
+        assert!(matches!(
+            check(&[0x9f, 0xff], 8),
+            Err(ScanError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            check(&[0xc1, 0x00], 8),
+            Err(ScanError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            check(&[0x01, 0x02], 8),
+            Err(ScanError::Trailing(1))
+        ));
+        assert!(matches!(
+            check(&[0x62, 0xff, 0xfe], 8),
+            Err(ScanError::Unsupported { .. })
+        ));
     }
 
     #[test]

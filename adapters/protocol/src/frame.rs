@@ -69,28 +69,45 @@ impl Limits {
             Channel::Heartbeat => 4 << 10,
             Channel::Bulk => 64 << 20,
         };
-        Limits { max_frame, max_depth: 32, max_age_ms: 5_000, max_skew_ms: 1_000 }
+        Limits {
+            max_frame,
+            max_depth: 32,
+            max_age_ms: 5_000,
+            max_skew_ms: 1_000,
+        }
     }
 }
 
 /// Why a received frame was refused. Every variant maps to a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("oversize: frame of {len} bytes exceeds the {max}-byte limit of this channel; send large payloads on a bulk stream")]
+    #[error(
+        "oversize: frame of {len} bytes exceeds the {max}-byte limit of this channel; send large payloads on a bulk stream"
+    )]
     Oversize { len: usize, max: usize },
     #[error("undecodable: {0}; frames are one definite-length CBOR map followed by a 32-byte tag")]
     Undecodable(String),
     #[error("too-deep: CBOR nesting exceeds {max} levels; flatten the body")]
     TooDeep { max: usize },
-    #[error("unknown-key: key id {key_id} is not a current session key (expired after rotation, or the handshake is not done)")]
+    #[error(
+        "unknown-key: key id {key_id} is not a current session key (expired after rotation, or the handshake is not done)"
+    )]
     UnknownKey { key_id: u32 },
     #[error("bad-tag: HMAC-SHA256 tag does not match the frame bytes under key {key_id}")]
     BadTag { key_id: u32 },
     #[error("misrouted: `{kind}` frame from {dir:?} is not allowed on the {channel:?} channel")]
-    Misrouted { kind: String, channel: Channel, dir: Direction },
-    #[error("stale: frame timestamp is {age_ms} ms old (limit {max_ms} ms); check the sender's clock")]
+    Misrouted {
+        kind: String,
+        channel: Channel,
+        dir: Direction,
+    },
+    #[error(
+        "stale: frame timestamp is {age_ms} ms old (limit {max_ms} ms); check the sender's clock"
+    )]
     Stale { age_ms: u64, max_ms: u64 },
-    #[error("future: frame timestamp is {ahead_ms} ms ahead (allowed skew {max_ms} ms); check the sender's clock")]
+    #[error(
+        "future: frame timestamp is {ahead_ms} ms ahead (allowed skew {max_ms} ms); check the sender's clock"
+    )]
     Future { ahead_ms: u64, max_ms: u64 },
     #[error("replay: sequence number {seq} was already used (last accepted {last})")]
     Replay { seq: u64, last: u64 },
@@ -148,7 +165,10 @@ pub struct RefusalCounts(pub [u64; 12]);
 
 impl RefusalCounts {
     pub fn get(&self, code: &str) -> u64 {
-        REFUSAL_CODES.iter().position(|c| *c == code).map_or(0, |i| self.0[i])
+        REFUSAL_CODES
+            .iter()
+            .position(|c| *c == code)
+            .map_or(0, |i| self.0[i])
     }
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
@@ -160,7 +180,12 @@ impl RefusalCounts {
     }
     /// `(code, count)` for every non-zero counter.
     pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
-        REFUSAL_CODES.iter().zip(self.0).filter(|(_, n)| *n > 0).map(|(c, n)| (*c, n)).collect()
+        REFUSAL_CODES
+            .iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (*c, n))
+            .collect()
     }
 }
 
@@ -182,7 +207,10 @@ pub type Decoded<'a> = (Header, &'a [u8], &'a [u8], &'a [u8]);
 /// header. Pure and total: this is the fuzzed decoder.
 pub fn decode(record: &[u8], max_depth: usize) -> Result<Decoded<'_>, Refusal> {
     if record.len() < TAG_LEN + 1 {
-        return Err(Refusal::Undecodable(format!("record of {} bytes is shorter than a tag", record.len())));
+        return Err(Refusal::Undecodable(format!(
+            "record of {} bytes is shorter than a tag",
+            record.len()
+        )));
     }
     let (signed, tag) = record.split_at(record.len() - TAG_LEN);
     cbor::check(signed, max_depth).map_err(scan_refusal)?;
@@ -202,8 +230,9 @@ pub fn decode(record: &[u8], max_depth: usize) -> Result<Decoded<'_>, Refusal> {
             .map_err(|_| Refusal::Undecodable("frame map keys must be text".into()))?;
         let val = &signed[vs];
         let uint = |name: &str| -> Result<u64, Refusal> {
-            cbor4ii::serde::from_slice::<u64>(val)
-                .map_err(|_| Refusal::Undecodable(format!("field `{name}` must be an unsigned integer")))
+            cbor4ii::serde::from_slice::<u64>(val).map_err(|_| {
+                Refusal::Undecodable(format!("field `{name}` must be an unsigned integer"))
+            })
         };
         let slot = match key {
             "v" => &mut v,
@@ -226,19 +255,32 @@ pub fn decode(record: &[u8], max_depth: usize) -> Result<Decoded<'_>, Refusal> {
                 }
                 continue;
             }
-            other => return Err(Refusal::Undecodable(format!("unknown frame field `{}`", other.escape_debug()))),
+            other => {
+                return Err(Refusal::Undecodable(format!(
+                    "unknown frame field `{}`",
+                    other.escape_debug()
+                )));
+            }
         };
         if slot.replace(uint(key)?).is_some() {
             return Err(Refusal::Undecodable(format!("field `{key}` appears twice")));
         }
     }
-    let need = |f: Option<u64>, name: &str| f.ok_or_else(|| Refusal::Undecodable(format!("frame field `{name}` is missing")));
+    let need = |f: Option<u64>, name: &str| {
+        f.ok_or_else(|| Refusal::Undecodable(format!("frame field `{name}` is missing")))
+    };
     if need(v, "v")? != VERSION {
-        return Err(Refusal::Undecodable(format!("frame version {} is not {VERSION}", v.unwrap_or(0))));
+        return Err(Refusal::Undecodable(format!(
+            "frame version {} is not {VERSION}",
+            v.unwrap_or(0)
+        )));
     }
-    let key_id = u32::try_from(need(k, "k")?).map_err(|_| Refusal::Undecodable("field `k` exceeds u32".into()))?;
-    let channel = u8::try_from(need(c, "c")?).map_err(|_| Refusal::Undecodable("field `c` exceeds u8".into()))?;
-    let direction = u8::try_from(need(d, "d")?).map_err(|_| Refusal::Undecodable("field `d` exceeds u8".into()))?;
+    let key_id = u32::try_from(need(k, "k")?)
+        .map_err(|_| Refusal::Undecodable("field `k` exceeds u32".into()))?;
+    let channel = u8::try_from(need(c, "c")?)
+        .map_err(|_| Refusal::Undecodable("field `c` exceeds u8".into()))?;
+    let direction = u8::try_from(need(d, "d")?)
+        .map_err(|_| Refusal::Undecodable("field `d` exceeds u8".into()))?;
     let header = Header {
         key_id,
         channel,
@@ -262,9 +304,27 @@ fn scan_refusal(e: ScanError) -> Refusal {
 /// normal path; this one exists for test clients that craft hostile frames
 /// and for the documented example frames, hence the long argument list.
 #[allow(clippy::too_many_arguments)]
-pub fn seal_raw(key_id: u32, key: Option<&[u8; 32]>, channel: u8, direction: u8, seq: u64, ts_ms: u64, kind: &str, body: &[u8]) -> Vec<u8> {
+pub fn seal_raw(
+    key_id: u32,
+    key: Option<&[u8; 32]>,
+    channel: u8,
+    direction: u8,
+    seq: u64,
+    ts_ms: u64,
+    kind: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mac = key.map(|k| HmacSha256::new_from_slice(k).expect("HMAC takes any key length"));
-    seal_with(key_id, mac.as_ref(), channel, direction, seq, ts_ms, kind, |out| out.extend_from_slice(body))
+    seal_with(
+        key_id,
+        mac.as_ref(),
+        channel,
+        direction,
+        seq,
+        ts_ms,
+        kind,
+        |out| out.extend_from_slice(body),
+    )
 }
 
 /// Writes the whole record into one buffer: length prefix, signed map with
@@ -272,7 +332,16 @@ pub fn seal_raw(key_id: u32, key: Option<&[u8; 32]>, channel: u8, direction: u8,
 /// `mac` is the keyed HMAC state (cloned, never consumed); `None` seals an
 /// unsigned handshake frame (all-zero tag).
 #[allow(clippy::too_many_arguments)]
-fn seal_with(key_id: u32, mac: Option<&HmacSha256>, channel: u8, direction: u8, seq: u64, ts_ms: u64, kind: &str, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+fn seal_with(
+    key_id: u32,
+    mac: Option<&HmacSha256>,
+    channel: u8,
+    direction: u8,
+    seq: u64,
+    ts_ms: u64,
+    kind: &str,
+    body: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
     // The map is written by hand so that `b` is embedded byte for byte.
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(&[0; 4]); // length, filled in below
@@ -281,7 +350,14 @@ fn seal_with(key_id: u32, mac: Option<&HmacSha256>, channel: u8, direction: u8, 
         put_head(out, 3, s.len() as u64);
         out.extend_from_slice(s.as_bytes());
     };
-    for (name, value) in [("v", VERSION), ("k", key_id as u64), ("c", channel as u64), ("d", direction as u64), ("s", seq), ("t", ts_ms)] {
+    for (name, value) in [
+        ("v", VERSION),
+        ("k", key_id as u64),
+        ("c", channel as u64),
+        ("d", direction as u64),
+        ("s", seq),
+        ("t", ts_ms),
+    ] {
         text(&mut out, name);
         put_head(&mut out, 0, value);
     }
@@ -333,12 +409,20 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(channel: Channel, direction: Direction) -> Self {
-        Sender { channel, direction, next_seq: 1 }
+        Sender {
+            channel,
+            direction,
+            next_seq: 1,
+        }
     }
 
     /// A sender whose next frame carries `next_seq`.
     pub fn resume(channel: Channel, direction: Direction, next_seq: u64) -> Self {
-        Sender { channel, direction, next_seq }
+        Sender {
+            channel,
+            direction,
+            next_seq,
+        }
     }
 
     /// The sequence number the next frame will carry.
@@ -355,9 +439,20 @@ impl Sender {
         match keys {
             Some(ring) => {
                 ring.note_frame();
-                seal_with(ring.current_id(), Some(ring.current_mac()), c, d, seq, now_ms, kind, |out| msg.encode_body_into(out))
+                seal_with(
+                    ring.current_id(),
+                    Some(ring.current_mac()),
+                    c,
+                    d,
+                    seq,
+                    now_ms,
+                    kind,
+                    |out| msg.encode_body_into(out),
+                )
             }
-            None => seal_with(0, None, c, d, seq, now_ms, kind, |out| msg.encode_body_into(out)),
+            None => seal_with(0, None, c, d, seq, now_ms, kind, |out| {
+                msg.encode_body_into(out)
+            }),
         }
     }
 }
@@ -396,8 +491,21 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn new(channel: Channel, from: Direction) -> Self {
-        let order = if channel == Channel::Bulk { Ordering::Window(4096) } else { Ordering::Strict };
-        Receiver { channel, from, order, limits: Limits::for_channel(channel), last_seq: 0, seen: BTreeSet::new(), counts: RefusalCounts::default(), accepted: 0 }
+        let order = if channel == Channel::Bulk {
+            Ordering::Window(4096)
+        } else {
+            Ordering::Strict
+        };
+        Receiver {
+            channel,
+            from,
+            order,
+            limits: Limits::for_channel(channel),
+            last_seq: 0,
+            seen: BTreeSet::new(),
+            counts: RefusalCounts::default(),
+            accepted: 0,
+        }
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -421,7 +529,10 @@ impl Receiver {
     /// discards `len` bytes without buffering them.
     pub fn check_len(&mut self, len: usize) -> Result<(), Refusal> {
         if len > self.limits.max_frame {
-            return self.refuse(Refusal::Oversize { len, max: self.limits.max_frame });
+            return self.refuse(Refusal::Oversize {
+                len,
+                max: self.limits.max_frame,
+            });
         }
         Ok(())
     }
@@ -433,7 +544,12 @@ impl Receiver {
 
     /// Opens one record (without its length prefix). `keys` is `None`
     /// during the handshake, when only unsigned key-id-0 frames are taken.
-    pub fn open(&mut self, record: &[u8], keys: Option<&mut KeyRing>, now_ms: u64) -> Result<Opened, Refusal> {
+    pub fn open(
+        &mut self,
+        record: &[u8],
+        keys: Option<&mut KeyRing>,
+        now_ms: u64,
+    ) -> Result<Opened, Refusal> {
         match self.judge(record, keys, now_ms) {
             Ok(o) => {
                 self.accepted += 1;
@@ -443,9 +559,17 @@ impl Receiver {
         }
     }
 
-    fn judge(&mut self, record: &[u8], keys: Option<&mut KeyRing>, now_ms: u64) -> Result<Opened, Refusal> {
+    fn judge(
+        &mut self,
+        record: &[u8],
+        keys: Option<&mut KeyRing>,
+        now_ms: u64,
+    ) -> Result<Opened, Refusal> {
         if record.len() > self.limits.max_frame {
-            return Err(Refusal::Oversize { len: record.len(), max: self.limits.max_frame });
+            return Err(Refusal::Oversize {
+                len: record.len(),
+                max: self.limits.max_frame,
+            });
         }
         let (h, signed, body, tag) = decode(record, self.limits.max_depth)?;
         // Authenticity first: nothing below is trusted before the tag.
@@ -460,58 +584,121 @@ impl Receiver {
                 }
             }
             Some(ring) => {
-                let mut m = ring.lookup_mac(h.key_id, now_ms).ok_or(Refusal::UnknownKey { key_id: h.key_id })?.clone();
+                let mut m = ring
+                    .lookup_mac(h.key_id, now_ms)
+                    .ok_or(Refusal::UnknownKey { key_id: h.key_id })?
+                    .clone();
                 m.update(signed);
                 // `verify_slice` compares in constant time (subtle).
-                m.verify_slice(tag).map_err(|_| Refusal::BadTag { key_id: h.key_id })?;
+                m.verify_slice(tag)
+                    .map_err(|_| Refusal::BadTag { key_id: h.key_id })?;
             }
         }
-        if h.channel != self.channel as u8 || h.direction != self.from as u8 || !kind_allowed(&h.kind, self.channel, self.from, keys.is_none()) {
-            if crate::msg::KINDS.contains(&h.kind.as_str()) || h.channel != self.channel as u8 || h.direction != self.from as u8 {
-                return Err(Refusal::Misrouted { kind: h.kind.clone(), channel: self.channel, dir: self.from });
+        if h.channel != self.channel as u8
+            || h.direction != self.from as u8
+            || !kind_allowed(&h.kind, self.channel, self.from, keys.is_none())
+        {
+            if crate::msg::KINDS.contains(&h.kind.as_str())
+                || h.channel != self.channel as u8
+                || h.direction != self.from as u8
+            {
+                return Err(Refusal::Misrouted {
+                    kind: h.kind.clone(),
+                    channel: self.channel,
+                    dir: self.from,
+                });
             }
             return Err(Refusal::UnknownKind(h.kind));
         }
-        if h.ts_ms + self.limits.max_age_ms < now_ms {
-            return Err(Refusal::Stale { age_ms: now_ms - h.ts_ms, max_ms: self.limits.max_age_ms });
-        }
-        if h.ts_ms > now_ms + self.limits.max_skew_ms {
-            return Err(Refusal::Future { ahead_ms: h.ts_ms - now_ms, max_ms: self.limits.max_skew_ms });
+        let late = if h.ts_ms + self.limits.max_age_ms < now_ms {
+            Some(Refusal::Stale {
+                age_ms: now_ms - h.ts_ms,
+                max_ms: self.limits.max_age_ms,
+            })
+        } else if h.ts_ms > now_ms + self.limits.max_skew_ms {
+            Some(Refusal::Future {
+                ahead_ms: h.ts_ms - now_ms,
+                max_ms: self.limits.max_skew_ms,
+            })
+        } else {
+            None
+        };
+        if let Some(refusal) = late {
+            // An authentic frame outside the time window is refused, but if
+            // it is the one the stream expects next it still uses up its
+            // sequence number: otherwise every later frame on a strict
+            // stream would be refused as out of order while the session
+            // stays up.
+            if self.in_order(h.seq) {
+                self.consume(h.seq);
+            }
+            return Err(refusal);
         }
         match self.order {
             Ordering::Strict => {
                 if h.seq <= self.last_seq {
-                    return Err(Refusal::Replay { seq: h.seq, last: self.last_seq });
+                    return Err(Refusal::Replay {
+                        seq: h.seq,
+                        last: self.last_seq,
+                    });
                 }
                 if h.seq != self.last_seq + 1 {
-                    return Err(Refusal::OutOfOrder { seq: h.seq, expected: self.last_seq + 1 });
+                    return Err(Refusal::OutOfOrder {
+                        seq: h.seq,
+                        expected: self.last_seq + 1,
+                    });
                 }
             }
             Ordering::Window(w) => {
                 if h.seq == 0 || self.seen.contains(&h.seq) {
-                    return Err(Refusal::Replay { seq: h.seq, last: self.last_seq });
+                    return Err(Refusal::Replay {
+                        seq: h.seq,
+                        last: self.last_seq,
+                    });
                 }
                 if h.seq + w <= self.last_seq {
-                    return Err(Refusal::OutOfOrder { seq: h.seq, expected: self.last_seq.saturating_sub(w) + 1 });
+                    return Err(Refusal::OutOfOrder {
+                        seq: h.seq,
+                        expected: self.last_seq.saturating_sub(w) + 1,
+                    });
                 }
             }
         }
         // The frame is authentic, fresh and in order: it consumes its
         // sequence number even if the body turns out malformed, so one bad
         // body does not wedge the stream.
-        self.last_seq = self.last_seq.max(h.seq);
-        if let Ordering::Window(w) = self.order {
-            self.seen.insert(h.seq);
-            let floor = self.last_seq.saturating_sub(w);
-            self.seen = self.seen.split_off(&floor);
-        }
+        self.consume(h.seq);
         if let Some(ring) = keys
             && h.key_id == ring.current_id()
         {
             ring.note_frame();
         }
         let msg = Message::decode_body(&h.kind, body)?;
-        Ok(Opened { key_id: h.key_id, seq: h.seq, ts_ms: h.ts_ms, msg })
+        Ok(Opened {
+            key_id: h.key_id,
+            seq: h.seq,
+            ts_ms: h.ts_ms,
+            msg,
+        })
+    }
+}
+
+impl Receiver {
+    /// Whether `seq` is acceptable by order alone (the checks of `judge`).
+    fn in_order(&self, seq: u64) -> bool {
+        match self.order {
+            Ordering::Strict => seq == self.last_seq + 1,
+            Ordering::Window(w) => seq != 0 && !self.seen.contains(&seq) && seq + w > self.last_seq,
+        }
+    }
+
+    fn consume(&mut self, seq: u64) {
+        self.last_seq = self.last_seq.max(seq);
+        if let Ordering::Window(w) = self.order {
+            self.seen.insert(seq);
+            let floor = self.last_seq.saturating_sub(w);
+            self.seen = self.seen.split_off(&floor);
+        }
     }
 }
 
@@ -541,13 +728,34 @@ pub fn test_vectors() -> Vec<(&'static str, Vec<u8>)> {
     use crate::msg::{Command, CommandBody, Heartbeat, Reply};
     let key: [u8; 32] = std::array::from_fn(|i| i as u8);
     let ts = 1_700_000_000_000;
-    let cmd = Message::Command(Command { id: 7, body: CommandBody::Verify { tid: 3, ids: vec!["obj-1".into()] } });
+    let cmd = Message::Command(Command {
+        id: 7,
+        body: CommandBody::Verify {
+            tid: 3,
+            ids: vec!["obj-1".into()],
+        },
+    });
     let reply = Message::Reply(Reply::ok(7, serde_json::json!({"hash": "ab"})));
-    let hb = Message::Heartbeat(Heartbeat { last_pump_ms: ts - 40, pump_age_ms: 40, busy: None, queue_depth: 0, frozen: false });
+    let hb = Message::Heartbeat(Heartbeat {
+        last_pump_ms: ts - 40,
+        pump_age_ms: 40,
+        busy: None,
+        queue_depth: 0,
+        frozen: false,
+    });
     vec![
-        ("command (host to adapter, control, seq 3)", seal_raw(1, Some(&key), 0, 0, 3, ts, "command", &cmd.encode_body())),
-        ("reply (adapter to host, control, seq 3)", seal_raw(1, Some(&key), 0, 1, 3, ts, "reply", &reply.encode_body())),
-        ("heartbeat (adapter to host, heartbeat stream, seq 1)", seal_raw(1, Some(&key), 1, 1, 1, ts, "heartbeat", &hb.encode_body())),
+        (
+            "command (host to adapter, control, seq 3)",
+            seal_raw(1, Some(&key), 0, 0, 3, ts, "command", &cmd.encode_body()),
+        ),
+        (
+            "reply (adapter to host, control, seq 3)",
+            seal_raw(1, Some(&key), 0, 1, 3, ts, "reply", &reply.encode_body()),
+        ),
+        (
+            "heartbeat (adapter to host, heartbeat stream, seq 1)",
+            seal_raw(1, Some(&key), 1, 1, 1, ts, "heartbeat", &hb.encode_body()),
+        ),
     ]
 }
 
@@ -572,7 +780,12 @@ mod tests {
     }
 
     fn pair() -> (Sender, Receiver, KeyRing, KeyRing) {
-        (Sender::new(Channel::Control, Direction::AdapterToHost), Receiver::new(Channel::Control, Direction::AdapterToHost), ring(), ring())
+        (
+            Sender::new(Channel::Control, Direction::AdapterToHost),
+            Receiver::new(Channel::Control, Direction::AdapterToHost),
+            ring(),
+            ring(),
+        )
     }
 
     #[test]
@@ -580,7 +793,10 @@ mod tests {
         let (mut tx, mut rx, mut a, mut h) = pair();
         for id in 1..=3 {
             let rec = tx.seal(Some(&mut a), NOW, &reply(id));
-            assert_eq!(u32::from_be_bytes(rec[..4].try_into().unwrap()) as usize, rec.len() - 4);
+            assert_eq!(
+                u32::from_be_bytes(rec[..4].try_into().unwrap()) as usize,
+                rec.len() - 4
+            );
             let o = rx.open(body(&rec), Some(&mut h), NOW + 10).unwrap();
             assert_eq!((o.seq, o.msg), (id, reply(id)));
         }
@@ -596,32 +812,114 @@ mod tests {
         let expect = |rx: &mut Receiver, h: &mut KeyRing, rec: &[u8], now: u64, code: &str| {
             let err = rx.open(rec, Some(h), now).unwrap_err();
             assert_eq!(err.code(), code, "{err}");
-            assert!(err.to_string().starts_with(code), "message names the rule: {err}");
+            assert!(
+                err.to_string().starts_with(code),
+                "message names the rule: {err}"
+            );
         };
         // replay
         expect(&mut rx, &mut h, body(&first), NOW, "replay");
-        // stale / future (correctly signed, next seq)
-        let stale = seal_raw(1, Some(&[5; 32]), 0, 1, 2, NOW - 5_001, "reply", &reply(2).encode_body());
+        // stale / future (correctly signed, not the next seq: see
+        // `late_frame_uses_up_its_seq` for the next one)
+        let stale = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            5,
+            NOW - 5_001,
+            "reply",
+            &reply(2).encode_body(),
+        );
         expect(&mut rx, &mut h, body(&stale), NOW, "stale");
-        let fut = seal_raw(1, Some(&[5; 32]), 0, 1, 2, NOW + 1_001, "reply", &reply(2).encode_body());
+        let fut = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            5,
+            NOW + 1_001,
+            "reply",
+            &reply(2).encode_body(),
+        );
         expect(&mut rx, &mut h, body(&fut), NOW, "future");
         // out of order: seq 3 before 2
-        let third = seal_raw(1, Some(&[5; 32]), 0, 1, 3, NOW, "reply", &reply(3).encode_body());
+        let third = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            3,
+            NOW,
+            "reply",
+            &reply(3).encode_body(),
+        );
         expect(&mut rx, &mut h, body(&third), NOW, "out-of-order");
         // bad tag: flip a bit of the body
-        let mut forged = seal_raw(1, Some(&[5; 32]), 0, 1, 2, NOW, "reply", &reply(2).encode_body());
+        let mut forged = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            2,
+            NOW,
+            "reply",
+            &reply(2).encode_body(),
+        );
         let n = forged.len();
         forged[n - 40] ^= 1;
         expect(&mut rx, &mut h, body(&forged), NOW, "bad-tag");
-        let wrong_key = seal_raw(1, Some(&[6; 32]), 0, 1, 2, NOW, "reply", &reply(2).encode_body());
+        let wrong_key = seal_raw(
+            1,
+            Some(&[6; 32]),
+            0,
+            1,
+            2,
+            NOW,
+            "reply",
+            &reply(2).encode_body(),
+        );
         expect(&mut rx, &mut h, body(&wrong_key), NOW, "bad-tag");
-        let unknown = seal_raw(9, Some(&[5; 32]), 0, 1, 2, NOW, "reply", &reply(2).encode_body());
+        let unknown = seal_raw(
+            9,
+            Some(&[5; 32]),
+            0,
+            1,
+            2,
+            NOW,
+            "reply",
+            &reply(2).encode_body(),
+        );
         expect(&mut rx, &mut h, body(&unknown), NOW, "unknown-key");
         // reflected (direction) and misrouted (heartbeat on control)
-        let reflected = seal_raw(1, Some(&[5; 32]), 0, 0, 2, NOW, "reply", &reply(2).encode_body());
+        let reflected = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            0,
+            2,
+            NOW,
+            "reply",
+            &reply(2).encode_body(),
+        );
         expect(&mut rx, &mut h, body(&reflected), NOW, "misrouted");
-        let hb = Message::Heartbeat(Heartbeat { last_pump_ms: NOW, pump_age_ms: 0, busy: None, queue_depth: 0, frozen: false });
-        let hb_rec = seal_raw(1, Some(&[5; 32]), 0, 1, 2, NOW, "heartbeat", &hb.encode_body());
+        let hb = Message::Heartbeat(Heartbeat {
+            last_pump_ms: NOW,
+            pump_age_ms: 0,
+            busy: None,
+            queue_depth: 0,
+            frozen: false,
+        });
+        let hb_rec = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            2,
+            NOW,
+            "heartbeat",
+            &hb.encode_body(),
+        );
         expect(&mut rx, &mut h, body(&hb_rec), NOW, "misrouted");
         // deep nesting inside a correctly signed body
         let mut deep = vec![0x81u8; 40];
@@ -629,7 +927,13 @@ mod tests {
         let deep_rec = seal_raw(1, Some(&[5; 32]), 0, 1, 2, NOW, "reply", &deep);
         expect(&mut rx, &mut h, body(&deep_rec), NOW, "too-deep");
         // garbage
-        expect(&mut rx, &mut h, &[0xde, 0xad, 0xbe, 0xef], NOW, "undecodable");
+        expect(
+            &mut rx,
+            &mut h,
+            &[0xde, 0xad, 0xbe, 0xef],
+            NOW,
+            "undecodable",
+        );
         expect(&mut rx, &mut h, &[0xff; 64], NOW, "undecodable");
         // oversize, both by the length prefix and by the record
         assert_eq!(rx.check_len((1 << 20) + 1).unwrap_err().code(), "oversize");
@@ -642,21 +946,103 @@ mod tests {
         assert_eq!(rx.open(body(&third), Some(&mut h), NOW).unwrap().seq, 3);
 
         let c = rx.counts();
-        for (code, n) in [("replay", 1), ("stale", 1), ("future", 1), ("out-of-order", 1), ("bad-tag", 2), ("unknown-key", 1), ("misrouted", 2), ("too-deep", 1), ("undecodable", 2), ("oversize", 2)] {
+        for (code, n) in [
+            ("replay", 1),
+            ("stale", 1),
+            ("future", 1),
+            ("out-of-order", 1),
+            ("bad-tag", 2),
+            ("unknown-key", 1),
+            ("misrouted", 2),
+            ("too-deep", 1),
+            ("undecodable", 2),
+            ("oversize", 2),
+        ] {
             assert_eq!(c.get(code), n, "{code}");
         }
         assert_eq!(rx.accepted(), 3);
     }
 
     #[test]
+    fn late_frame_uses_up_its_seq() {
+        // The honest sender's seq 1 arrives too old and seq 2 from the
+        // future (a clock that jumped): both refused, and seq 3 on time is
+        // accepted instead of the strict stream refusing everything after.
+        let (_, mut rx, _, mut h) = pair();
+        let stale = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            1,
+            NOW - 5_001,
+            "reply",
+            &reply(1).encode_body(),
+        );
+        assert_eq!(
+            rx.open(body(&stale), Some(&mut h), NOW).unwrap_err().code(),
+            "stale"
+        );
+        let fut = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            2,
+            NOW + 1_001,
+            "reply",
+            &reply(2).encode_body(),
+        );
+        assert_eq!(
+            rx.open(body(&fut), Some(&mut h), NOW).unwrap_err().code(),
+            "future"
+        );
+        let on_time = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            3,
+            NOW,
+            "reply",
+            &reply(3).encode_body(),
+        );
+        assert_eq!(rx.open(body(&on_time), Some(&mut h), NOW).unwrap().seq, 3);
+        // ...and the late frame can never be accepted later either.
+        assert_eq!(
+            rx.open(body(&stale), Some(&mut h), NOW - 5_001)
+                .unwrap_err()
+                .code(),
+            "replay"
+        );
+    }
+
+    #[test]
     fn signed_but_malformed_body_consumes_its_seq() {
         let (_, mut rx, _, mut h) = pair();
         let bad = seal_raw(1, Some(&[5; 32]), 0, 1, 1, NOW, "reply", &[0xa0]);
-        assert_eq!(rx.open(body(&bad), Some(&mut h), NOW).unwrap_err().code(), "bad-body");
-        let good = seal_raw(1, Some(&[5; 32]), 0, 1, 2, NOW, "reply", &reply(2).encode_body());
+        assert_eq!(
+            rx.open(body(&bad), Some(&mut h), NOW).unwrap_err().code(),
+            "bad-body"
+        );
+        let good = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            2,
+            NOW,
+            "reply",
+            &reply(2).encode_body(),
+        );
         rx.open(body(&good), Some(&mut h), NOW).unwrap();
         let unknown = seal_raw(1, Some(&[5; 32]), 0, 1, 3, NOW, "teleport", &[0xa0]);
-        assert_eq!(rx.open(body(&unknown), Some(&mut h), NOW).unwrap_err().code(), "unknown-kind");
+        assert_eq!(
+            rx.open(body(&unknown), Some(&mut h), NOW)
+                .unwrap_err()
+                .code(),
+            "unknown-kind"
+        );
     }
 
     #[test]
@@ -669,53 +1055,140 @@ mod tests {
         // The frame sealed before the switch still opens.
         rx.open(body(&old), Some(&mut h), NOW + 100).unwrap();
         rx.open(body(&new), Some(&mut h), NOW + 100).unwrap();
-        let late_old = seal_raw(1, Some(&[5; 32]), 0, 1, 3, NOW + 5_001, "reply", &reply(3).encode_body());
-        assert_eq!(rx.open(body(&late_old), Some(&mut h), NOW + 5_001).unwrap_err().code(), "unknown-key");
+        let late_old = seal_raw(
+            1,
+            Some(&[5; 32]),
+            0,
+            1,
+            3,
+            NOW + 5_001,
+            "reply",
+            &reply(3).encode_body(),
+        );
+        assert_eq!(
+            rx.open(body(&late_old), Some(&mut h), NOW + 5_001)
+                .unwrap_err()
+                .code(),
+            "unknown-key"
+        );
     }
 
     #[test]
     fn handshake_phase_takes_only_unsigned_handshake_kinds() {
         let mut rx = Receiver::new(Channel::Control, Direction::AdapterToHost);
-        let hello = Message::Hello(crate::msg::Hello { protocol: "vibesync/1".into(), engine: "e".into(), kind: "reference".into(), nonce: crate::B32([1; 32]) });
+        let hello = Message::Hello(crate::msg::Hello {
+            protocol: "vibesync/1".into(),
+            engine: "e".into(),
+            kind: "reference".into(),
+            nonce: crate::B32([1; 32]),
+        });
         let mut tx = Sender::new(Channel::Control, Direction::AdapterToHost);
         let rec = tx.seal(None, NOW, &hello);
         assert_eq!(rx.open(body(&rec), None, NOW).unwrap().msg, hello);
         let r = tx.seal(None, NOW, &reply(1));
-        assert_eq!(rx.open(body(&r), None, NOW).unwrap_err().code(), "misrouted");
+        assert_eq!(
+            rx.open(body(&r), None, NOW).unwrap_err().code(),
+            "misrouted"
+        );
         // Once keys exist, unsigned frames are refused.
         let mut k = ring();
         let again = tx.seal(None, NOW, &hello);
-        assert_eq!(rx.open(body(&again), Some(&mut k), NOW).unwrap_err().code(), "unknown-key");
+        assert_eq!(
+            rx.open(body(&again), Some(&mut k), NOW).unwrap_err().code(),
+            "unknown-key"
+        );
     }
 
     #[test]
     fn bulk_channel_accepts_any_unused_seq_in_its_window() {
         let mut rx = Receiver::new(Channel::Bulk, Direction::AdapterToHost);
         let mut h = ring();
-        let rec = |s: u64| seal_raw(1, Some(&[5; 32]), 2, 1, s, NOW, "reply", &reply(s).encode_body());
+        let rec = |s: u64| {
+            seal_raw(
+                1,
+                Some(&[5; 32]),
+                2,
+                1,
+                s,
+                NOW,
+                "reply",
+                &reply(s).encode_body(),
+            )
+        };
         for s in [3, 1, 2] {
             rx.open(body(&rec(s)), Some(&mut h), NOW).unwrap();
         }
-        assert_eq!(rx.open(body(&rec(2)), Some(&mut h), NOW).unwrap_err().code(), "replay");
+        assert_eq!(
+            rx.open(body(&rec(2)), Some(&mut h), NOW)
+                .unwrap_err()
+                .code(),
+            "replay"
+        );
     }
 
     #[test]
     fn command_json_and_cbor_share_one_shape() {
-        let cmd = crate::msg::Command { id: 17, body: crate::msg::CommandBody::Verify { tid: 4, ids: vec!["obj-1".into()] } };
+        let cmd = crate::msg::Command {
+            id: 17,
+            body: crate::msg::CommandBody::Verify {
+                tid: 4,
+                ids: vec!["obj-1".into()],
+            },
+        };
         let json = serde_json::to_value(&cmd).unwrap();
-        assert_eq!(json, serde_json::json!({"id": 17, "kind": "verify", "tid": 4, "ids": ["obj-1"]}));
+        assert_eq!(
+            json,
+            serde_json::json!({"id": 17, "kind": "verify", "tid": 4, "ids": ["obj-1"]})
+        );
         let m = Message::Command(cmd.clone());
-        assert_eq!(Message::decode_body("command", &m.encode_body()).unwrap(), m);
-        let create = vibesync_canonical::Op::CreateObject { id: Some("a".into()), name: "A".into(), kind: vibesync_canonical::ObjectKind::Mesh, primitive: None, parent: None, transform: Some(vibesync_canonical::Transform::IDENTITY) };
-        let apply = Message::Command(crate::msg::Command { id: 2, body: crate::msg::CommandBody::Apply { tid: 1, ops: vec![create] } });
-        assert_eq!(Message::decode_body("command", &apply.encode_body()).unwrap(), apply);
+        assert_eq!(
+            Message::decode_body("command", &m.encode_body()).unwrap(),
+            m
+        );
+        let create = vibesync_canonical::Op::CreateObject {
+            id: Some("a".into()),
+            name: "A".into(),
+            kind: vibesync_canonical::ObjectKind::Mesh,
+            primitive: None,
+            parent: None,
+            transform: Some(vibesync_canonical::Transform::IDENTITY),
+        };
+        let apply = Message::Command(crate::msg::Command {
+            id: 2,
+            body: crate::msg::CommandBody::Apply {
+                tid: 1,
+                ops: vec![create],
+            },
+        });
+        assert_eq!(
+            Message::decode_body("command", &apply.encode_body()).unwrap(),
+            apply
+        );
         crate::cbor::check(&apply.encode_body(), 32).expect("definite lengths only");
-        let rb = Message::Command(crate::msg::Command { id: 3, body: crate::msg::CommandBody::Rollback { tid: 1, undo_token: serde_json::json!({"before": [{"id": "a", "object": null}]}) } });
-        assert_eq!(Message::decode_body("command", &rb.encode_body()).unwrap(), rb);
-        let r = Message::Reply(Reply::ok(4, serde_json::json!({"objects": [{"parent": null, "x": [1.5, -2, 3]}]})));
+        let rb = Message::Command(crate::msg::Command {
+            id: 3,
+            body: crate::msg::CommandBody::Rollback {
+                tid: 1,
+                undo_token: serde_json::json!({"before": [{"id": "a", "object": null}]}),
+            },
+        });
+        assert_eq!(
+            Message::decode_body("command", &rb.encode_body()).unwrap(),
+            rb
+        );
+        let r = Message::Reply(Reply::ok(
+            4,
+            serde_json::json!({"objects": [{"parent": null, "x": [1.5, -2, 3]}]}),
+        ));
         assert_eq!(Message::decode_body("reply", &r.encode_body()).unwrap(), r);
-        let snap = Message::Command(crate::msg::Command { id: 1, body: crate::msg::CommandBody::Snapshot });
-        assert_eq!(Message::decode_body("command", &snap.encode_body()).unwrap(), snap);
+        let snap = Message::Command(crate::msg::Command {
+            id: 1,
+            body: crate::msg::CommandBody::Snapshot,
+        });
+        assert_eq!(
+            Message::decode_body("command", &snap.encode_body()).unwrap(),
+            snap
+        );
     }
 }
 
@@ -736,11 +1209,31 @@ mod vector_tests {
         let mut ring = KeyRing::new(1, key, now, crate::keys::RotationPolicy::default());
         let mut to_adapter = Receiver::new(Channel::Control, Direction::HostToAdapter);
         to_adapter.last_seq = 2;
-        assert_eq!(to_adapter.open(&v[0].1[4..], Some(&mut ring), now).unwrap().msg.kind(), "command");
+        assert_eq!(
+            to_adapter
+                .open(&v[0].1[4..], Some(&mut ring), now)
+                .unwrap()
+                .msg
+                .kind(),
+            "command"
+        );
         let mut to_host = Receiver::new(Channel::Control, Direction::AdapterToHost);
         to_host.last_seq = 2;
-        assert_eq!(to_host.open(&v[1].1[4..], Some(&mut ring), now).unwrap().msg.kind(), "reply");
+        assert_eq!(
+            to_host
+                .open(&v[1].1[4..], Some(&mut ring), now)
+                .unwrap()
+                .msg
+                .kind(),
+            "reply"
+        );
         let mut hb = Receiver::new(Channel::Heartbeat, Direction::AdapterToHost);
-        assert_eq!(hb.open(&v[2].1[4..], Some(&mut ring), now).unwrap().msg.kind(), "heartbeat");
+        assert_eq!(
+            hb.open(&v[2].1[4..], Some(&mut ring), now)
+                .unwrap()
+                .msg
+                .kind(),
+            "heartbeat"
+        );
     }
 }

@@ -30,9 +30,15 @@ pub enum TripReason {
 impl std::fmt::Display for TripReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TripReason::HeartbeatSilent { silent_ms } => write!(f, "no heartbeat for {silent_ms} ms (deadman {DEADMAN_MS} ms)"),
+            TripReason::HeartbeatSilent { silent_ms } => write!(
+                f,
+                "no heartbeat for {silent_ms} ms (deadman {DEADMAN_MS} ms)"
+            ),
             TripReason::MainThreadSilent { silent_ms } => {
-                write!(f, "main thread has not pumped for {silent_ms} ms with work pending (deadman {DEADMAN_MS} ms)")
+                write!(
+                    f,
+                    "main thread has not pumped for {silent_ms} ms with work pending (deadman {DEADMAN_MS} ms)"
+                )
             }
         }
     }
@@ -48,11 +54,21 @@ pub enum Health {
 pub fn judge(engine: &str, o: Observed, now_ms: u64, deadman_ms: u64) -> Health {
     let hb_silent = now_ms.saturating_sub(o.last_heartbeat_ms);
     if hb_silent >= deadman_ms {
-        return Health::Tripped { engine: engine.into(), reason: TripReason::HeartbeatSilent { silent_ms: hb_silent } };
+        return Health::Tripped {
+            engine: engine.into(),
+            reason: TripReason::HeartbeatSilent {
+                silent_ms: hb_silent,
+            },
+        };
     }
     let pump_silent = now_ms.saturating_sub(o.last_pump_ms);
     if o.pending_work && pump_silent >= deadman_ms {
-        return Health::Tripped { engine: engine.into(), reason: TripReason::MainThreadSilent { silent_ms: pump_silent } };
+        return Health::Tripped {
+            engine: engine.into(),
+            reason: TripReason::MainThreadSilent {
+                silent_ms: pump_silent,
+            },
+        };
     }
     Health::Healthy
 }
@@ -63,20 +79,51 @@ mod tests {
 
     #[test]
     fn deadman_edges() {
-        let o = Observed { last_heartbeat_ms: 1000, last_pump_ms: 1000, pending_work: false };
+        let o = Observed {
+            last_heartbeat_ms: 1000,
+            last_pump_ms: 1000,
+            pending_work: false,
+        };
         assert_eq!(judge("e", o, 5999, DEADMAN_MS), Health::Healthy);
-        assert!(matches!(judge("e", o, 6000, DEADMAN_MS), Health::Tripped { reason: TripReason::HeartbeatSilent { silent_ms: 5000 }, .. }));
+        assert!(matches!(
+            judge("e", o, 6000, DEADMAN_MS),
+            Health::Tripped {
+                reason: TripReason::HeartbeatSilent { silent_ms: 5000 },
+                ..
+            }
+        ));
         // Heartbeats fine, main thread asleep and idle: healthy.
-        let idle = Observed { last_heartbeat_ms: 9000, last_pump_ms: 1000, pending_work: false };
+        let idle = Observed {
+            last_heartbeat_ms: 9000,
+            last_pump_ms: 1000,
+            pending_work: false,
+        };
         assert_eq!(judge("e", idle, 9500, DEADMAN_MS), Health::Healthy);
         // Same with work pending: tripped, naming the engine.
-        let busy = Observed { pending_work: true, ..idle };
+        let busy = Observed {
+            pending_work: true,
+            ..idle
+        };
         match judge("unity-1", busy, 9500, DEADMAN_MS) {
-            Health::Tripped { engine, reason: TripReason::MainThreadSilent { silent_ms } } => {
+            Health::Tripped {
+                engine,
+                reason: TripReason::MainThreadSilent { silent_ms },
+            } => {
                 assert_eq!((engine.as_str(), silent_ms), ("unity-1", 8500));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(judge("e", Observed { last_pump_ms: 4501, ..busy }, 9500, DEADMAN_MS), Health::Healthy);
+        assert_eq!(
+            judge(
+                "e",
+                Observed {
+                    last_pump_ms: 4501,
+                    ..busy
+                },
+                9500,
+                DEADMAN_MS
+            ),
+            Health::Healthy
+        );
     }
 }

@@ -31,7 +31,11 @@ pub struct RotationPolicy {
 
 impl Default for RotationPolicy {
     fn default() -> Self {
-        RotationPolicy { rotate_after_ms: 10 * 60 * 1000, rotate_after_frames: 1 << 20, overlap_ms: 5_000 }
+        RotationPolicy {
+            rotate_after_ms: 10 * 60 * 1000,
+            rotate_after_frames: 1 << 20,
+            overlap_ms: 5_000,
+        }
     }
 }
 
@@ -45,7 +49,11 @@ struct Slot {
 
 impl Slot {
     fn new(id: u32, key: Key) -> Slot {
-        Slot { id, key, mac: KeyedMac::new_from_slice(&key).expect("HMAC takes any key length") }
+        Slot {
+            id,
+            key,
+            mac: KeyedMac::new_from_slice(&key).expect("HMAC takes any key length"),
+        }
     }
 }
 
@@ -64,7 +72,10 @@ impl std::fmt::Debug for KeyRing {
         // Never print key material.
         f.debug_struct("KeyRing")
             .field("current_id", &self.current.id)
-            .field("previous_id", &self.previous.as_ref().map(|(s, until)| (s.id, *until)))
+            .field(
+                "previous_id",
+                &self.previous.as_ref().map(|(s, until)| (s.id, *until)),
+            )
             .field("frames", &self.frames)
             .finish()
     }
@@ -73,7 +84,13 @@ impl std::fmt::Debug for KeyRing {
 impl KeyRing {
     pub fn new(key_id: u32, key: Key, now_ms: u64, policy: RotationPolicy) -> Self {
         assert_ne!(key_id, 0, "key id 0 is reserved for handshake frames");
-        KeyRing { current: Slot::new(key_id, key), installed_ms: now_ms, frames: 0, previous: None, policy }
+        KeyRing {
+            current: Slot::new(key_id, key),
+            installed_ms: now_ms,
+            frames: 0,
+            previous: None,
+            policy,
+        }
     }
 
     pub fn current_id(&self) -> u32 {
@@ -140,7 +157,11 @@ mod tests {
 
     #[test]
     fn rotation_by_frames_and_time_with_overlap() {
-        let p = RotationPolicy { rotate_after_ms: 1000, rotate_after_frames: 3, overlap_ms: 500 };
+        let p = RotationPolicy {
+            rotate_after_ms: 1000,
+            rotate_after_frames: 3,
+            overlap_ms: 500,
+        };
         let mut r = KeyRing::new(1, [1; 32], 0, p);
         assert!(!r.should_rotate(10));
         for _ in 0..3 {

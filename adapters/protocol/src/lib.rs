@@ -22,9 +22,15 @@ pub const PROTOCOL: &str = "vibesync/1";
 /// A 32-byte symmetric key (session key or bootstrap secret).
 pub type Key = [u8; 32];
 
-pub use frame::{Channel, Direction, Limits, Opened, REFUSAL_CODES, Receiver, Refusal, RefusalCounts, Sender, decode, seal_raw};
+pub use frame::{
+    Channel, Direction, Limits, Opened, REFUSAL_CODES, Receiver, Refusal, RefusalCounts, Sender,
+    decode, seal_raw,
+};
 pub use handshake::{AdapterHandshake, HandshakeError, HostHandshake};
 pub use health::{DEADMAN_MS, Health, Observed, TripReason};
 pub use keys::{KeyRing, RotationPolicy};
-pub use msg::{B32, Bye, Challenge, Command, CommandBody, Event, Heartbeat, Hello, Message, Prove, Refused, Rekey, Reply, ReplyError, Welcome};
+pub use msg::{
+    B32, Bye, Challenge, Command, CommandBody, Event, Heartbeat, Hello, Message, Prove, Refused,
+    Rekey, Reply, ReplyError, Welcome,
+};
 pub use pairing::{Pairing, PairingError};

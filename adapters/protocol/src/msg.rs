@@ -12,7 +12,19 @@ use crate::frame::Refusal;
 use crate::keys::RotationPolicy;
 
 /// Every kind of vibesync/1.
-pub const KINDS: [&str; 11] = ["hello", "challenge", "prove", "welcome", "refused", "command", "reply", "event", "heartbeat", "rekey", "bye"];
+pub const KINDS: [&str; 11] = [
+    "hello",
+    "challenge",
+    "prove",
+    "welcome",
+    "refused",
+    "command",
+    "reply",
+    "event",
+    "heartbeat",
+    "rekey",
+    "bye",
+];
 
 /// 32 bytes carried as a CBOR byte string (nonces, proofs, keys).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,7 +51,9 @@ impl<'de> Deserialize<'de> for B32 {
                 f.write_str("a 32-byte byte string")
             }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<B32, E> {
-                <[u8; 32]>::try_from(v).map(B32).map_err(|_| E::invalid_length(v.len(), &self))
+                <[u8; 32]>::try_from(v)
+                    .map(B32)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
             }
         }
         d.deserialize_bytes(V)
@@ -126,7 +140,9 @@ pub struct Command {
 impl Serialize for Command {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut v = serde_json::to_value(&self.body).map_err(serde::ser::Error::custom)?;
-        let obj = v.as_object_mut().ok_or_else(|| serde::ser::Error::custom("command body is not an object"))?;
+        let obj = v
+            .as_object_mut()
+            .ok_or_else(|| serde::ser::Error::custom("command body is not an object"))?;
         obj.insert("id".into(), Value::from(self.id));
         Json(&v).serialize(s)
     }
@@ -181,13 +197,28 @@ fn json_opt<S: serde::Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::E
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CommandBody {
-    Apply { tid: u64, ops: Vec<Op> },
-    Verify { tid: u64, ids: Vec<ObjectId> },
-    Rollback { tid: u64, undo_token: Value },
-    Commit { tid: u64 },
+    Apply {
+        tid: u64,
+        ops: Vec<Op>,
+    },
+    Verify {
+        tid: u64,
+        ids: Vec<ObjectId>,
+    },
+    Rollback {
+        tid: u64,
+        undo_token: Value,
+    },
+    Commit {
+        tid: u64,
+    },
     Snapshot,
-    Resync { objects: Vec<SceneObject> },
-    Freeze { reason: String },
+    Resync {
+        objects: Vec<SceneObject>,
+    },
+    Freeze {
+        reason: String,
+    },
     Thaw,
     Preview {
         width: u32,
@@ -246,7 +277,11 @@ pub struct ReplyError {
 pub struct Reply {
     pub id: u64,
     pub ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "json_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json_opt"
+    )]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ReplyError>,
@@ -254,18 +289,37 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(id: u64, result: Value) -> Reply {
-        Reply { id, ok: true, result: Some(result), error: None }
+        Reply {
+            id,
+            ok: true,
+            result: Some(result),
+            error: None,
+        }
     }
     pub fn err(id: u64, code: &str, message: impl Into<String>) -> Reply {
-        Reply { id, ok: false, result: None, error: Some(ReplyError { code: code.into(), message: message.into() }) }
+        Reply {
+            id,
+            ok: false,
+            result: None,
+            error: Some(ReplyError {
+                code: code.into(),
+                message: message.into(),
+            }),
+        }
     }
     /// Checks the ok/result/error invariant.
     pub fn validate(&self) -> Result<(), String> {
         match (self.ok, &self.result, &self.error) {
             (true, Some(_), None) => Ok(()),
             (false, None, Some(e)) if REPLY_ERROR_CODES.contains(&e.code.as_str()) => Ok(()),
-            (false, None, Some(e)) => Err(format!("reply error code `{}` is not one of {REPLY_ERROR_CODES:?}", e.code)),
-            _ => Err("a reply has `ok: true` with `result`, or `ok: false` with `error`, never both".into()),
+            (false, None, Some(e)) => Err(format!(
+                "reply error code `{}` is not one of {REPLY_ERROR_CODES:?}",
+                e.code
+            )),
+            _ => Err(
+                "a reply has `ok: true` with `result`, or `ok: false` with `error`, never both"
+                    .into(),
+            ),
         }
     }
 }
@@ -322,7 +376,8 @@ impl Message {
     /// into the record buffer).
     pub fn encode_body_into(&self, out: &mut Vec<u8>) {
         fn enc<T: Serialize>(v: &T, out: &mut Vec<u8>) {
-            let buf = cbor4ii::serde::to_vec(std::mem::take(out), v).expect("message bodies always encode");
+            let buf = cbor4ii::serde::to_vec(std::mem::take(out), v)
+                .expect("message bodies always encode");
             *out = buf;
         }
         match self {
@@ -343,7 +398,10 @@ impl Message {
     /// Decodes a body whose bytes were already checked by the scanner.
     pub fn decode_body(kind: &str, body: &[u8]) -> Result<Message, Refusal> {
         fn dec<'a, T: Deserialize<'a>>(kind: &str, b: &'a [u8]) -> Result<T, Refusal> {
-            cbor4ii::serde::from_slice(b).map_err(|e| Refusal::BadBody { kind: kind.into(), reason: e.to_string() })
+            cbor4ii::serde::from_slice(b).map_err(|e| Refusal::BadBody {
+                kind: kind.into(),
+                reason: e.to_string(),
+            })
         }
         Ok(match kind {
             "hello" => Message::Hello(dec(kind, body)?),
@@ -354,7 +412,10 @@ impl Message {
             "command" => Message::Command(dec(kind, body)?),
             "reply" => {
                 let r: Reply = dec(kind, body)?;
-                r.validate().map_err(|reason| Refusal::BadBody { kind: kind.into(), reason })?;
+                r.validate().map_err(|reason| Refusal::BadBody {
+                    kind: kind.into(),
+                    reason,
+                })?;
                 Message::Reply(r)
             }
             "event" => Message::Event(dec(kind, body)?),

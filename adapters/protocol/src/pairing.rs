@@ -53,12 +53,25 @@ pub enum PairingError {
 }
 
 fn hex32(field: &'static str, s: &str) -> Result<[u8; 32], PairingError> {
-    let v = hex::decode(s).map_err(|e| PairingError::Field { field, reason: e.to_string() })?;
-    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| PairingError::Field { field, reason: format!("{} bytes, expected 32", v.len()) })
+    let v = hex::decode(s).map_err(|e| PairingError::Field {
+        field,
+        reason: e.to_string(),
+    })?;
+    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| PairingError::Field {
+        field,
+        reason: format!("{} bytes, expected 32", v.len()),
+    })
 }
 
 impl Pairing {
-    pub fn new(endpoint: &str, server_name: &str, cert_sha256: [u8; 32], engine: &str, kind: &str, secret: Key) -> Self {
+    pub fn new(
+        endpoint: &str,
+        server_name: &str,
+        cert_sha256: [u8; 32],
+        engine: &str,
+        kind: &str,
+        secret: Key,
+    ) -> Self {
         Pairing {
             version: 1,
             endpoint: endpoint.into(),
@@ -71,14 +84,21 @@ impl Pairing {
     }
 
     pub fn parse(text: &str) -> Result<Self, PairingError> {
-        let p: Pairing = serde_json::from_str(text).map_err(|e| PairingError::Format(e.to_string()))?;
+        let p: Pairing =
+            serde_json::from_str(text).map_err(|e| PairingError::Format(e.to_string()))?;
         if p.version != 1 {
-            return Err(PairingError::Field { field: "version", reason: format!("{} is not 1", p.version) });
+            return Err(PairingError::Field {
+                field: "version",
+                reason: format!("{} is not 1", p.version),
+            });
         }
         p.fingerprint()?;
         p.secret()?;
         if p.engine.is_empty() {
-            return Err(PairingError::Field { field: "engine", reason: "empty".into() });
+            return Err(PairingError::Field {
+                field: "engine",
+                reason: "empty".into(),
+            });
         }
         Ok(p)
     }
@@ -102,11 +122,21 @@ mod tests {
 
     #[test]
     fn round_trip_and_field_errors() {
-        let p = Pairing::new("127.0.0.1:1", "vibesync-host", [3; 32], "e", "reference", [4; 32]);
+        let p = Pairing::new(
+            "127.0.0.1:1",
+            "vibesync-host",
+            [3; 32],
+            "e",
+            "reference",
+            [4; 32],
+        );
         let back = Pairing::parse(&p.to_json()).unwrap();
         assert_eq!(back, p);
         assert_eq!(back.secret().unwrap(), [4; 32]);
-        assert!(!format!("{p:?}").contains("0404"), "Debug never prints the secret");
+        assert!(
+            !format!("{p:?}").contains("0404"),
+            "Debug never prints the secret"
+        );
         let bad = p.to_json().replace(&"04".repeat(32), "0404");
         let err = Pairing::parse(&bad).unwrap_err().to_string();
         assert!(err.contains("bootstrap_secret"), "{err}");

@@ -49,40 +49,79 @@ fn code(e: &OpError) -> &'static str {
 
 impl Engine {
     pub fn new(convention: Convention) -> Self {
-        Engine { frame: convention.frame(), native: Scene::new(Quantum::default()), frozen: None, undo: BTreeMap::new(), wrong_hash: false }
+        Engine {
+            frame: convention.frame(),
+            native: Scene::new(Quantum::default()),
+            frozen: None,
+            undo: BTreeMap::new(),
+            wrong_hash: false,
+        }
     }
 
     /// Canonical op -> native op.
     fn to_native(&self, op: &Op) -> Op {
         let f = self.frame;
         match op.clone() {
-            Op::CreateObject { id, name, kind, primitive, parent, transform } => {
-                Op::CreateObject { id, name, kind, primitive, parent, transform: transform.map(|t| f.from_canonical(&t)) }
-            }
-            Op::SetTransform { id, translation, rotation, scale } => {
+            Op::CreateObject {
+                id,
+                name,
+                kind,
+                primitive,
+                parent,
+                transform,
+            } => Op::CreateObject {
+                id,
+                name,
+                kind,
+                primitive,
+                parent,
+                transform: transform.map(|t| f.from_canonical(&t)),
+            },
+            Op::SetTransform {
+                id,
+                translation,
+                rotation,
+                scale,
+            } => {
                 let t = f.from_canonical(&Transform {
                     translation: translation.unwrap_or([0.0; 3]),
                     rotation: rotation.unwrap_or([0.0, 0.0, 0.0, 1.0]),
                     scale: scale.unwrap_or([1.0; 3]),
                 });
-                Op::SetTransform { id, translation: translation.map(|_| t.translation), rotation: rotation.map(|_| t.rotation), scale: scale.map(|_| t.scale) }
+                Op::SetTransform {
+                    id,
+                    translation: translation.map(|_| t.translation),
+                    rotation: rotation.map(|_| t.rotation),
+                    scale: scale.map(|_| t.scale),
+                }
             }
             other => other,
         }
     }
 
     fn canonical(&self, o: &SceneObject) -> SceneObject {
-        SceneObject { transform: self.frame.to_canonical(&o.transform), ..o.clone() }
+        SceneObject {
+            transform: self.frame.to_canonical(&o.transform),
+            ..o.clone()
+        }
     }
 
     fn native_obj(&self, o: &SceneObject) -> SceneObject {
-        SceneObject { transform: self.frame.from_canonical(&o.transform), ..o.clone() }
+        SceneObject {
+            transform: self.frame.from_canonical(&o.transform),
+            ..o.clone()
+        }
     }
 
     /// The tracked state as the host sees it.
     pub fn canonical_scene(&self) -> Scene {
         let mut s = Scene::new(self.native.quantum);
-        s.objects = self.native.objects.values().map(|o| (o.id.clone(), self.canonical(o))).collect();
+        s.objects = self
+            .native
+            .objects
+            .values()
+            .map(|o| (o.id.clone(), self.canonical(o)))
+            .collect();
         s
     }
 
@@ -111,7 +150,10 @@ impl Engine {
                         }
                     }
                 }
-                let before: Vec<Value> = touched.iter().map(|t| json!({"id": t, "object": canon.get(t)})).collect();
+                let before: Vec<Value> = touched
+                    .iter()
+                    .map(|t| json!({"id": t, "object": canon.get(t)}))
+                    .collect();
                 let native_ops: Vec<Op> = ops.iter().map(|o| self.to_native(o)).collect();
                 if let Err((i, e)) = self.native.apply_all(&native_ops) {
                     return Reply::err(id, code(&e), format!("op {i} ({}): {e}", ops[i].name()));
@@ -119,16 +161,26 @@ impl Engine {
                 let token = json!({"tid": tid, "before": before});
                 self.undo.insert(tid, token.clone());
                 let h = self.canonical_scene().hash_of(touched.iter());
-                Reply::ok(id, json!({"undo_token": token, "hash": self.hash(h), "touched": touched}))
+                Reply::ok(
+                    id,
+                    json!({"undo_token": token, "hash": self.hash(h), "touched": touched}),
+                )
             }
             CommandBody::Verify { ids, .. } => {
                 let canon = self.canonical_scene();
                 let objects: Vec<&SceneObject> = ids.iter().filter_map(|i| canon.get(i)).collect();
-                Reply::ok(id, json!({"hash": self.hash(canon.hash_of(ids.iter())), "objects": objects}))
+                Reply::ok(
+                    id,
+                    json!({"hash": self.hash(canon.hash_of(ids.iter())), "objects": objects}),
+                )
             }
             CommandBody::Rollback { tid, undo_token } => {
                 let Some(before) = undo_token.get("before").and_then(Value::as_array) else {
-                    return Reply::err(id, "undo-token-lost", format!("undo token of tid {tid} has no `before` list"));
+                    return Reply::err(
+                        id,
+                        "undo-token-lost",
+                        format!("undo token of tid {tid} has no `before` list"),
+                    );
                 };
                 let mut restored = self.native.clone();
                 for b in before {
@@ -141,9 +193,17 @@ impl Engine {
                         }
                         Some(o) => match serde_json::from_value::<SceneObject>(o.clone()) {
                             Ok(o) => {
-                                restored.objects.insert(oid.to_string(), self.native_obj(&o));
+                                restored
+                                    .objects
+                                    .insert(oid.to_string(), self.native_obj(&o));
                             }
-                            Err(e) => return Reply::err(id, "undo-token-lost", format!("undo token object `{oid}`: {e}")),
+                            Err(e) => {
+                                return Reply::err(
+                                    id,
+                                    "undo-token-lost",
+                                    format!("undo token object `{oid}`: {e}"),
+                                );
+                            }
                         },
                     }
                 }
@@ -158,7 +218,10 @@ impl Engine {
             CommandBody::Snapshot => {
                 let canon = self.canonical_scene();
                 let objects: Vec<&SceneObject> = canon.objects.values().collect();
-                Reply::ok(id, json!({"hash": self.hash(canon.hash()), "objects": objects}))
+                Reply::ok(
+                    id,
+                    json!({"hash": self.hash(canon.hash()), "objects": objects}),
+                )
             }
             CommandBody::Resync { objects } => {
                 let mut s = Scene::new(self.native.quantum);
@@ -169,7 +232,10 @@ impl Engine {
                 }
                 self.native = s;
                 self.undo.clear();
-                Reply::ok(id, json!({"hash": self.hash(self.canonical_scene().hash())}))
+                Reply::ok(
+                    id,
+                    json!({"hash": self.hash(self.canonical_scene().hash())}),
+                )
             }
             CommandBody::Freeze { reason } => {
                 self.frozen = Some(reason);
@@ -179,7 +245,11 @@ impl Engine {
                 self.frozen = None;
                 Reply::ok(id, json!({}))
             }
-            CommandBody::Preview { .. } => Reply::err(id, "unsupported", "the reference engine is headless and renders no previews"),
+            CommandBody::Preview { .. } => Reply::err(
+                id,
+                "unsupported",
+                "the reference engine is headless and renders no previews",
+            ),
         }
     }
 }
@@ -194,25 +264,72 @@ mod tests {
     }
 
     fn create(id: &str, t: [f64; 3]) -> Op {
-        Op::CreateObject { id: Some(id.into()), name: id.into(), kind: ObjectKind::Mesh, primitive: None, parent: None, transform: Some(Transform { translation: t, ..Transform::IDENTITY }) }
+        Op::CreateObject {
+            id: Some(id.into()),
+            name: id.into(),
+            kind: ObjectKind::Mesh,
+            primitive: None,
+            parent: None,
+            transform: Some(Transform {
+                translation: t,
+                ..Transform::IDENTITY
+            }),
+        }
     }
 
     #[test]
     fn every_convention_reports_the_reference_hash_and_rolls_back() {
-        let ops = vec![create("a", [1.0, 2.0, 3.0]), Op::SetTransform { id: "a".into(), translation: None, rotation: Some([0.0, std::f64::consts::FRAC_1_SQRT_2, 0.0, std::f64::consts::FRAC_1_SQRT_2]), scale: Some([1.0, 2.0, 3.0]) }];
+        let ops = vec![
+            create("a", [1.0, 2.0, 3.0]),
+            Op::SetTransform {
+                id: "a".into(),
+                translation: None,
+                rotation: Some([
+                    0.0,
+                    std::f64::consts::FRAC_1_SQRT_2,
+                    0.0,
+                    std::f64::consts::FRAC_1_SQRT_2,
+                ]),
+                scale: Some([1.0, 2.0, 3.0]),
+            },
+        ];
         let mut reference = Scene::new(Quantum::default());
         reference.apply_all(&ops).unwrap();
-        for conv in [Convention::Blender, Convention::Unity, Convention::Canonical] {
+        for conv in [
+            Convention::Blender,
+            Convention::Unity,
+            Convention::Canonical,
+        ] {
             let mut e = Engine::new(conv);
-            let r = e.handle(cmd(1, CommandBody::Apply { tid: 1, ops: ops.clone() }));
+            let r = e.handle(cmd(
+                1,
+                CommandBody::Apply {
+                    tid: 1,
+                    ops: ops.clone(),
+                },
+            ));
             let res = r.result.unwrap();
-            assert_eq!(res["hash"], reference.hash_of(["a".to_string()].iter()).to_hex(), "{conv:?}");
+            assert_eq!(
+                res["hash"],
+                reference.hash_of(["a".to_string()].iter()).to_hex(),
+                "{conv:?}"
+            );
             if conv != Convention::Canonical {
-                assert_ne!(e.native.get("a").unwrap().transform, reference.get("a").unwrap().transform, "stored natively");
+                assert_ne!(
+                    e.native.get("a").unwrap().transform,
+                    reference.get("a").unwrap().transform,
+                    "stored natively"
+                );
             }
             let snap = e.handle(cmd(2, CommandBody::Snapshot)).result.unwrap();
             assert_eq!(snap["hash"], reference.hash().to_hex());
-            let rb = e.handle(cmd(3, CommandBody::Rollback { tid: 1, undo_token: res["undo_token"].clone() }));
+            let rb = e.handle(cmd(
+                3,
+                CommandBody::Rollback {
+                    tid: 1,
+                    undo_token: res["undo_token"].clone(),
+                },
+            ));
             assert!(rb.ok);
             assert!(e.native.objects.is_empty());
         }
@@ -221,11 +338,28 @@ mod tests {
     #[test]
     fn frozen_refuses_apply_and_atomic_failure() {
         let mut e = Engine::new(Convention::Unity);
-        e.handle(cmd(1, CommandBody::Freeze { reason: "PANIC".into() }));
-        let r = e.handle(cmd(2, CommandBody::Apply { tid: 1, ops: vec![create("a", [0.0; 3])] }));
+        e.handle(cmd(
+            1,
+            CommandBody::Freeze {
+                reason: "PANIC".into(),
+            },
+        ));
+        let r = e.handle(cmd(
+            2,
+            CommandBody::Apply {
+                tid: 1,
+                ops: vec![create("a", [0.0; 3])],
+            },
+        ));
         assert_eq!(r.error.unwrap().code, "frozen");
         e.handle(cmd(3, CommandBody::Thaw));
-        let r = e.handle(cmd(4, CommandBody::Apply { tid: 2, ops: vec![create("a", [0.0; 3]), Op::DeleteObject { id: "zz".into() }] }));
+        let r = e.handle(cmd(
+            4,
+            CommandBody::Apply {
+                tid: 2,
+                ops: vec![create("a", [0.0; 3]), Op::DeleteObject { id: "zz".into() }],
+            },
+        ));
         assert_eq!(r.error.unwrap().code, "no-such-object");
         assert!(e.native.objects.is_empty(), "all or nothing");
     }

@@ -22,7 +22,10 @@ use vibesync_adapter_sdk::{Attack, Session};
 use engine::{Convention, Engine};
 
 #[derive(clap::Parser, Debug)]
-#[command(name = "vibesync-reference-engine", about = "Headless VibeSync reference engine with fault switches")]
+#[command(
+    name = "vibesync-reference-engine",
+    about = "Headless VibeSync reference engine with fault switches"
+)]
 pub struct Args {
     /// Pairing file written by `vibesync init`.
     #[arg(long)]
@@ -69,9 +72,13 @@ fn attack(name: &str) -> Option<Attack> {
 
 /// Runs the engine until `quit` on stdin (or a fault switch ends it).
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.pairing).with_context(|| format!("reading {}", args.pairing.display()))?;
+    let text = std::fs::read_to_string(&args.pairing)
+        .with_context(|| format!("reading {}", args.pairing.display()))?;
     let pairing = vibesync_adapter_sdk::Pairing::parse(&text)?;
-    let name = args.engine.clone().unwrap_or_else(|| pairing.engine.clone());
+    let name = args
+        .engine
+        .clone()
+        .unwrap_or_else(|| pairing.engine.clone());
     let session = Session::open_pairing(pairing, &name, "reference")?;
     let mut engine = Engine::new(args.convention);
     engine.wrong_hash = args.wrong_hash;
@@ -88,9 +95,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
 
     let start = Instant::now();
-    let mut hang_at = args.hang_after_ms.map(|ms| start + Duration::from_millis(ms));
+    let mut hang_at = args
+        .hang_after_ms
+        .map(|ms| start + Duration::from_millis(ms));
     let mut hang_for = Duration::from_millis(args.hang_for_ms);
-    let mut drop_at = args.drop_after_ms.map(|ms| start + Duration::from_millis(ms));
+    let mut drop_at = args
+        .drop_after_ms
+        .map(|ms| start + Duration::from_millis(ms));
     let mut ready = false;
     let mut commands = 0u64;
     let mut last_session = None;
@@ -110,7 +121,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     Some(a) => session.inject(a)?,
                     None => eprintln!("unknown attack `{a}`"),
                 },
-                (Some("status"), _) => println!("STATUS {}", serde_json::to_string(&session.status())?),
+                (Some("status"), _) => {
+                    println!("STATUS {}", serde_json::to_string(&session.status())?)
+                }
                 (Some("quit"), _) => {
                     session.close();
                     return Ok(());
@@ -122,7 +135,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             hang_at = None;
             // The last pump was the last poll: report it, then stop pumping.
             let last = session.poll_wait(Duration::ZERO);
-            let pumped = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+            let pumped = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis();
             println!("HANG last_pump_ms={pumped}");
             std::thread::sleep(hang_for);
             println!("RESUMED");
@@ -137,7 +152,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let st = session.status();
         if st.session_id.is_some() && st.session_id != last_session {
             last_session = st.session_id.clone();
-            println!("READY session={} reconnect={}", st.session_id.as_deref().unwrap_or(""), ready);
+            println!(
+                "READY session={} reconnect={}",
+                st.session_id.as_deref().unwrap_or(""),
+                ready
+            );
             ready = true;
         }
         if let Some(c) = session.poll_wait(Duration::from_millis(20)) {
@@ -150,7 +169,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn handle(session: &Session, engine: &mut Engine, c: vibesync_adapter_sdk::Command, delay: Duration) -> anyhow::Result<()> {
+fn handle(
+    session: &Session,
+    engine: &mut Engine,
+    c: vibesync_adapter_sdk::Command,
+    delay: Duration,
+) -> anyhow::Result<()> {
     let reply = engine.handle(c);
     if !delay.is_zero() {
         std::thread::sleep(delay);

@@ -23,7 +23,12 @@ struct Registry {
 
 fn registry() -> &'static Mutex<Registry> {
     static R: OnceLock<Mutex<Registry>> = OnceLock::new();
-    R.get_or_init(|| Mutex::new(Registry { by_handle: HashMap::new(), by_engine: HashMap::new() }))
+    R.get_or_init(|| {
+        Mutex::new(Registry {
+            by_handle: HashMap::new(),
+            by_engine: HashMap::new(),
+        })
+    })
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -46,8 +51,14 @@ fn guard<T>(fail: T, f: impl FnOnce() -> Result<T, String>) -> T {
             fail
         }
         Err(p) => {
-            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into());
-            set_error(format!("internal error in the VibeSync SDK (please report): {what}"));
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_error(format!(
+                "internal error in the VibeSync SDK (please report): {what}"
+            ));
             fail
         }
     }
@@ -58,21 +69,35 @@ unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, String> {
         return Err(format!("`{what}` is NULL"));
     }
     // SAFETY: the caller passes a NUL-terminated string (header contract).
-    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| format!("`{what}` is not UTF-8"))
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| format!("`{what}` is not UTF-8"))
 }
 
 fn session(handle: u64) -> Result<Arc<Session>, String> {
-    registry().lock().expect("registry lock").by_handle.get(&handle).cloned().ok_or_else(|| format!("no open session with handle {handle}; call vs_open"))
+    registry()
+        .lock()
+        .expect("registry lock")
+        .by_handle
+        .get(&handle)
+        .cloned()
+        .ok_or_else(|| format!("no open session with handle {handle}; call vs_open"))
 }
 
 fn out_string(s: String) -> *mut c_char {
-    CString::new(s.replace('\0', " ")).expect("NULs removed").into_raw()
+    CString::new(s.replace('\0', " "))
+        .expect("NULs removed")
+        .into_raw()
 }
 
 /// # Safety
 /// Arguments are NUL-terminated UTF-8 strings.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn vs_open(pairing_path: *const c_char, engine_name: *const c_char, kind: *const c_char) -> u64 {
+pub unsafe extern "C" fn vs_open(
+    pairing_path: *const c_char,
+    engine_name: *const c_char,
+    kind: *const c_char,
+) -> u64 {
     guard(0, || {
         let path = unsafe { text(pairing_path, "pairing_path") }?;
         let engine = unsafe { text(engine_name, "engine_name") }?;
@@ -81,7 +106,8 @@ pub unsafe extern "C" fn vs_open(pairing_path: *const c_char, engine_name: *cons
         if let Some(h) = reg.by_engine.get(engine) {
             return Ok(*h);
         }
-        let s = Session::open(std::path::Path::new(path), engine, kind).map_err(|e| e.to_string())?;
+        let s =
+            Session::open(std::path::Path::new(path), engine, kind).map_err(|e| e.to_string())?;
         let h = NEXT.fetch_add(1, Ordering::Relaxed);
         reg.by_handle.insert(h, Arc::new(s));
         reg.by_engine.insert(engine.to_string(), h);
@@ -95,13 +121,23 @@ pub unsafe extern "C" fn vs_open(pairing_path: *const c_char, engine_name: *cons
 pub unsafe extern "C" fn vs_find(engine_name: *const c_char) -> u64 {
     guard(0, || {
         let engine = unsafe { text(engine_name, "engine_name") }?;
-        registry().lock().expect("registry lock").by_engine.get(engine).copied().ok_or_else(|| format!("no session for engine `{engine}`"))
+        registry()
+            .lock()
+            .expect("registry lock")
+            .by_engine
+            .get(engine)
+            .copied()
+            .ok_or_else(|| format!("no session for engine `{engine}`"))
     })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn vs_poll(handle: u64) -> *mut c_char {
-    guard(std::ptr::null_mut(), || Ok(session(handle)?.poll_json().map_or(std::ptr::null_mut(), out_string)))
+    guard(std::ptr::null_mut(), || {
+        Ok(session(handle)?
+            .poll_json()
+            .map_or(std::ptr::null_mut(), out_string))
+    })
 }
 
 /// # Safety
@@ -110,7 +146,9 @@ pub extern "C" fn vs_poll(handle: u64) -> *mut c_char {
 pub unsafe extern "C" fn vs_reply(handle: u64, reply_json: *const c_char) -> i32 {
     guard(-1, || {
         let json = unsafe { text(reply_json, "reply_json") }?;
-        session(handle)?.reply_json(json).map_err(|e| e.to_string())?;
+        session(handle)?
+            .reply_json(json)
+            .map_err(|e| e.to_string())?;
         Ok(0)
     })
 }
@@ -121,7 +159,9 @@ pub unsafe extern "C" fn vs_reply(handle: u64, reply_json: *const c_char) -> i32
 pub unsafe extern "C" fn vs_push_event(handle: u64, event_json: *const c_char) -> i32 {
     guard(-1, || {
         let json = unsafe { text(event_json, "event_json") }?;
-        session(handle)?.push_event_json(json).map_err(|e| e.to_string())?;
+        session(handle)?
+            .push_event_json(json)
+            .map_err(|e| e.to_string())?;
         Ok(0)
     })
 }
@@ -131,7 +171,11 @@ pub unsafe extern "C" fn vs_push_event(handle: u64, event_json: *const c_char) -
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vs_set_busy(handle: u64, reason_or_null: *const c_char) -> i32 {
     guard(-1, || {
-        let reason = if reason_or_null.is_null() { None } else { Some(unsafe { text(reason_or_null, "reason") }?) };
+        let reason = if reason_or_null.is_null() {
+            None
+        } else {
+            Some(unsafe { text(reason_or_null, "reason") }?)
+        };
         session(handle)?.set_busy(reason);
         Ok(0)
     })
@@ -141,7 +185,9 @@ pub unsafe extern "C" fn vs_set_busy(handle: u64, reason_or_null: *const c_char)
 pub extern "C" fn vs_status(handle: u64) -> *mut c_char {
     guard(std::ptr::null_mut(), || {
         let st = session(handle)?.status();
-        Ok(out_string(serde_json::to_string(&st).expect("status serializes")))
+        Ok(out_string(
+            serde_json::to_string(&st).expect("status serializes"),
+        ))
     })
 }
 
@@ -150,7 +196,10 @@ pub extern "C" fn vs_close(handle: u64) -> i32 {
     guard(-1, || {
         let s = {
             let mut reg = registry().lock().expect("registry lock");
-            let s = reg.by_handle.remove(&handle).ok_or_else(|| format!("no open session with handle {handle}"))?;
+            let s = reg
+                .by_handle
+                .remove(&handle)
+                .ok_or_else(|| format!("no open session with handle {handle}"))?;
             reg.by_engine.retain(|_, h| *h != handle);
             s
         };
@@ -182,17 +231,38 @@ mod tests {
 
     #[test]
     fn errors_are_text_and_nothing_unwinds() {
-        assert_eq!(unsafe { vs_open(std::ptr::null(), c"e".as_ptr(), c"reference".as_ptr()) }, 0);
-        let e = unsafe { CStr::from_ptr(vs_last_error()) }.to_str().unwrap().to_string();
+        assert_eq!(
+            unsafe { vs_open(std::ptr::null(), c"e".as_ptr(), c"reference".as_ptr()) },
+            0
+        );
+        let e = unsafe { CStr::from_ptr(vs_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(e.contains("pairing_path"), "{e}");
-        assert_eq!(unsafe { vs_open(c"/nonexistent/pairing.json".as_ptr(), c"e".as_ptr(), c"reference".as_ptr()) }, 0);
-        let e = unsafe { CStr::from_ptr(vs_last_error()) }.to_str().unwrap().to_string();
+        assert_eq!(
+            unsafe {
+                vs_open(
+                    c"/nonexistent/pairing.json".as_ptr(),
+                    c"e".as_ptr(),
+                    c"reference".as_ptr(),
+                )
+            },
+            0
+        );
+        let e = unsafe { CStr::from_ptr(vs_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(e.contains("cannot read pairing file"), "{e}");
         assert!(vs_poll(999).is_null());
         assert_eq!(unsafe { vs_reply(999, c"{}".as_ptr()) }, -1);
         assert_eq!(vs_close(999), -1);
         assert_eq!(guard(7, || panic!("boom")), 7);
-        let e = unsafe { CStr::from_ptr(vs_last_error()) }.to_str().unwrap().to_string();
+        let e = unsafe { CStr::from_ptr(vs_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(e.contains("boom"), "{e}");
         unsafe { vs_string_free(std::ptr::null_mut()) };
     }
@@ -203,7 +273,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("pairing.json");
         // Nothing listens there: the session stays `connecting`.
-        let p = vibesync_protocol::Pairing::new("127.0.0.1:9", "vibesync-host", [1; 32], "unity-main", "unity", [2; 32]);
+        let p = vibesync_protocol::Pairing::new(
+            "127.0.0.1:9",
+            "vibesync-host",
+            [1; 32],
+            "unity-main",
+            "unity",
+            [2; 32],
+        );
         std::fs::write(&path, p.to_json()).unwrap();
         let cpath = CString::new(path.to_str().unwrap()).unwrap();
         let h = unsafe { vs_open(cpath.as_ptr(), c"unity-main".as_ptr(), c"unity".as_ptr()) };
@@ -213,17 +290,34 @@ mod tests {
         assert_eq!(unsafe { vs_find(c"unity-main".as_ptr()) }, h);
         assert!(vs_poll(h).is_null());
         let st = vs_status(h);
-        let json: serde_json::Value = serde_json::from_str(unsafe { CStr::from_ptr(st) }.to_str().unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(unsafe { CStr::from_ptr(st) }.to_str().unwrap()).unwrap();
         unsafe { vs_string_free(st) };
         assert_eq!(json["engine"], "unity-main");
         assert_eq!(json["state"], "connecting");
         assert_eq!(unsafe { vs_set_busy(h, c"compiling".as_ptr()) }, 0);
-        assert_eq!(unsafe { vs_reply(h, c"{\"id\": 1, \"ok\": true}".as_ptr()) }, -1, "ok without result is refused");
+        assert_eq!(
+            unsafe { vs_reply(h, c"{\"id\": 1, \"ok\": true}".as_ptr()) },
+            -1,
+            "ok without result is refused"
+        );
         assert_eq!(vs_close(h), 0);
         assert_eq!(unsafe { vs_find(c"unity-main".as_ptr()) }, 0);
         // Another engine name with this pairing file is refused.
-        assert_eq!(unsafe { vs_open(cpath.as_ptr(), c"blender-main".as_ptr(), c"blender".as_ptr()) }, 0);
-        let e = unsafe { CStr::from_ptr(vs_last_error()) }.to_str().unwrap().to_string();
+        assert_eq!(
+            unsafe {
+                vs_open(
+                    cpath.as_ptr(),
+                    c"blender-main".as_ptr(),
+                    c"blender".as_ptr(),
+                )
+            },
+            0
+        );
+        let e = unsafe { CStr::from_ptr(vs_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
         assert!(e.contains("does not match"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

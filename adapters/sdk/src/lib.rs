@@ -30,7 +30,9 @@ pub use vibesync_protocol::{Command, CommandBody, Event, Pairing, Reply, ReplyEr
 
 /// Unix time in ms.
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +41,9 @@ pub enum SdkError {
     PairingFile { path: String, reason: String },
     #[error(transparent)]
     Pairing(#[from] vibesync_protocol::PairingError),
-    #[error("engine name `{asked}` does not match the pairing file's engine `{paired}`; use the pairing file made for this engine")]
+    #[error(
+        "engine name `{asked}` does not match the pairing file's engine `{paired}`; use the pairing file made for this engine"
+    )]
     EngineMismatch { asked: String, paired: String },
     #[error("cannot start the network thread: {0}")]
     Start(String),
@@ -130,13 +134,19 @@ pub struct Session {
 impl Session {
     /// Reads the pairing file and starts connecting in the background.
     pub fn open(pairing_path: &Path, engine: &str, kind: &str) -> Result<Session, SdkError> {
-        let text = std::fs::read_to_string(pairing_path).map_err(|e| SdkError::PairingFile { path: pairing_path.display().to_string(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(pairing_path).map_err(|e| SdkError::PairingFile {
+            path: pairing_path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         Session::open_pairing(Pairing::parse(&text)?, engine, kind)
     }
 
     pub fn open_pairing(pairing: Pairing, engine: &str, kind: &str) -> Result<Session, SdkError> {
         if pairing.engine != engine {
-            return Err(SdkError::EngineMismatch { asked: engine.into(), paired: pairing.engine.clone() });
+            return Err(SdkError::EngineMismatch {
+                asked: engine.into(),
+                paired: pairing.engine.clone(),
+            });
         }
         let shared = Arc::new(Shared {
             engine: engine.into(),
@@ -145,7 +155,11 @@ impl Session {
             inbox_cv: Condvar::new(),
             last_poll_ms: AtomicU64::new(now_ms()),
             busy: Mutex::new(None),
-            status: Mutex::new(Status { state: "connecting".into(), engine: engine.into(), ..Status::default() }),
+            status: Mutex::new(Status {
+                state: "connecting".into(),
+                engine: engine.into(),
+                ..Status::default()
+            }),
             closing: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
         });
@@ -155,7 +169,11 @@ impl Session {
             .name(format!("vibesync-{engine}"))
             .spawn(move || net::run(s, pairing, self_tx, out_rx))
             .map_err(|e| SdkError::Start(e.to_string()))?;
-        Ok(Session { shared, out, thread: Mutex::new(Some(thread)) })
+        Ok(Session {
+            shared,
+            out,
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     pub fn engine(&self) -> &str {
@@ -178,14 +196,21 @@ impl Session {
     pub fn poll_wait(&self, timeout: Duration) -> Option<Command> {
         self.pump();
         let q = self.shared.inbox.lock().expect("inbox lock");
-        let (mut q, _) = self.shared.inbox_cv.wait_timeout_while(q, timeout, |q| q.is_empty() && !self.shared.closing.load(Ordering::Relaxed)).expect("inbox lock");
+        let (mut q, _) = self
+            .shared
+            .inbox_cv
+            .wait_timeout_while(q, timeout, |q| {
+                q.is_empty() && !self.shared.closing.load(Ordering::Relaxed)
+            })
+            .expect("inbox lock");
         self.pump();
         q.pop_front()
     }
 
     /// [`poll`](Self::poll) as the JSON of docs/adapter-api.md.
     pub fn poll_json(&self) -> Option<String> {
-        self.poll().map(|c| serde_json::to_string(&c).expect("commands serialize"))
+        self.poll()
+            .map(|c| serde_json::to_string(&c).expect("commands serialize"))
     }
 
     pub fn reply(&self, reply: Reply) -> Result<(), SdkError> {
@@ -194,7 +219,10 @@ impl Session {
     }
 
     pub fn reply_json(&self, json: &str) -> Result<(), SdkError> {
-        let r: Reply = serde_json::from_str(json).map_err(|e| SdkError::Json { what: "reply", reason: e.to_string() })?;
+        let r: Reply = serde_json::from_str(json).map_err(|e| SdkError::Json {
+            what: "reply",
+            reason: e.to_string(),
+        })?;
         self.reply(r)
     }
 
@@ -203,7 +231,10 @@ impl Session {
     }
 
     pub fn push_event_json(&self, json: &str) -> Result<(), SdkError> {
-        let e: Event = serde_json::from_str(json).map_err(|e| SdkError::Json { what: "event", reason: e.to_string() })?;
+        let e: Event = serde_json::from_str(json).map_err(|e| SdkError::Json {
+            what: "event",
+            reason: e.to_string(),
+        })?;
         self.push_event(e)
     }
 

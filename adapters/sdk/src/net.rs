@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
-use vibesync_protocol::{AdapterHandshake, Bye, Channel, CommandBody, Direction, Heartbeat, KeyRing, Message, Pairing, Receiver, Reply, Sender};
+use vibesync_protocol::{
+    AdapterHandshake, Bye, Channel, CommandBody, Direction, Heartbeat, KeyRing, Message, Pairing,
+    Receiver, Reply, Sender,
+};
 
 use crate::{Outbound, Shared, now_ms};
 
@@ -19,8 +22,16 @@ const BULK_THRESHOLD: usize = 512 << 10;
 const STREAM_HEARTBEAT: u8 = 1;
 const STREAM_BULK: u8 = 2;
 
-pub fn run(shared: Arc<Shared>, pairing: Pairing, self_tx: mpsc::UnboundedSender<Outbound>, mut out: mpsc::UnboundedReceiver<Outbound>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+pub fn run(
+    shared: Arc<Shared>,
+    pairing: Pairing,
+    self_tx: mpsc::UnboundedSender<Outbound>,
+    mut out: mpsc::UnboundedReceiver<Outbound>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             shared.status().last_error = Some(format!("cannot start the network runtime: {e}"));
@@ -72,7 +83,10 @@ fn client_config(pairing: &Pairing) -> Result<quinn::ClientConfig, String> {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(crate::verify::Pinned { fingerprint, provider }))
+        .with_custom_certificate_verifier(Arc::new(crate::verify::Pinned {
+            fingerprint,
+            provider,
+        }))
         .with_no_client_auth();
     tls.alpn_protocols = vec![vibesync_protocol::PROTOCOL.as_bytes().to_vec()];
     let q = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| e.to_string())?;
@@ -90,7 +104,12 @@ enum Read {
     Refused(String),
 }
 
-async fn read(rs: &mut RecvStream, rx: &mut Receiver, ring: Option<&Mutex<KeyRing>>, buf: &mut Vec<u8>) -> Read {
+async fn read(
+    rs: &mut RecvStream,
+    rx: &mut Receiver,
+    ring: Option<&Mutex<KeyRing>>,
+    buf: &mut Vec<u8>,
+) -> Read {
     let mut len = [0u8; 4];
     if rs.read_exact(&mut len).await.is_err() {
         return Read::End;
@@ -115,14 +134,24 @@ async fn read(rs: &mut RecvStream, rx: &mut Receiver, ring: Option<&Mutex<KeyRin
     }
 }
 
-async fn connect_and_serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::UnboundedSender<Outbound>, out: &mut mpsc::UnboundedReceiver<Outbound>) -> Result<(), String> {
+async fn connect_and_serve(
+    shared: &Arc<Shared>,
+    pairing: &Pairing,
+    self_tx: &mpsc::UnboundedSender<Outbound>,
+    out: &mut mpsc::UnboundedReceiver<Outbound>,
+) -> Result<(), String> {
     let addr: SocketAddr = tokio::net::lookup_host(&pairing.endpoint)
         .await
         .map_err(|e| format!("cannot resolve host endpoint `{}`: {e}", pairing.endpoint))?
         .next()
         .ok_or_else(|| format!("host endpoint `{}` resolves to nothing", pairing.endpoint))?;
-    let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0".parse().expect("addr") } else { "[::]:0".parse().expect("addr") };
-    let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    let bind: SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0".parse().expect("addr")
+    } else {
+        "[::]:0".parse().expect("addr")
+    };
+    let mut endpoint =
+        quinn::Endpoint::client(bind).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
     endpoint.set_default_client_config(client_config(pairing)?);
     let conn = endpoint
         .connect(addr, &pairing.server_name)
@@ -135,8 +164,17 @@ async fn connect_and_serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mp
     result
 }
 
-async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::UnboundedSender<Outbound>, out: &mut mpsc::UnboundedReceiver<Outbound>, conn: &quinn::Connection) -> Result<(), String> {
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| format!("cannot open the control stream: {e}"))?;
+async fn serve(
+    shared: &Arc<Shared>,
+    pairing: &Pairing,
+    self_tx: &mpsc::UnboundedSender<Outbound>,
+    out: &mut mpsc::UnboundedReceiver<Outbound>,
+    conn: &quinn::Connection,
+) -> Result<(), String> {
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| format!("cannot open the control stream: {e}"))?;
     let mut tx = Sender::new(Channel::Control, Direction::AdapterToHost);
     let mut rx = Receiver::new(Channel::Control, Direction::HostToAdapter);
     let mut buf = Vec::new();
@@ -145,24 +183,42 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::Unbounde
     rand::fill(&mut nonce);
     let mut hs = AdapterHandshake::new(&shared.engine, &shared.kind, secret, nonce);
     let w = |e: quinn::WriteError| format!("control stream write failed: {e}");
-    send.write_all(&tx.seal(None, now_ms(), &Message::Hello(hs.hello()))).await.map_err(w)?;
+    send.write_all(&tx.seal(None, now_ms(), &Message::Hello(hs.hello())))
+        .await
+        .map_err(w)?;
     let expect = |m: Read, what: &str| -> Result<Message, String> {
         match m {
-            Read::Frame(Message::Refused(r)) => Err(format!("host refused the handshake: {}: {}", r.code, r.message)),
+            Read::Frame(Message::Refused(r)) => Err(format!(
+                "host refused the handshake: {}: {}",
+                r.code, r.message
+            )),
             Read::Frame(m) => Ok(m),
             Read::Refused(r) => Err(format!("host frame refused during the handshake: {r}")),
-            Read::End => Err(format!("host closed the connection while waiting for `{what}`")),
+            Read::End => Err(format!(
+                "host closed the connection while waiting for `{what}`"
+            )),
         }
     };
-    let Message::Challenge(ch) = expect(read(&mut recv, &mut rx, None, &mut buf).await, "challenge")? else {
+    let Message::Challenge(ch) =
+        expect(read(&mut recv, &mut rx, None, &mut buf).await, "challenge")?
+    else {
         return Err("host broke the handshake: expected `challenge`".into());
     };
-    send.write_all(&tx.seal(None, now_ms(), &Message::Prove(hs.on_challenge(ch)))).await.map_err(w)?;
-    let Message::Welcome(welcome) = expect(read(&mut recv, &mut rx, None, &mut buf).await, "welcome")? else {
+    send.write_all(&tx.seal(None, now_ms(), &Message::Prove(hs.on_challenge(ch))))
+        .await
+        .map_err(w)?;
+    let Message::Welcome(welcome) =
+        expect(read(&mut recv, &mut rx, None, &mut buf).await, "welcome")?
+    else {
         return Err("host broke the handshake: expected `welcome`".into());
     };
     hs.on_welcome(&welcome).map_err(|e| e.to_string())?;
-    let ring = Arc::new(Mutex::new(KeyRing::new(welcome.key_id, welcome.key.0, now_ms(), welcome.rotation)));
+    let ring = Arc::new(Mutex::new(KeyRing::new(
+        welcome.key_id,
+        welcome.key.0,
+        now_ms(),
+        welcome.rotation,
+    )));
 
     // A new session: commands and replies of the old one are void (the host
     // failed them when the old session dropped).
@@ -176,14 +232,21 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::Unbounde
     }
     {
         let mut st = shared.status();
-        st.state = if st.panic { "frozen".into() } else { "connected".into() };
+        st.state = if st.panic {
+            "frozen".into()
+        } else {
+            "connected".into()
+        };
         st.session_id = Some(welcome.session_id.clone());
         st.sessions += 1;
         st.key_id = welcome.key_id;
         st.last_error = None;
     }
 
-    let mut hb = conn.open_uni().await.map_err(|e| format!("cannot open the heartbeat stream: {e}"))?;
+    let mut hb = conn
+        .open_uni()
+        .await
+        .map_err(|e| format!("cannot open the heartbeat stream: {e}"))?;
     hb.write_all(&[STREAM_HEARTBEAT]).await.map_err(w)?;
     let hb_task = tokio::spawn(heartbeats(shared.clone(), hb, ring.clone()));
 
@@ -200,7 +263,9 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::Unbounde
                     // A new key must be in place before the next frame is
                     // opened, so it is installed here and not in the main loop.
                     Read::Frame(Message::Rekey(k)) => {
-                        ring.lock().expect("ring").install(k.key_id, k.key.0, now_ms());
+                        ring.lock()
+                            .expect("ring")
+                            .install(k.key_id, k.key.0, now_ms());
                         shared.status().key_id = k.key_id;
                         continue;
                     }
@@ -218,7 +283,11 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::Unbounde
         })
     };
     for e in carried {
-        let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Event(e));
+        let rec = tx.seal(
+            Some(&mut ring.lock().expect("ring")),
+            now_ms(),
+            &Message::Event(e),
+        );
         send.write_all(&rec).await.map_err(w)?;
     }
     let mut bulk_tx = Sender::new(Channel::Bulk, Direction::AdapterToHost);
@@ -226,7 +295,13 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::Unbounde
     let mut last_record: Vec<u8> = Vec::new();
     let result = loop {
         if shared.closing.load(Ordering::Relaxed) {
-            let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Bye(Bye { reason: "adapter closed".into() }));
+            let rec = tx.seal(
+                Some(&mut ring.lock().expect("ring")),
+                now_ms(),
+                &Message::Bye(Bye {
+                    reason: "adapter closed".into(),
+                }),
+            );
             let _ = send.write_all(&rec).await;
             let _ = send.finish();
             let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
@@ -304,7 +379,11 @@ async fn serve(shared: &Arc<Shared>, pairing: &Pairing, self_tx: &mpsc::Unbounde
 
 /// A command from the host: track PANIC, refuse new mutations while frozen
 /// without bothering the engine (fail closed), else queue it for `poll`.
-fn on_command(shared: &Shared, c: vibesync_protocol::Command, self_tx: &mpsc::UnboundedSender<Outbound>) {
+fn on_command(
+    shared: &Shared,
+    c: vibesync_protocol::Command,
+    self_tx: &mpsc::UnboundedSender<Outbound>,
+) {
     let frozen = {
         let mut st = shared.status();
         match &c.body {
@@ -320,10 +399,15 @@ fn on_command(shared: &Shared, c: vibesync_protocol::Command, self_tx: &mpsc::Un
             }
             _ => {}
         }
-        st.panic.then(|| st.panic_reason.clone().unwrap_or_default())
+        st.panic
+            .then(|| st.panic_reason.clone().unwrap_or_default())
     };
     if let Some(reason) = frozen.filter(|_| c.body.is_new_mutation()) {
-        let _ = self_tx.send(Outbound::Reply(Reply::err(c.id, "frozen", format!("the adapter is frozen ({reason}); the host must thaw it first"))));
+        let _ = self_tx.send(Outbound::Reply(Reply::err(
+            c.id,
+            "frozen",
+            format!("the adapter is frozen ({reason}); the host must thaw it first"),
+        )));
         return;
     }
     shared.inbox.lock().expect("inbox lock").push_back(c);
@@ -332,9 +416,15 @@ fn on_command(shared: &Shared, c: vibesync_protocol::Command, self_tx: &mpsc::Un
 
 fn on_message(shared: &Shared, m: Message) -> Result<(), String> {
     match m {
-        Message::Refused(r) => shared.status().last_error = Some(format!("host refused a frame: {}: {}", r.code, r.message)),
+        Message::Refused(r) => {
+            shared.status().last_error =
+                Some(format!("host refused a frame: {}: {}", r.code, r.message))
+        }
         Message::Bye(b) => return Err(format!("host closed the session: {}", b.reason)),
-        other => shared.status().last_error = Some(format!("unexpected `{}` from the host", other.kind())),
+        other => {
+            shared.status().last_error =
+                Some(format!("unexpected `{}` from the host", other.kind()))
+        }
     }
     Ok(())
 }
@@ -366,17 +456,25 @@ async fn heartbeats(shared: Arc<Shared>, mut hb: SendStream, ring: Arc<Mutex<Key
 pub(crate) fn attack(a: crate::Attack, tx: &Sender, ring: &Mutex<KeyRing>, last: &[u8]) -> Vec<u8> {
     use crate::Attack::*;
     let r = ring.lock().expect("ring");
-    let (kid, key) = (r.current_id(), *r.lookup(r.current_id(), now_ms()).expect("current key"));
+    let (kid, key) = (
+        r.current_id(),
+        *r.lookup(r.current_id(), now_ms()).expect("current key"),
+    );
     let body = Message::Event(vibesync_protocol::Event::Change { ops: vec![] }).encode_body();
     let seq = tx.next_seq();
     let now = now_ms();
     let c = Channel::Control as u8;
     let d = Direction::AdapterToHost as u8;
-    let seal = |seq, ts, body: &[u8]| vibesync_protocol::seal_raw(kid, Some(&key), c, d, seq, ts, "event", body);
+    let seal = |seq, ts, body: &[u8]| {
+        vibesync_protocol::seal_raw(kid, Some(&key), c, d, seq, ts, "event", body)
+    };
     match a {
         Replay => last.to_vec(),
-        Stale => seal(seq, now - 6_000, &body),
-        Future => seal(seq, now + 5_000, &body),
+        // Not the honest next seq: a late frame that is next in order uses
+        // its seq up (docs/protocol.md section 3), and an attacker cannot
+        // sign one anyway.
+        Stale => seal(seq + 1, now - 6_000, &body),
+        Future => seal(seq + 1, now + 5_000, &body),
         Reorder => seal(seq + 1, now, &body),
         BadTag => {
             let mut rec = seal(seq, now, &body);

@@ -262,7 +262,10 @@ pub fn footprint(scene: &Scene, ops: &[Op]) -> Option<BTreeSet<ObjectId>> {
             return None;
         }
         set.extend(ids);
-        if let Op::CreateObject { parent: Some(p), .. } = op {
+        if let Op::CreateObject {
+            parent: Some(p), ..
+        } = op
+        {
             set.insert(p.clone());
         }
     }
@@ -445,7 +448,9 @@ impl Sequencer {
                 // A rollback can end others (a resync erases them), so
                 // look each one up again.
                 for tid in self.active.clone() {
-                    if self.active.contains(&tid) && !matches!(self.txns[&tid].phase, Phase::RollingBack { .. }) {
+                    if self.active.contains(&tid)
+                        && !matches!(self.txns[&tid].phase, Phase::RollingBack { .. })
+                    {
                         self.rollback(now, tid, format!("PANIC: {reason}"), &mut s);
                     }
                 }
@@ -721,10 +726,10 @@ impl Sequencer {
     fn stale(&self, read: u64, footprint: Option<&BTreeSet<ObjectId>>) -> Option<String> {
         let current = self.version;
         let changed = match (self.cfg.stale_rule, footprint) {
-            (StaleRule::Footprint, Some(ids)) if read <= current && read >= self.stale_floor => {
-                ids.iter().find(|id| self.modified.get(*id).is_some_and(|&v| v > read))
-                    .map(|id| format!("object `{id}` changed at version {}", self.modified[id]))
-            }
+            (StaleRule::Footprint, Some(ids)) if read <= current && read >= self.stale_floor => ids
+                .iter()
+                .find(|id| self.modified.get(*id).is_some_and(|&v| v > read))
+                .map(|id| format!("object `{id}` changed at version {}", self.modified[id])),
             _ if read == current => None,
             _ => Some(format!("the current version is {current}")),
         };
@@ -750,7 +755,10 @@ impl Sequencer {
             let overlaps = match &footprint {
                 None => true,
                 Some(ids) => self.active.iter().any(|a| {
-                    self.txns[a].footprint.as_ref().is_none_or(|other| !other.is_disjoint(ids))
+                    self.txns[a]
+                        .footprint
+                        .as_ref()
+                        .is_none_or(|other| !other.is_disjoint(ids))
                 }),
             };
             if overlaps {
@@ -1130,14 +1138,22 @@ impl Sequencer {
         let in_flight = |seq: &Sequencer, tid: &Tid| {
             seq.active.contains(tid)
                 && seq.txns.get(tid).is_some_and(|t| {
-                    !matches!(t.phase, Phase::RollingBack { .. }) && t.intent.engines.iter().any(|e| e == engine)
+                    !matches!(t.phase, Phase::RollingBack { .. })
+                        && t.intent.engines.iter().any(|e| e == engine)
                 })
         };
-        let erased: Vec<Tid> = self.active.iter().copied().filter(|t| in_flight(self, t)).collect();
+        let erased: Vec<Tid> = self
+            .active
+            .iter()
+            .copied()
+            .filter(|t| in_flight(self, t))
+            .collect();
         for tid in erased {
             // A rollback above may already have reached it (its own resyncs).
             if in_flight(self, &tid) {
-                let why = format!("engine `{engine}` was resynced while the transaction was in flight ({reason})");
+                let why = format!(
+                    "engine `{engine}` was resynced while the transaction was in flight ({reason})"
+                );
                 self.rollback(now, tid, why, s);
             }
         }
@@ -1197,7 +1213,11 @@ impl Sequencer {
         });
         for tid in self.active.clone() {
             // An earlier rollback in this loop may have ended it.
-            let Some(t) = self.txns.get_mut(&tid).filter(|_| self.active.contains(&tid)) else {
+            let Some(t) = self
+                .txns
+                .get_mut(&tid)
+                .filter(|_| self.active.contains(&tid))
+            else {
                 continue;
             };
             if !t.intent.engines.contains(&engine) {

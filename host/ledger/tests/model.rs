@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use proptest::prelude::*;
 use vibesync_canonical::{ObjectKind, Op, Scene, SceneObject, StateHash};
-use vibesync_ledger::{Answer, Config, Decision, Effect, Input, Sequencer, StaleRule, Step, Submission};
+use vibesync_ledger::{
+    Answer, Config, Decision, Effect, Input, Sequencer, StaleRule, Step, Submission,
+};
 use vibesync_wal::{AckOutcome, Outcome, Record, Replay, Source};
 
 const ENGINES: [&str; 2] = ["blender", "unity"];
@@ -242,7 +244,8 @@ impl World {
                         result: Err("undo token lost".into()),
                     })
                 } else if self.object_undo {
-                    let before: Vec<(String, Option<SceneObject>)> = serde_json::from_value(token).unwrap();
+                    let before: Vec<(String, Option<SceneObject>)> =
+                        serde_json::from_value(token).unwrap();
                     // Restore in reverse, so the oldest value of an id wins.
                     for (id, value) in before.into_iter().rev() {
                         match value {
@@ -602,9 +605,19 @@ fn disjoint_transactions_are_active_together_and_overlapping_ones_wait() {
     let applied: Vec<u64> = w.engines[0]
         .inbox
         .iter()
-        .filter_map(|e| if let Effect::Apply { tid, .. } = e { Some(*tid) } else { None })
+        .filter_map(|e| {
+            if let Effect::Apply { tid, .. } = e {
+                Some(*tid)
+            } else {
+                None
+            }
+        })
         .collect();
-    assert_eq!(applied, [3, 4], "3 and 4 active together, 5 waits for 3, 6 waits behind 5");
+    assert_eq!(
+        applied,
+        [3, 4],
+        "3 and 4 active together, 5 waits for 3, 6 waits behind 5"
+    );
     // Finish 4 before 3: commits may end in any order.
     let mut inbox: Vec<Effect> = w.engines[0].inbox.drain(..).collect();
     inbox.reverse();
@@ -619,19 +632,31 @@ fn disjoint_transactions_are_active_together_and_overlapping_ones_wait() {
     }
     let first_commit = |w: &World| {
         w.journal.iter().find_map(|r| match r {
-            Record::Commit { tid, scene_version, .. } if *scene_version == 4 => Some(*tid),
+            Record::Commit {
+                tid, scene_version, ..
+            } if *scene_version == 4 => Some(*tid),
             _ => None,
         })
     };
     for i in 0..2 {
         w.deliver(i, Fault::None); // verify 4
     }
-    assert_eq!(first_commit(&w), Some(4), "tid 4 commits first, to version 4");
+    assert_eq!(
+        first_commit(&w),
+        Some(4),
+        "tid 4 commits first, to version 4"
+    );
     w.drain();
     // tid 5 read version 3, but o0 changed at version 5 (tid 3): stale.
-    assert!(w.journal.iter().any(|r| matches!(r, Record::Refused { tid: 5, rule, .. } if rule == "stale-scene-version")));
+    assert!(w.journal.iter().any(
+        |r| matches!(r, Record::Refused { tid: 5, rule, .. } if rule == "stale-scene-version")
+    ));
     // tid 6 read version 3 and o2 did not change since: committed.
-    assert!(w.journal.iter().any(|r| matches!(r, Record::Commit { tid: 6, .. })));
+    assert!(
+        w.journal
+            .iter()
+            .any(|r| matches!(r, Record::Commit { tid: 6, .. }))
+    );
     check(&w, true);
 }
 
@@ -639,7 +664,9 @@ fn disjoint_transactions_are_active_together_and_overlapping_ones_wait() {
 fn footprint_rule_still_refuses_future_and_changed_reads() {
     let mut w = World::concurrent();
     w.submit(0, 0, true, 9, None); // read version 1 while the scene is at 0
-    assert!(matches!(w.journal.last(), Some(Record::Refused { rule, .. }) if rule == "stale-scene-version"));
+    assert!(
+        matches!(w.journal.last(), Some(Record::Refused { rule, .. }) if rule == "stale-scene-version")
+    );
 }
 
 #[test]

@@ -34,26 +34,43 @@ struct Vs {
 async fn vibesync() -> Vs {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = LinkConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("state"));
-    cfg.engines.insert("bench".into(), vibesync_link::random_key());
+    cfg.engines
+        .insert("bench".into(), vibesync_link::random_key());
     let link = Link::start(cfg).await.unwrap();
-    let session = Arc::new(Session::open_pairing(link.pairing("bench", "reference").unwrap(), "bench", "reference").unwrap());
+    let session = Arc::new(
+        Session::open_pairing(
+            link.pairing("bench", "reference").unwrap(),
+            "bench",
+            "reference",
+        )
+        .unwrap(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let (s, st) = (session.clone(), stop.clone());
     std::thread::spawn(move || {
         while !st.load(Ordering::Relaxed) {
             if let Some(c) = s.poll_wait(Duration::from_millis(50)) {
-                s.reply(Reply::ok(c.id, serde_json::json!({"hash": "00"}))).unwrap();
+                s.reply(Reply::ok(c.id, serde_json::json!({"hash": "00"})))
+                    .unwrap();
             }
         }
     });
     while !link.engine("bench").is_some_and(|e| e.connected) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Vs { link, session, stop, _dir: dir }
+    Vs {
+        link,
+        session,
+        stop,
+        _dir: dir,
+    }
 }
 
 fn small() -> CommandBody {
-    CommandBody::Verify { tid: 1, ids: vec!["obj-1".into()] }
+    CommandBody::Verify {
+        tid: 1,
+        ids: vec!["obj-1".into()],
+    }
 }
 
 /// A raw quinn echo server and a connected client stream pair.
@@ -78,13 +95,18 @@ async fn raw() -> Raw {
         .with_single_cert(vec![cert.clone()], key)
         .unwrap();
     tls.alpn_protocols = vec![b"echo".to_vec()];
-    let server = quinn::ServerConfig::with_crypto(Arc::new(quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap()));
+    let server = quinn::ServerConfig::with_crypto(Arc::new(
+        quinn::crypto::rustls::QuicServerConfig::try_from(tls).unwrap(),
+    ));
     // The echo side runs like the SDK's network thread: its own OS thread
     // with a current-thread runtime, so both paths have the same thread
     // topology up to the engine main thread hop, which is the product's.
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let ep = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
             addr_tx.send(ep.local_addr().unwrap()).unwrap();
@@ -108,11 +130,17 @@ async fn raw() -> Raw {
         .with_no_client_auth();
     ctls.alpn_protocols = vec![b"echo".to_vec()];
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    client.set_default_client_config(quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(ctls).unwrap())));
+    client.set_default_client_config(quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(ctls).unwrap(),
+    )));
     let conn = client.connect(addr, "localhost").unwrap().await.unwrap();
     let (mut send, recv) = conn.open_bi().await.unwrap();
     send.write_all(&[0u8; 0]).await.unwrap();
-    let mut r = Raw { send, recv, _conn: conn };
+    let mut r = Raw {
+        send,
+        recv,
+        _conn: conn,
+    };
     raw_rt(&mut r).await; // the server accepts the stream on first data
     r
 }
@@ -132,9 +160,24 @@ fn pct(mut v: Vec<Duration>) -> (Duration, Duration) {
 fn report(rt: &tokio::runtime::Runtime, vs: &Vs, raw: &mut Raw) {
     use vibesync_protocol::{Channel, Command, Direction, Message, Reply as R, Sender};
     let now = 1_700_000_000_000;
-    let cmd = Sender::new(Channel::Control, Direction::HostToAdapter).seal(None, now, &Message::Command(Command { id: 5000, body: small() }));
-    let reply = Sender::new(Channel::Control, Direction::AdapterToHost).seal(None, now, &Message::Reply(R::ok(5000, serde_json::json!({"hash": "00"}))));
-    println!("REPORT frame bytes: command {} reply {}; raw echo message {MSG}", cmd.len(), reply.len());
+    let cmd = Sender::new(Channel::Control, Direction::HostToAdapter).seal(
+        None,
+        now,
+        &Message::Command(Command {
+            id: 5000,
+            body: small(),
+        }),
+    );
+    let reply = Sender::new(Channel::Control, Direction::AdapterToHost).seal(
+        None,
+        now,
+        &Message::Reply(R::ok(5000, serde_json::json!({"hash": "00"}))),
+    );
+    println!(
+        "REPORT frame bytes: command {} reply {}; raw echo message {MSG}",
+        cmd.len(),
+        reply.len()
+    );
     const N: usize = 3000;
     let (vs_p, raw_p) = rt.block_on(async {
         for _ in 0..300 {
@@ -153,9 +196,19 @@ fn report(rt: &tokio::runtime::Runtime, vs: &Vs, raw: &mut Raw) {
         }
         (pct(a), pct(b))
     });
-    println!("REPORT round trip vibesync p50 {:?} p99 {:?}", vs_p.0, vs_p.1);
-    println!("REPORT round trip raw-quinn p50 {:?} p99 {:?}", raw_p.0, raw_p.1);
-    println!("REPORT ratio p50 {:.2}x p99 {:.2}x", vs_p.0.as_secs_f64() / raw_p.0.as_secs_f64(), vs_p.1.as_secs_f64() / raw_p.1.as_secs_f64());
+    println!(
+        "REPORT round trip vibesync p50 {:?} p99 {:?}",
+        vs_p.0, vs_p.1
+    );
+    println!(
+        "REPORT round trip raw-quinn p50 {:?} p99 {:?}",
+        raw_p.0, raw_p.1
+    );
+    println!(
+        "REPORT ratio p50 {:.2}x p99 {:.2}x",
+        vs_p.0.as_secs_f64() / raw_p.0.as_secs_f64(),
+        vs_p.1.as_secs_f64() / raw_p.1.as_secs_f64()
+    );
 
     // Throughput: 20 000 commands, 64 in flight.
     const T: usize = 20_000;
@@ -193,13 +246,28 @@ fn report(rt: &tokio::runtime::Runtime, vs: &Vs, raw: &mut Raw) {
         }
         T as f64 / t.elapsed().as_secs_f64()
     });
-    println!("REPORT throughput vibesync {:.0} commands/s = {:.0} frames/s (command + reply)", vs_rate, vs_rate * 2.0);
-    println!("REPORT throughput raw-quinn {:.0} echoes/s = {:.0} messages/s", raw_rate, raw_rate * 2.0);
-    println!("REPORT throughput ratio raw/vibesync {:.2}x", raw_rate / vs_rate);
+    println!(
+        "REPORT throughput vibesync {:.0} commands/s = {:.0} frames/s (command + reply)",
+        vs_rate,
+        vs_rate * 2.0
+    );
+    println!(
+        "REPORT throughput raw-quinn {:.0} echoes/s = {:.0} messages/s",
+        raw_rate,
+        raw_rate * 2.0
+    );
+    println!(
+        "REPORT throughput ratio raw/vibesync {:.2}x",
+        raw_rate / vs_rate
+    );
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let vs = rt.block_on(vibesync());
     let mut raw = rt.block_on(raw());
     report(&rt, &vs, &mut raw);
@@ -207,11 +275,13 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut g = c.benchmark_group("round_trip");
     g.bench_function("vibesync_command_ack", |b| {
-        b.to_async(&rt).iter(|| async { vs.link.send("bench", small()).await.unwrap() });
+        b.to_async(&rt)
+            .iter(|| async { vs.link.send("bench", small()).await.unwrap() });
     });
     let raw = tokio::sync::Mutex::new(raw);
     g.bench_function("raw_quinn_echo", |b| {
-        b.to_async(&rt).iter(|| async { raw_rt(&mut *raw.lock().await).await });
+        b.to_async(&rt)
+            .iter(|| async { raw_rt(&mut *raw.lock().await).await });
     });
     g.finish();
     c.final_summary();

@@ -28,14 +28,18 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use vibesync_canonical::{Quantum, SceneObject, scene_hash};
-use vibesync_protocol::{Command, CommandBody, Health, Key, Observed, Pairing, RefusalCounts, Reply, RotationPolicy};
+use vibesync_protocol::{
+    Command, CommandBody, Health, Key, Observed, Pairing, RefusalCounts, Reply, RotationPolicy,
+};
 
 pub use cert::{Identity, SERVER_NAME, load_or_create as load_or_create_identity};
 pub use panic::{MutationRefused, PanicState, Readiness, ResumeRefused};
 
 /// Unix time in ms: the only clock the link reads.
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// How the link is set up.
@@ -74,16 +78,33 @@ pub enum LinkError {
     Bind { addr: SocketAddr, reason: String },
     #[error("engine `{0}` is not connected; start its adapter (pairing file from `vibesync init`)")]
     NotConnected(String),
-    #[error("engine `{0}` reconnected and is not reconciled yet; reconcile it before sending mutations")]
+    #[error(
+        "engine `{0}` reconnected and is not reconciled yet; reconcile it before sending mutations"
+    )]
     NotReconciled(String),
     #[error("engine `{engine}` did not answer `{command}` within {ms} ms")]
-    Timeout { engine: String, command: &'static str, ms: u64 },
+    Timeout {
+        engine: String,
+        command: &'static str,
+        ms: u64,
+    },
     #[error("engine `{0}` disconnected before answering")]
     Disconnected(String),
     #[error("engine `{engine}` refused `{command}`: {code}: {message}")]
-    Engine { engine: String, command: &'static str, code: String, message: String },
-    #[error("engine `{engine}` answered `{command}` without a `{field}`: the adapter breaks docs/adapter-api.md")]
-    BadReply { engine: String, command: &'static str, field: &'static str },
+    Engine {
+        engine: String,
+        command: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "engine `{engine}` answered `{command}` without a `{field}`: the adapter breaks docs/adapter-api.md"
+    )]
+    BadReply {
+        engine: String,
+        command: &'static str,
+        field: &'static str,
+    },
     #[error(transparent)]
     Refused(#[from] MutationRefused),
 }
@@ -116,12 +137,30 @@ pub struct EngineInfo {
 /// What the link tells the orchestrator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LinkEvent {
-    Connected { engine: String, kind: String, session_id: String, reconnect: bool },
-    Disconnected { engine: String, reason: String },
+    Connected {
+        engine: String,
+        kind: String,
+        session_id: String,
+        reconnect: bool,
+    },
+    Disconnected {
+        engine: String,
+        reason: String,
+    },
     /// An edit made in the engine (source `engine-edit`).
-    Change { engine: String, event: vibesync_protocol::Event },
-    Health { engine: String, health: Health },
-    Panic { engine: String, reason: String, at_ms: u64 },
+    Change {
+        engine: String,
+        event: vibesync_protocol::Event,
+    },
+    Health {
+        engine: String,
+        health: Health,
+    },
+    Panic {
+        engine: String,
+        reason: String,
+        at_ms: u64,
+    },
     Resumed,
 }
 
@@ -172,7 +211,11 @@ impl Inner {
         self.state.lock().expect("link state lock")
     }
     pub fn count_handshake_failure(&self, code: &str) {
-        *self.lock().handshake_failures.entry(code.to_string()).or_default() += 1;
+        *self
+            .lock()
+            .handshake_failures
+            .entry(code.to_string())
+            .or_default() += 1;
     }
 }
 
@@ -197,17 +240,26 @@ impl Link {
             .with_single_cert(vec![id.cert.clone()], id.key.clone_key())
             .map_err(|e| LinkError::State(format!("host certificate rejected by rustls: {e}")))?;
         tls.alpn_protocols = vec![vibesync_protocol::PROTOCOL.as_bytes().to_vec()];
-        let qtls = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| LinkError::State(format!("QUIC TLS config: {e}")))?;
+        let qtls = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+            .map_err(|e| LinkError::State(format!("QUIC TLS config: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(qtls));
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(Some(Duration::from_secs(1)));
         transport.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("30 s fits")));
         server.transport_config(Arc::new(transport));
-        let endpoint = quinn::Endpoint::server(server, config.listen).map_err(|e| LinkError::Bind { addr: config.listen, reason: e.to_string() })?;
+        let endpoint =
+            quinn::Endpoint::server(server, config.listen).map_err(|e| LinkError::Bind {
+                addr: config.listen,
+                reason: e.to_string(),
+            })?;
         let (events, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             config,
-            state: Mutex::new(State { engines: BTreeMap::new(), panic: PanicState::Normal, handshake_failures: BTreeMap::new() }),
+            state: Mutex::new(State {
+                engines: BTreeMap::new(),
+                panic: PanicState::Normal,
+                handshake_failures: BTreeMap::new(),
+            }),
             events,
             next_id: AtomicU64::new(1),
             next_session: AtomicU64::new(1),
@@ -220,11 +272,17 @@ impl Link {
             }
         });
         tokio::spawn(deadman(Arc::downgrade(&inner)));
-        Ok(Link { inner, endpoint, fingerprint: id.fingerprint })
+        Ok(Link {
+            inner,
+            endpoint,
+            fingerprint: id.fingerprint,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.endpoint.local_addr().expect("bound endpoint has an address")
+        self.endpoint
+            .local_addr()
+            .expect("bound endpoint has an address")
     }
 
     /// SHA-256 of the host certificate: goes into every pairing file.
@@ -236,7 +294,14 @@ impl Link {
     /// must be in the config).
     pub fn pairing(&self, engine: &str, kind: &str) -> Option<Pairing> {
         let secret = self.inner.config.engines.get(engine)?;
-        Some(Pairing::new(&self.local_addr().to_string(), SERVER_NAME, self.fingerprint, engine, kind, *secret))
+        Some(Pairing::new(
+            &self.local_addr().to_string(),
+            SERVER_NAME,
+            self.fingerprint,
+            engine,
+            kind,
+            *secret,
+        ))
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LinkEvent> {
@@ -244,7 +309,12 @@ impl Link {
     }
 
     pub fn engines(&self) -> Vec<EngineInfo> {
-        self.inner.lock().engines.values().map(|e| e.info.clone()).collect()
+        self.inner
+            .lock()
+            .engines
+            .values()
+            .map(|e| e.info.clone())
+            .collect()
     }
 
     pub fn engine(&self, name: &str) -> Option<EngineInfo> {
@@ -276,9 +346,18 @@ impl Link {
             if body.is_new_mutation() {
                 st.panic.check_mutation()?;
             }
-            let entry = st.engines.get(engine).ok_or_else(|| LinkError::NotConnected(engine.into()))?;
-            let s = entry.session.as_ref().ok_or_else(|| LinkError::NotConnected(engine.into()))?;
-            if body.is_new_mutation() && entry.info.sessions > 1 && entry.info.reconciled_at_ms.is_none() {
+            let entry = st
+                .engines
+                .get(engine)
+                .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
+            let s = entry
+                .session
+                .as_ref()
+                .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
+            if body.is_new_mutation()
+                && entry.info.sessions > 1
+                && entry.info.reconciled_at_ms.is_none()
+            {
                 return Err(LinkError::NotReconciled(engine.into()));
             }
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -297,28 +376,60 @@ impl Link {
             Ok(Err(_)) => return Err(LinkError::Disconnected(engine.into())),
             Err(_) => {
                 pending.lock().expect("pending lock").remove(&id);
-                return Err(LinkError::Timeout { engine: engine.into(), command, ms: timeout.as_millis() as u64 });
+                return Err(LinkError::Timeout {
+                    engine: engine.into(),
+                    command,
+                    ms: timeout.as_millis() as u64,
+                });
             }
         };
         match (reply.result, reply.error) {
             (Some(v), _) if reply.ok => Ok(v),
-            (_, Some(e)) => Err(LinkError::Engine { engine: engine.into(), command, code: e.code, message: e.message }),
-            _ => Err(LinkError::BadReply { engine: engine.into(), command, field: "result" }),
+            (_, Some(e)) => Err(LinkError::Engine {
+                engine: engine.into(),
+                command,
+                code: e.code,
+                message: e.message,
+            }),
+            _ => Err(LinkError::BadReply {
+                engine: engine.into(),
+                command,
+                field: "result",
+            }),
         }
     }
 
     /// Brings `engine` to the canonical state: snapshot, compare hashes,
     /// resync on mismatch. Marks the engine reconciled on success.
-    pub async fn reconcile(&self, engine: &str, canonical: &[SceneObject], quantum: Quantum) -> Result<Reconciled, LinkError> {
+    pub async fn reconcile(
+        &self,
+        engine: &str,
+        canonical: &[SceneObject],
+        quantum: Quantum,
+    ) -> Result<Reconciled, LinkError> {
         let want = scene_hash(canonical.iter(), quantum).to_hex();
         let hash_of = |v: &Value, command| {
-            v.get("hash").and_then(Value::as_str).map(str::to_string).ok_or_else(|| LinkError::BadReply { engine: engine.into(), command, field: "hash" })
+            v.get("hash")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| LinkError::BadReply {
+                    engine: engine.into(),
+                    command,
+                    field: "hash",
+                })
         };
         let snap = self.send(engine, CommandBody::Snapshot).await?;
         let mut resynced = false;
         let mut got = hash_of(&snap, "snapshot")?;
         if got != want {
-            let r = self.send(engine, CommandBody::Resync { objects: canonical.to_vec() }).await?;
+            let r = self
+                .send(
+                    engine,
+                    CommandBody::Resync {
+                        objects: canonical.to_vec(),
+                    },
+                )
+                .await?;
             got = hash_of(&r, "resync")?;
             resynced = true;
             if got != want {
@@ -326,14 +437,19 @@ impl Link {
                     engine: engine.into(),
                     command: "resync",
                     code: "internal".into(),
-                    message: format!("after resync the engine hash is {got}, the canonical hash is {want}"),
+                    message: format!(
+                        "after resync the engine hash is {got}, the canonical hash is {want}"
+                    ),
                 });
             }
         }
         if let Some(e) = self.inner.lock().engines.get_mut(engine) {
             e.info.reconciled_at_ms = Some(now_ms());
         }
-        Ok(Reconciled { resynced, hash: got })
+        Ok(Reconciled {
+            resynced,
+            hash: got,
+        })
     }
 
     /// The operator's resume: leaves PANIC only if every engine is
@@ -347,7 +463,14 @@ impl Link {
                 .iter()
                 .filter(|(_, e)| !e.info.departed)
                 .map(|(n, e)| {
-                    (n.clone(), Readiness { connected: e.session.is_some(), healthy: e.info.health == Health::Healthy, reconciled_at_ms: e.info.reconciled_at_ms })
+                    (
+                        n.clone(),
+                        Readiness {
+                            connected: e.session.is_some(),
+                            healthy: e.info.health == Health::Healthy,
+                            reconciled_at_ms: e.info.reconciled_at_ms,
+                        },
+                    )
                 })
                 .collect();
             st.panic.resume(&ready)?;
@@ -385,18 +508,32 @@ async fn deadman(inner: std::sync::Weak<Inner>) {
                 if e.info.departed {
                     continue;
                 }
-                let pending = e.session.as_ref().is_some_and(|s| !s.pending.lock().expect("pending lock").is_empty());
-                let o = Observed { last_heartbeat_ms: e.info.last_heartbeat_ms, last_pump_ms: e.info.last_pump_ms, pending_work: pending || e.info.queue_depth > 0 };
+                let pending = e
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| !s.pending.lock().expect("pending lock").is_empty());
+                let o = Observed {
+                    last_heartbeat_ms: e.info.last_heartbeat_ms,
+                    last_pump_ms: e.info.last_pump_ms,
+                    pending_work: pending || e.info.queue_depth > 0,
+                };
                 let h = vibesync_protocol::health::judge(name, o, now, inner.config.deadman_ms);
                 if h != e.info.health {
                     e.info.health = h.clone();
-                    events.push(LinkEvent::Health { engine: name.clone(), health: h.clone() });
+                    events.push(LinkEvent::Health {
+                        engine: name.clone(),
+                        health: h.clone(),
+                    });
                 }
                 if let Health::Tripped { engine, reason } = h {
                     let reason = reason.to_string();
                     if st.panic.trip(&engine, &reason, now) {
                         tracing::error!(%engine, %reason, "PANIC");
-                        events.push(LinkEvent::Panic { engine, reason, at_ms: now });
+                        events.push(LinkEvent::Panic {
+                            engine,
+                            reason,
+                            at_ms: now,
+                        });
                         tripped = true;
                     }
                 }
@@ -423,7 +560,12 @@ pub(crate) fn freeze_all(inner: &Arc<Inner>) {
             let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
             // The ack is not awaited: a hung engine gets the freeze when it
             // pumps again; its pending slot is dropped with the session.
-            let _ = s.out.send(Outgoing::Command(Command { id, body: CommandBody::Freeze { reason: reason.clone() } }));
+            let _ = s.out.send(Outgoing::Command(Command {
+                id,
+                body: CommandBody::Freeze {
+                    reason: reason.clone(),
+                },
+            }));
         }
     }
 }
@@ -431,7 +573,12 @@ pub(crate) fn freeze_all(inner: &Arc<Inner>) {
 /// Writes a pairing file with mode 0600 (it holds the bootstrap secret).
 /// For `vibesync init`.
 pub fn write_pairing(path: &Path, pairing: &Pairing) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     // `mode` applies only on creation: tighten a pre-existing file too.
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(pairing.to_json().as_bytes())?;
@@ -456,15 +603,33 @@ mod tests {
         let a = cert::load_or_create(dir.path()).unwrap();
         let b = cert::load_or_create(dir.path()).unwrap();
         assert_eq!(a.fingerprint, b.fingerprint, "generated once, then reused");
-        let key_mode = std::fs::metadata(dir.path().join("host-key.der")).unwrap().permissions().mode() & 0o777;
+        let key_mode = std::fs::metadata(dir.path().join("host-key.der"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(key_mode, 0o600);
 
         let p = dir.path().join("pairing.json");
         std::fs::write(&p, "old").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let pairing = Pairing::new("127.0.0.1:7878", SERVER_NAME, a.fingerprint, "blender-main", "blender", random_key());
+        let pairing = Pairing::new(
+            "127.0.0.1:7878",
+            SERVER_NAME,
+            a.fingerprint,
+            "blender-main",
+            "blender",
+            random_key(),
+        );
         write_pairing(&p, &pairing).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "tightened even if it existed");
-        assert_eq!(Pairing::parse(&std::fs::read_to_string(&p).unwrap()).unwrap(), pairing);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "tightened even if it existed"
+        );
+        assert_eq!(
+            Pairing::parse(&std::fs::read_to_string(&p).unwrap()).unwrap(),
+            pairing
+        );
     }
 }

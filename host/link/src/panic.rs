@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 /// Why a mutation is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MutationRefused {
-    #[error("PANIC: engine `{engine}` tripped the circuit breaker ({reason}); no mutation is accepted until the engine is back, reconciled, and an operator runs `vibesync resume`")]
+    #[error(
+        "PANIC: engine `{engine}` tripped the circuit breaker ({reason}); no mutation is accepted until the engine is back, reconciled, and an operator runs `vibesync resume`"
+    )]
     Panic { engine: String, reason: String },
 }
 
@@ -28,7 +30,11 @@ pub enum ResumeRefused {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PanicState {
     Normal,
-    Panic { engine: String, reason: String, since_ms: u64 },
+    Panic {
+        engine: String,
+        reason: String,
+        since_ms: u64,
+    },
 }
 
 /// What resume needs to know about one engine.
@@ -44,7 +50,10 @@ impl PanicState {
     pub fn check_mutation(&self) -> Result<(), MutationRefused> {
         match self {
             PanicState::Normal => Ok(()),
-            PanicState::Panic { engine, reason, .. } => Err(MutationRefused::Panic { engine: engine.clone(), reason: reason.clone() }),
+            PanicState::Panic { engine, reason, .. } => Err(MutationRefused::Panic {
+                engine: engine.clone(),
+                reason: reason.clone(),
+            }),
         }
     }
 
@@ -53,15 +62,29 @@ impl PanicState {
         if matches!(self, PanicState::Panic { .. }) {
             return false;
         }
-        *self = PanicState::Panic { engine: engine.into(), reason: reason.into(), since_ms: now_ms };
+        *self = PanicState::Panic {
+            engine: engine.into(),
+            reason: reason.into(),
+            since_ms: now_ms,
+        };
         true
     }
 
     /// The operator's resume: succeeds only if every engine is ready.
     pub fn resume(&mut self, engines: &BTreeMap<String, Readiness>) -> Result<(), ResumeRefused> {
-        let PanicState::Panic { since_ms, engine: tripped, .. } = self else { return Err(ResumeRefused::NotInPanic) };
+        let PanicState::Panic {
+            since_ms,
+            engine: tripped,
+            ..
+        } = self
+        else {
+            return Err(ResumeRefused::NotInPanic);
+        };
         if !engines.contains_key(tripped.as_str()) {
-            return Err(ResumeRefused::EngineNotReady { engine: tripped.clone(), why: "not registered".into() });
+            return Err(ResumeRefused::EngineNotReady {
+                engine: tripped.clone(),
+                why: "not registered".into(),
+            });
         }
         for (name, r) in engines {
             let why = if !r.connected {
@@ -73,7 +96,10 @@ impl PanicState {
             } else {
                 continue;
             };
-            return Err(ResumeRefused::EngineNotReady { engine: name.clone(), why: why.into() });
+            return Err(ResumeRefused::EngineNotReady {
+                engine: name.clone(),
+                why: why.into(),
+            });
         }
         *self = PanicState::Normal;
         Ok(())
@@ -89,17 +115,41 @@ mod tests {
         let mut p = PanicState::Normal;
         p.check_mutation().unwrap();
         assert!(p.trip("unity-1", "main thread silent", 1000));
-        assert!(!p.trip("blender-1", "later", 2000), "the first cause is kept");
+        assert!(
+            !p.trip("blender-1", "later", 2000),
+            "the first cause is kept"
+        );
         let err = p.check_mutation().unwrap_err().to_string();
-        assert!(err.contains("unity-1") && err.contains("main thread silent"), "{err}");
+        assert!(
+            err.contains("unity-1") && err.contains("main thread silent"),
+            "{err}"
+        );
 
-        let ready = Readiness { connected: true, healthy: true, reconciled_at_ms: Some(1500) };
-        let mut engines = BTreeMap::from([("unity-1".to_string(), Readiness { reconciled_at_ms: Some(900), ..ready }), ("blender-1".to_string(), ready)]);
+        let ready = Readiness {
+            connected: true,
+            healthy: true,
+            reconciled_at_ms: Some(1500),
+        };
+        let mut engines = BTreeMap::from([
+            (
+                "unity-1".to_string(),
+                Readiness {
+                    reconciled_at_ms: Some(900),
+                    ..ready
+                },
+            ),
+            ("blender-1".to_string(), ready),
+        ]);
         let err = p.resume(&engines).unwrap_err();
         assert!(err.to_string().contains("not reconciled since"), "{err}");
         engines.get_mut("unity-1").unwrap().healthy = false;
         engines.get_mut("unity-1").unwrap().reconciled_at_ms = Some(1200);
-        assert!(p.resume(&engines).unwrap_err().to_string().contains("not healthy"));
+        assert!(
+            p.resume(&engines)
+                .unwrap_err()
+                .to_string()
+                .contains("not healthy")
+        );
         engines.get_mut("unity-1").unwrap().healthy = true;
         p.resume(&engines).unwrap();
         assert_eq!(p, PanicState::Normal);

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use vibesync_protocol::{
-    Channel, Direction, Health, HostHandshake, KeyRing, Message, Receiver, RefusalCounts, Refused, Rekey, Sender, B32,
+    B32, Channel, Direction, Health, HostHandshake, KeyRing, Message, Receiver, RefusalCounts,
+    Refused, Rekey, Sender,
 };
 
 use crate::wire::{self, Read};
@@ -28,7 +29,9 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let Ok(Ok((mut send, mut recv))) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await else {
+    let Ok(Ok((mut send, mut recv))) =
+        tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await
+    else {
         inner.count_handshake_failure("protocol");
         conn.close(1u32.into(), b"no control stream within 5 s");
         return;
@@ -37,10 +40,21 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
     let mut tx = Sender::new(Channel::Control, Direction::HostToAdapter);
     let mut buf = Vec::new();
 
-    let refuse = |inner: &Inner, code: &str, message: String, tx: &mut Sender, send: &mut quinn::SendStream| {
+    let refuse = |inner: &Inner,
+                  code: &str,
+                  message: String,
+                  tx: &mut Sender,
+                  send: &mut quinn::SendStream| {
         inner.count_handshake_failure(code);
         tracing::warn!(%code, %message, "handshake refused");
-        let rec = tx.seal(None, now_ms(), &Message::Refused(Refused { code: code.into(), message }));
+        let rec = tx.seal(
+            None,
+            now_ms(),
+            &Message::Refused(Refused {
+                code: code.into(),
+                message,
+            }),
+        );
         let _ = futures_write(send, rec);
     };
 
@@ -51,7 +65,13 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
         Read::End => return inner.count_handshake_failure("protocol"),
     };
     let Message::Hello(hello) = hello else {
-        return refuse(&inner, "protocol", format!("expected `hello`, got `{}`", hello.kind()), &mut tx, &mut send);
+        return refuse(
+            &inner,
+            "protocol",
+            format!("expected `hello`, got `{}`", hello.kind()),
+            &mut tx,
+            &mut send,
+        );
     };
     let mut hs = HostHandshake::new(crate::random_key());
     let challenge = match hs.on_hello(hello, |e| inner.config.engines.get(e).copied()) {
@@ -63,7 +83,13 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
             return conn.close(2u32.into(), e.code().as_bytes());
         }
     };
-    if wire::write(&mut send, &tx.seal(None, now_ms(), &Message::Challenge(challenge))).await.is_err() {
+    if wire::write(
+        &mut send,
+        &tx.seal(None, now_ms(), &Message::Challenge(challenge)),
+    )
+    .await
+    .is_err()
+    {
         return;
     }
     let prove = match wire::read(&mut recv, &mut rx, None, &mut buf).await {
@@ -72,28 +98,54 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
         Read::End => return inner.count_handshake_failure("protocol"),
     };
     let Message::Prove(prove) = prove else {
-        return refuse(&inner, "protocol", format!("expected `prove`, got `{}`", prove.kind()), &mut tx, &mut send);
+        return refuse(
+            &inner,
+            "protocol",
+            format!("expected `prove`, got `{}`", prove.kind()),
+            &mut tx,
+            &mut send,
+        );
     };
-    let session_no = inner.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let session_no = inner
+        .next_session
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let session_id = format!("s{session_no}-{}", hex::encode(&crate::random_key()[..6]));
     let key = crate::random_key();
-    let (hello, welcome) = match hs.on_prove(prove, session_id.clone(), 1, key, inner.config.rotation) {
-        Ok(x) => x,
-        Err(e) => {
-            refuse(&inner, e.code(), e.to_string(), &mut tx, &mut send);
-            let _ = send.finish();
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return conn.close(2u32.into(), e.code().as_bytes());
-        }
-    };
-    if wire::write(&mut send, &tx.seal(None, now_ms(), &Message::Welcome(welcome))).await.is_err() {
+    let (hello, welcome) =
+        match hs.on_prove(prove, session_id.clone(), 1, key, inner.config.rotation) {
+            Ok(x) => x,
+            Err(e) => {
+                refuse(&inner, e.code(), e.to_string(), &mut tx, &mut send);
+                let _ = send.finish();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return conn.close(2u32.into(), e.code().as_bytes());
+            }
+        };
+    if wire::write(
+        &mut send,
+        &tx.seal(None, now_ms(), &Message::Welcome(welcome)),
+    )
+    .await
+    .is_err()
+    {
         return;
     }
     let engine = hello.engine.clone();
-    let ring = Arc::new(Mutex::new(KeyRing::new(1, key, now_ms(), inner.config.rotation)));
+    let ring = Arc::new(Mutex::new(KeyRing::new(
+        1,
+        key,
+        now_ms(),
+        inner.config.rotation,
+    )));
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let pending = Arc::new(Mutex::new(HashMap::new()));
-    let control = Arc::new(tokio::sync::Mutex::new(Writer { send, tx, ring: ring.clone(), inner: inner.clone(), engine: engine.clone() }));
+    let control = Arc::new(tokio::sync::Mutex::new(Writer {
+        send,
+        tx,
+        ring: ring.clone(),
+        inner: inner.clone(),
+        engine: engine.clone(),
+    }));
 
     // Register (replacing an older session of the same engine).
     let (reconnect, panicking) = {
@@ -133,22 +185,43 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
         entry.info.key_id = 1;
         entry.info.sessions += 1;
         entry.info.reconciled_at_ms = None;
-        entry.session = Some(SessionHandle { id: session_id.clone(), out: out_tx, pending: pending.clone(), writer: control.clone() });
+        entry.session = Some(SessionHandle {
+            id: session_id.clone(),
+            out: out_tx,
+            pending: pending.clone(),
+            writer: control.clone(),
+        });
         (reconnect, panicking)
     };
-    inner.emit(LinkEvent::Connected { engine: engine.clone(), kind: hello.kind.clone(), session_id: session_id.clone(), reconnect });
+    inner.emit(LinkEvent::Connected {
+        engine: engine.clone(),
+        kind: hello.kind.clone(),
+        session_id: session_id.clone(),
+        reconnect,
+    });
     if panicking {
         // A newcomer during PANIC is frozen at once.
         crate::freeze_all(&inner);
     }
 
     let writer = tokio::spawn(write_loop(control, out_rx));
-    let uni = tokio::spawn(accept_uni(inner.clone(), engine.clone(), session_id.clone(), conn.clone(), ring.clone(), pending.clone()));
+    let uni = tokio::spawn(accept_uni(
+        inner.clone(),
+        engine.clone(),
+        session_id.clone(),
+        conn.clone(),
+        ring.clone(),
+        pending.clone(),
+    ));
 
     // Control stream reader.
     let reason = loop {
         match wire::read(&mut recv, &mut rx, Some(&ring), &mut buf).await {
-            Read::End => break conn.close_reason().map_or("control stream closed".to_string(), |r| r.to_string()),
+            Read::End => {
+                break conn
+                    .close_reason()
+                    .map_or("control stream closed".to_string(), |r| r.to_string());
+            }
             Read::Refused(r) => {
                 tracing::warn!(%engine, code = r.code(), error = %r, "control frame refused");
                 note_refusal(&inner, &engine, &session_id, r.code());
@@ -161,15 +234,22 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
                             let _ = tx.send(r);
                         }
                     }
-                    Message::Event(event) => inner.emit(LinkEvent::Change { engine: engine.clone(), event }),
+                    Message::Event(event) => inner.emit(LinkEvent::Change {
+                        engine: engine.clone(),
+                        event,
+                    }),
                     Message::Bye(b) => {
                         if let Some(e) = inner.lock().engines.get_mut(&engine) {
                             e.info.departed = true;
                         }
                         break format!("bye: {}", b.reason);
                     }
-                    Message::Refused(r) => tracing::warn!(%engine, code = %r.code, message = %r.message, "adapter refused a frame"),
-                    other => tracing::warn!(%engine, kind = other.kind(), "unexpected message on the control stream"),
+                    Message::Refused(r) => {
+                        tracing::warn!(%engine, code = %r.code, message = %r.message, "adapter refused a frame")
+                    }
+                    other => {
+                        tracing::warn!(%engine, kind = other.kind(), "unexpected message on the control stream")
+                    }
                 }
             }
         }
@@ -177,18 +257,25 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
     writer.abort();
     uni.abort();
     conn.close(0u32.into(), b"session ended");
-    {
+    // Only the engine's current session speaks for it: an older session that
+    // ends after a newer one registered (a quick reconnect) must not mark the
+    // connected engine as gone.
+    let current = {
         let mut st = inner.lock();
-        if let Some(e) = st.engines.get_mut(&engine)
-            && e.session.as_ref().is_some_and(|s| s.id == session_id)
-        {
-            e.session = None;
-            e.info.connected = false;
+        match st.engines.get_mut(&engine) {
+            Some(e) if e.session.as_ref().is_some_and(|s| s.id == session_id) => {
+                e.session = None;
+                e.info.connected = false;
+                true
+            }
+            _ => false,
         }
-    }
+    };
     // Dropping `pending` wakes every waiter with "disconnected".
     pending.lock().expect("pending lock").clear();
-    inner.emit(LinkEvent::Disconnected { engine, reason });
+    if current {
+        inner.emit(LinkEvent::Disconnected { engine, reason });
+    }
 }
 
 fn futures_write(send: &mut quinn::SendStream, rec: Vec<u8>) -> Result<(), ()> {
@@ -222,7 +309,10 @@ fn with_entry(inner: &Inner, engine: &str, session_id: &str, f: impl FnOnce(&mut
 
 fn note_refusal(inner: &Inner, engine: &str, session_id: &str, code: &str) {
     with_entry(inner, engine, session_id, |i| {
-        let idx = vibesync_protocol::REFUSAL_CODES.iter().position(|c| *c == code).expect("refusal codes are listed");
+        let idx = vibesync_protocol::REFUSAL_CODES
+            .iter()
+            .position(|c| *c == code)
+            .expect("refusal codes are listed");
         i.frames_refused.0[idx] += 1;
     });
 }
@@ -251,7 +341,14 @@ impl Writer {
             let mut r = self.ring.lock().expect("key ring lock");
             if r.should_rotate(now) {
                 let (id, key) = (r.next_id(), crate::random_key());
-                bytes.extend(self.tx.seal(Some(&mut r), now, &Message::Rekey(Rekey { key_id: id, key: B32(key) })));
+                bytes.extend(self.tx.seal(
+                    Some(&mut r),
+                    now,
+                    &Message::Rekey(Rekey {
+                        key_id: id,
+                        key: B32(key),
+                    }),
+                ));
                 r.install(id, key, now);
                 let mut st = self.inner.lock();
                 if let Some(e) = st.engines.get_mut(&self.engine) {
@@ -271,7 +368,10 @@ impl Writer {
 }
 
 /// Sends queued commands (freezes) and rotates by age on a 1 s tick.
-async fn write_loop(writer: Arc<tokio::sync::Mutex<Writer>>, mut out: mpsc::UnboundedReceiver<Outgoing>) {
+async fn write_loop(
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    mut out: mpsc::UnboundedReceiver<Outgoing>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let msg = tokio::select! {
@@ -289,8 +389,18 @@ async fn write_loop(writer: Arc<tokio::sync::Mutex<Writer>>, mut out: mpsc::Unbo
 
 /// Accepts the adapter's unidirectional streams: one heartbeat stream and
 /// any number of bulk reply streams.
-async fn accept_uni(inner: Arc<Inner>, engine: String, session_id: String, conn: quinn::Connection, ring: Arc<Mutex<KeyRing>>, pending: Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<vibesync_protocol::Reply>>>>) {
-    let bulk_rx = Arc::new(tokio::sync::Mutex::new(Receiver::new(Channel::Bulk, Direction::AdapterToHost)));
+async fn accept_uni(
+    inner: Arc<Inner>,
+    engine: String,
+    session_id: String,
+    conn: quinn::Connection,
+    ring: Arc<Mutex<KeyRing>>,
+    pending: Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<vibesync_protocol::Reply>>>>,
+) {
+    let bulk_rx = Arc::new(tokio::sync::Mutex::new(Receiver::new(
+        Channel::Bulk,
+        Direction::AdapterToHost,
+    )));
     let mut have_heartbeat = false;
     while let Ok(mut rs) = conn.accept_uni().await {
         let mut ty = [0u8; 1];
@@ -300,10 +410,23 @@ async fn accept_uni(inner: Arc<Inner>, engine: String, session_id: String, conn:
         match ty[0] {
             STREAM_HEARTBEAT if !have_heartbeat => {
                 have_heartbeat = true;
-                tokio::spawn(heartbeat_loop(inner.clone(), engine.clone(), session_id.clone(), rs, ring.clone()));
+                tokio::spawn(heartbeat_loop(
+                    inner.clone(),
+                    engine.clone(),
+                    session_id.clone(),
+                    rs,
+                    ring.clone(),
+                ));
             }
             STREAM_BULK => {
-                let (inner, engine, session_id, ring, pending, bulk_rx) = (inner.clone(), engine.clone(), session_id.clone(), ring.clone(), pending.clone(), bulk_rx.clone());
+                let (inner, engine, session_id, ring, pending, bulk_rx) = (
+                    inner.clone(),
+                    engine.clone(),
+                    session_id.clone(),
+                    ring.clone(),
+                    pending.clone(),
+                    bulk_rx.clone(),
+                );
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut rx = bulk_rx.lock().await;
@@ -311,7 +434,8 @@ async fn accept_uni(inner: Arc<Inner>, engine: String, session_id: String, conn:
                         Read::Frame(o) => {
                             note_accepted(&inner, &engine, &session_id);
                             if let Message::Reply(r) = o.msg
-                                && let Some(tx) = pending.lock().expect("pending lock").remove(&r.id)
+                                && let Some(tx) =
+                                    pending.lock().expect("pending lock").remove(&r.id)
                             {
                                 let _ = tx.send(r);
                             }
@@ -330,7 +454,13 @@ async fn accept_uni(inner: Arc<Inner>, engine: String, session_id: String, conn:
     }
 }
 
-async fn heartbeat_loop(inner: Arc<Inner>, engine: String, session_id: String, mut rs: quinn::RecvStream, ring: Arc<Mutex<KeyRing>>) {
+async fn heartbeat_loop(
+    inner: Arc<Inner>,
+    engine: String,
+    session_id: String,
+    mut rs: quinn::RecvStream,
+    ring: Arc<Mutex<KeyRing>>,
+) {
     let mut rx = Receiver::new(Channel::Heartbeat, Direction::AdapterToHost);
     let mut buf = Vec::new();
     loop {
@@ -338,7 +468,9 @@ async fn heartbeat_loop(inner: Arc<Inner>, engine: String, session_id: String, m
             Read::End => return,
             Read::Refused(r) => note_refusal(&inner, &engine, &session_id, r.code()),
             Read::Frame(o) => {
-                let Message::Heartbeat(hb) = o.msg else { continue };
+                let Message::Heartbeat(hb) = o.msg else {
+                    continue;
+                };
                 let now = now_ms();
                 with_entry(&inner, &engine, &session_id, |i| {
                     i.frames_accepted += 1;

@@ -16,7 +16,12 @@ pub enum Read {
 }
 
 /// Reads one record and judges it. `keys` is `None` during the handshake.
-pub async fn read(rs: &mut RecvStream, rx: &mut Receiver, keys: Option<&std::sync::Mutex<KeyRing>>, buf: &mut Vec<u8>) -> Read {
+pub async fn read(
+    rs: &mut RecvStream,
+    rx: &mut Receiver,
+    keys: Option<&std::sync::Mutex<KeyRing>>,
+    buf: &mut Vec<u8>,
+) -> Read {
     let mut len = [0u8; 4];
     if rs.read_exact(&mut len).await.is_err() {
         return Read::End;

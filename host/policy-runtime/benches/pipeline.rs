@@ -12,23 +12,45 @@ use vibesync_policies::native::inputs;
 use vibesync_policy_runtime::{Pipeline, PolicyConfigs, Runtime, RuntimeConfig, load_builtins};
 
 fn builtins() -> impl Iterator<Item = (&'static str, &'static [u8], &'static str)> {
-    vibesync_policies::BUILTINS.iter().map(|b| (b.name, b.wasm, b.sha256))
+    vibesync_policies::BUILTINS
+        .iter()
+        .map(|b| (b.name, b.wasm, b.sha256))
 }
 
 fn pipeline(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
-    let rt = Runtime::new(RuntimeConfig { cache_dir: Some(cache.path().into()), ..Default::default() }).unwrap();
-    let p = Pipeline::new(rt.clone(), load_builtins(&rt, builtins()).unwrap(), PolicyConfigs::default());
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let p = Pipeline::new(
+        rt.clone(),
+        load_builtins(&rt, builtins()).unwrap(),
+        PolicyConfigs::default(),
+    );
     let ctx = inputs::context();
-    for (label, intent) in [("transform", inputs::transform_intent()), ("1000-leaf", inputs::wide_intent(1000))] {
+    for (label, intent) in [
+        ("transform", inputs::transform_intent()),
+        ("1000-leaf", inputs::wide_intent(1000)),
+    ] {
         // Both sides must agree, and must run all three policies.
         let d = p.evaluate(&intent, &ctx);
         assert_eq!(d.runs.len(), 3, "{d:#?}");
-        assert_eq!(d.verdict, vibesync_policies::native_pipeline(&intent, &ctx), "{label}: wasm and native disagree");
-        assert!(!d.verdict.is_deny(), "{label}: the bench input must pass every policy: {d:#?}");
+        assert_eq!(
+            d.verdict,
+            vibesync_policies::native_pipeline(&intent, &ctx),
+            "{label}: wasm and native disagree"
+        );
+        assert!(
+            !d.verdict.is_deny(),
+            "{label}: the bench input must pass every policy: {d:#?}"
+        );
 
         let mut g = c.benchmark_group(label);
-        g.bench_function("wasm-pipeline", |b| b.iter(|| black_box(p.evaluate(black_box(&intent), &ctx))));
+        g.bench_function("wasm-pipeline", |b| {
+            b.iter(|| black_box(p.evaluate(black_box(&intent), &ctx)))
+        });
         g.bench_function("native", |b| {
             b.iter(|| black_box(vibesync_policies::native_pipeline(black_box(&intent), &ctx)))
         });
@@ -43,7 +65,11 @@ fn load(c: &mut Criterion) {
         b.iter_with_setup(
             || tempfile::tempdir().unwrap(),
             |dir| {
-                let rt = Runtime::new(RuntimeConfig { cache_dir: Some(dir.path().into()), ..Default::default() }).unwrap();
+                let rt = Runtime::new(RuntimeConfig {
+                    cache_dir: Some(dir.path().into()),
+                    ..Default::default()
+                })
+                .unwrap();
                 black_box(load_builtins(&rt, builtins()).unwrap());
                 dir
             },
@@ -51,14 +77,26 @@ fn load(c: &mut Criterion) {
     });
     let warm = tempfile::tempdir().unwrap();
     {
-        let rt = Runtime::new(RuntimeConfig { cache_dir: Some(warm.path().into()), ..Default::default() }).unwrap();
+        let rt = Runtime::new(RuntimeConfig {
+            cache_dir: Some(warm.path().into()),
+            ..Default::default()
+        })
+        .unwrap();
         load_builtins(&rt, builtins()).unwrap();
     }
     g.bench_function(BenchmarkId::new("warm", "cache-hit"), |b| {
         b.iter(|| {
-            let rt = Runtime::new(RuntimeConfig { cache_dir: Some(warm.path().into()), ..Default::default() }).unwrap();
+            let rt = Runtime::new(RuntimeConfig {
+                cache_dir: Some(warm.path().into()),
+                ..Default::default()
+            })
+            .unwrap();
             let loaded = load_builtins(&rt, builtins()).unwrap();
-            assert!(loaded.iter().all(|p| p.cache_outcome() == vibesync_policy_runtime::CacheOutcome::Hit));
+            assert!(
+                loaded
+                    .iter()
+                    .all(|p| p.cache_outcome() == vibesync_policy_runtime::CacheOutcome::Hit)
+            );
             black_box(loaded)
         })
     });

@@ -38,7 +38,12 @@ fn scalar(s: &t::Scalar) -> wit::Scalar {
 
 /// Leaves in the guest's representation.
 pub fn leaves(l: &[t::Leaf]) -> Vec<wit::Leaf> {
-    l.iter().map(|l| wit::Leaf { path: l.path.clone(), value: scalar(&l.value) }).collect()
+    l.iter()
+        .map(|l| wit::Leaf {
+            path: l.path.clone(),
+            value: scalar(&l.value),
+        })
+        .collect()
 }
 
 fn string_list(strings: &[String]) -> wit::StringList {
@@ -68,7 +73,11 @@ fn transform(t: &t::Transform) -> wit::Transform {
     let [tx, ty, tz] = t.translation;
     let [rx, ry, rz, rw] = t.rotation;
     let [sx, sy, sz] = t.scale;
-    wit::Transform { translation: (tx, ty, tz), rotation: (rx, ry, rz, rw), scale: (sx, sy, sz) }
+    wit::Transform {
+        translation: (tx, ty, tz),
+        rotation: (rx, ry, rz, rw),
+        scale: (sx, sy, sz),
+    }
 }
 
 fn material(m: &t::Material) -> wit::Material {
@@ -96,7 +105,10 @@ pub fn context(c: &t::Context) -> wit::Context {
                 parent: o.parent.clone(),
                 transform: transform(&o.transform),
                 material: o.material.as_ref().map(material),
-                lock: o.lock.as_ref().map(|l| wit::ObjectLock { holder: l.holder.clone(), human: l.human }),
+                lock: o.lock.as_ref().map(|l| wit::ObjectLock {
+                    holder: l.holder.clone(),
+                    human: l.human,
+                }),
             })
             .collect(),
         missing: c.missing.clone(),
@@ -117,7 +129,12 @@ fn severity(s: wit::Severity) -> t::Severity {
 
 fn findings(f: Vec<wit::Finding>) -> Vec<t::Finding> {
     f.into_iter()
-        .map(|f| t::Finding { rule: f.rule, severity: severity(f.severity), path: f.path, message: f.message })
+        .map(|f| t::Finding {
+            rule: f.rule,
+            severity: severity(f.severity),
+            path: f.path,
+            message: f.message,
+        })
         .collect()
 }
 
@@ -136,6 +153,13 @@ pub fn policy_info(p: wit::PolicyInfo) -> t::PolicyInfo {
         name: p.name,
         version: p.version,
         description: p.description,
-        rules: p.rules.into_iter().map(|r| t::RuleInfo { id: r.id, description: r.description }).collect(),
+        rules: p
+            .rules
+            .into_iter()
+            .map(|r| t::RuleInfo {
+                id: r.id,
+                description: r.description,
+            })
+            .collect(),
     }
 }

@@ -65,19 +65,29 @@ pub fn classify(error: &wasmtime::Error, memory_refused: bool) -> FaultKind {
 /// flood the decision record.
 pub fn check_verdict(v: Verdict, max_findings: usize) -> Result<Verdict, (FaultKind, String)> {
     match &v {
-        Verdict::Deny(f) | Verdict::Escalate(f) if f.is_empty() => {
-            Err((FaultKind::MalformedVerdict, format!("it returned `{}` without any finding", v.kind())))
-        }
+        Verdict::Deny(f) | Verdict::Escalate(f) if f.is_empty() => Err((
+            FaultKind::MalformedVerdict,
+            format!("it returned `{}` without any finding", v.kind()),
+        )),
         Verdict::Deny(f) | Verdict::Escalate(f) if f.len() > max_findings => Err((
             FaultKind::MalformedVerdict,
-            format!("it returned {} findings, more than the {max_findings} allowed", f.len()),
+            format!(
+                "it returned {} findings, more than the {max_findings} allowed",
+                f.len()
+            ),
         )),
         _ => Ok(v),
     }
 }
 
 /// The finding that explains a fault to the author and the operator.
-pub fn finding(kind: FaultKind, policy: &str, hash: &Sha256, budgets: &Budgets, detail: &str) -> Finding {
+pub fn finding(
+    kind: FaultKind,
+    policy: &str,
+    hash: &Sha256,
+    budgets: &Budgets,
+    detail: &str,
+) -> Finding {
     let what = match kind {
         FaultKind::Fuel => format!(
             "ran out of fuel (budget {} units): it loops or does too much work per op; fix the policy, or raise `fuel` in the policy budgets",
@@ -120,29 +130,70 @@ mod tests {
     #[test]
     fn traps_are_classified() {
         let e = |t: wasmtime::Trap| wasmtime::Error::from(t);
-        assert_eq!(classify(&e(wasmtime::Trap::OutOfFuel), false), FaultKind::Fuel);
-        assert_eq!(classify(&e(wasmtime::Trap::Interrupt), false), FaultKind::Deadline);
-        assert_eq!(classify(&e(wasmtime::Trap::StackOverflow), true), FaultKind::StackOverflow);
-        assert_eq!(classify(&e(wasmtime::Trap::UnreachableCodeReached), false), FaultKind::Trap);
-        assert_eq!(classify(&e(wasmtime::Trap::UnreachableCodeReached), true), FaultKind::Memory);
-        assert_eq!(classify(&wasmtime::Error::msg("invalid variant discriminant"), false), FaultKind::MalformedVerdict);
+        assert_eq!(
+            classify(&e(wasmtime::Trap::OutOfFuel), false),
+            FaultKind::Fuel
+        );
+        assert_eq!(
+            classify(&e(wasmtime::Trap::Interrupt), false),
+            FaultKind::Deadline
+        );
+        assert_eq!(
+            classify(&e(wasmtime::Trap::StackOverflow), true),
+            FaultKind::StackOverflow
+        );
+        assert_eq!(
+            classify(&e(wasmtime::Trap::UnreachableCodeReached), false),
+            FaultKind::Trap
+        );
+        assert_eq!(
+            classify(&e(wasmtime::Trap::UnreachableCodeReached), true),
+            FaultKind::Memory
+        );
+        assert_eq!(
+            classify(&wasmtime::Error::msg("invalid variant discriminant"), false),
+            FaultKind::MalformedVerdict
+        );
     }
 
     #[test]
     fn empty_deny_is_malformed_and_allow_is_not() {
         assert!(check_verdict(Verdict::Allow, 1).is_ok());
-        assert_eq!(check_verdict(Verdict::Deny(vec![]), 1).unwrap_err().0, FaultKind::MalformedVerdict);
-        let f = Finding { rule: "a.b".into(), severity: Severity::Error, path: String::new(), message: "m".into() };
+        assert_eq!(
+            check_verdict(Verdict::Deny(vec![]), 1).unwrap_err().0,
+            FaultKind::MalformedVerdict
+        );
+        let f = Finding {
+            rule: "a.b".into(),
+            severity: Severity::Error,
+            path: String::new(),
+            message: "m".into(),
+        };
         assert!(check_verdict(Verdict::Escalate(vec![f.clone()]), 1).is_ok());
-        assert_eq!(check_verdict(Verdict::Deny(vec![f.clone(), f]), 1).unwrap_err().0, FaultKind::MalformedVerdict);
+        assert_eq!(
+            check_verdict(Verdict::Deny(vec![f.clone(), f]), 1)
+                .unwrap_err()
+                .0,
+            FaultKind::MalformedVerdict
+        );
     }
 
     #[test]
     fn finding_names_policy_budget_and_remedy() {
         let b = Budgets::default();
-        let f = finding(FaultKind::Fuel, "loop", &Sha256::of(b"x"), &b, "wasm trap: all fuel consumed");
+        let f = finding(
+            FaultKind::Fuel,
+            "loop",
+            &Sha256::of(b"x"),
+            &b,
+            "wasm trap: all fuel consumed",
+        );
         assert_eq!(f.rule, FAULT_RULE);
         assert_eq!(f.severity, Severity::Critical);
-        assert!(f.message.contains("`loop`") && f.message.contains(&b.fuel.to_string()) && f.message.contains("raise `fuel`"));
+        assert!(
+            f.message.contains("`loop`")
+                && f.message.contains(&b.fuel.to_string())
+                && f.message.contains("raise `fuel`")
+        );
     }
 }

@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn hex_round_trip() {
         let h = Sha256::of(b"abc");
-        assert_eq!(h.to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            h.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(h.to_string().parse::<Sha256>().unwrap(), h);
         assert!("xyz".parse::<Sha256>().is_err());
         assert_eq!(h.short(), "ba7816bf8f01");

@@ -80,21 +80,38 @@ pub fn grant(interface: &str) -> (Status, &'static str) {
     use Status::*;
     let bare = interface.split('@').next().unwrap_or(interface);
     match bare {
-        "vibesync:policy/host" => (Granted, "log only: capped in size and count, attributed to module hash and tid"),
+        "vibesync:policy/host" => (
+            Granted,
+            "log only: capped in size and count, attributed to module hash and tid",
+        ),
         "vibesync:policy/types" => (Granted, "types only, no functions"),
-        b if b.starts_with("wasi:filesystem/") => (NotGranted, "no directory is preopened, every open fails"),
-        b if b.starts_with("wasi:sockets/") => (NotGranted, "TCP, UDP and name lookup disabled, every address denied"),
-        "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => (NotGranted, "frozen at the Unix epoch: no real time"),
-        b if b.starts_with("wasi:random/") => {
-            (NotGranted, "a fixed public byte stream, the same in every evaluation: no entropy")
+        b if b.starts_with("wasi:filesystem/") => {
+            (NotGranted, "no directory is preopened, every open fails")
         }
-        "wasi:cli/environment" => (NotGranted, "empty: no variables, no arguments, no working directory"),
+        b if b.starts_with("wasi:sockets/") => (
+            NotGranted,
+            "TCP, UDP and name lookup disabled, every address denied",
+        ),
+        "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => {
+            (NotGranted, "frozen at the Unix epoch: no real time")
+        }
+        b if b.starts_with("wasi:random/") => (
+            NotGranted,
+            "a fixed public byte stream, the same in every evaluation: no entropy",
+        ),
+        "wasi:cli/environment" => (
+            NotGranted,
+            "empty: no variables, no arguments, no working directory",
+        ),
         "wasi:cli/exit" => (NotGranted, "exit traps the evaluation (a deny)"),
         b if b.starts_with("wasi:cli/std") || b.starts_with("wasi:cli/terminal") => {
             (NotGranted, "closed: input empty, output discarded")
         }
         b if b.starts_with("wasi:io/") => (NotGranted, "streams and polling over the above only"),
-        _ => (Unknown, "this host does not link it: the module is refused at load"),
+        _ => (
+            Unknown,
+            "this host does not link it: the module is refused at load",
+        ),
     }
 }
 
@@ -118,7 +135,11 @@ fn item(engine: &wasmtime::Engine, name: &str, ci: &ComponentItem) -> Item {
         ComponentItem::Module(_) => ("module", vec![]),
         ComponentItem::Component(_) => ("component", vec![]),
     };
-    Item { name: name.to_owned(), kind, functions }
+    Item {
+        name: name.to_owned(),
+        kind,
+        functions,
+    }
 }
 
 /// Inspect `bytes` (compiled through the runtime's cache; no lock needed:
@@ -128,17 +149,30 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Report, LoadError> {
     let (component, _) = runtime.compile("inspected module", bytes, &sha256)?;
     let engine = runtime.engine();
     let ty = component.component_type();
-    let imports: Vec<Item> = ty.imports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
-    let exports: Vec<Item> = ty.exports(engine).map(|(n, i)| item(engine, n, &i.ty)).collect();
+    let imports: Vec<Item> = ty
+        .imports(engine)
+        .map(|(n, i)| item(engine, n, &i.ty))
+        .collect();
+    let exports: Vec<Item> = ty
+        .exports(engine)
+        .map(|(n, i)| item(engine, n, &i.ty))
+        .collect();
     let capabilities = imports
         .iter()
         .map(|i| {
             let (status, grant) = grant(&i.name);
-            Capability { interface: i.name.clone(), status, grant }
+            Capability {
+                interface: i.name.clone(),
+                status,
+                grant,
+            }
         })
         .collect();
     Ok(Report {
-        world_mismatch: runtime.typecheck(&component, "inspected module", &sha256).err().map(|e| e.to_string()),
+        world_mismatch: runtime
+            .typecheck(&component, "inspected module", &sha256)
+            .err()
+            .map(|e| e.to_string()),
         sha256,
         size: bytes.len() as u64,
         world: POLICY_WORLD,
@@ -174,7 +208,14 @@ impl Report {
             count(Status::Unknown)
         );
         for (i, c) in self.imports.iter().zip(&self.capabilities) {
-            let _ = writeln!(s, "  [{}] {}  ({})\n      -> {}", c.status.marker(), i.name, i.kind, c.grant);
+            let _ = writeln!(
+                s,
+                "  [{}] {}  ({})\n      -> {}",
+                c.status.marker(),
+                i.name,
+                i.kind,
+                c.grant
+            );
             for f in &i.functions {
                 let _ = writeln!(s, "        {f}");
             }
@@ -198,7 +239,11 @@ mod tests {
     fn grants_name_what_reaches_outside() {
         let g = |i| grant(i);
         assert_eq!(g("wasi:filesystem/preopens@0.2.6").0, Status::NotGranted);
-        assert!(g("wasi:filesystem/preopens@0.2.6").1.contains("no directory"));
+        assert!(
+            g("wasi:filesystem/preopens@0.2.6")
+                .1
+                .contains("no directory")
+        );
         assert_eq!(g("wasi:sockets/tcp@0.2.0").0, Status::NotGranted);
         assert!(g("wasi:clocks/wall-clock@0.2.0").1.contains("frozen"));
         assert!(g("wasi:random/random@0.2.3").1.contains("no entropy"));
@@ -211,7 +256,12 @@ mod tests {
 
     #[test]
     fn every_wasi_import_is_marked_not_granted() {
-        for i in ["wasi:io/streams@0.2.3", "wasi:cli/stdout@0.2.3", "wasi:cli/exit@0.2.3", "wasi:random/insecure-seed@0.2.3"] {
+        for i in [
+            "wasi:io/streams@0.2.3",
+            "wasi:cli/stdout@0.2.3",
+            "wasi:cli/exit@0.2.3",
+            "wasi:random/insecure-seed@0.2.3",
+        ] {
             assert_eq!(grant(i).0, Status::NotGranted, "{i}");
         }
         assert_eq!(Status::NotGranted.marker(), "NOT GRANTED");

@@ -29,6 +29,11 @@ pub mod testing;
 pub use fault::{FAULT_RULE, FaultKind};
 pub use hash::{BadDigest, Sha256};
 pub use lock::{LockEntry, LockError, Lockfile};
-pub use pipeline::{ConfigError, Decision, NO_POLICIES_RULE, Pipeline, PolicyConfigs, PolicyRun, PolicySet, combine};
-pub use runtime::{Budgets, CacheOutcome, LoadError, Origin, Policy, Runtime, RuntimeConfig, load_builtins, module_name};
+pub use pipeline::{
+    ConfigError, Decision, NO_POLICIES_RULE, Pipeline, PolicyConfigs, PolicyRun, PolicySet, combine,
+};
+pub use runtime::{
+    Budgets, CacheOutcome, LoadError, Origin, Policy, Runtime, RuntimeConfig, load_builtins,
+    module_name,
+};
 pub use swap::{DirWatcher, ReloadError, SwapEvent};

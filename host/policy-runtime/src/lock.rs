@@ -48,23 +48,47 @@ pub struct Lockfile {
 /// Why a lock file could not be read or a module is not approved.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("cannot read lock file {path}: {source}; approve the directory with `vibesync policy lock DIR --reviewer NAME`")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("lock file {path} is malformed: {source}; regenerate it with `vibesync policy lock DIR --reviewer NAME`")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
-    #[error("lock file {path} has version {found}, this host reads version {LOCK_VERSION}; regenerate it with `vibesync policy lock DIR --reviewer NAME`")]
+    #[error(
+        "cannot read lock file {path}: {source}; approve the directory with `vibesync policy lock DIR --reviewer NAME`"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "lock file {path} is malformed: {source}; regenerate it with `vibesync policy lock DIR --reviewer NAME`"
+    )]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error(
+        "lock file {path} has version {found}, this host reads version {LOCK_VERSION}; regenerate it with `vibesync policy lock DIR --reviewer NAME`"
+    )]
     Version { path: PathBuf, found: u32 },
     #[error("cannot write lock file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("an approval needs a reviewer: pass `--reviewer NAME` (the name is recorded in policies.lock)")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "an approval needs a reviewer: pass `--reviewer NAME` (the name is recorded in policies.lock)"
+    )]
     NoReviewer,
-    #[error("there is no module `{name}` ({name}.wasm) in {dir} to approve; copy the component there first")]
+    #[error(
+        "there is no module `{name}` ({name}.wasm) in {dir} to approve; copy the component there first"
+    )]
     NoSuchModule { name: String, dir: PathBuf },
     #[error(
         "policy module {file} (sha256 {found}) is not approved: {lock} has no entry `{name}`; \
          review it with `vibesync policy inspect {file}` and approve it with `vibesync policy lock DIR --reviewer NAME`"
     )]
-    NotListed { name: String, file: PathBuf, found: Sha256, lock: PathBuf },
+    NotListed {
+        name: String,
+        file: PathBuf,
+        found: Sha256,
+        lock: PathBuf,
+    },
     #[error(
         "policy module {file} was changed since it was approved: sha256 found {found}, expected {expected} \
          (approved by {reviewer} at {approved_at} in {lock}); review it with `vibesync policy inspect {file}` \
@@ -83,10 +107,15 @@ pub enum LockError {
 impl Lockfile {
     /// Parse the TOML text of a lock file; `path` is only used in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, LockError> {
-        let lock: Lockfile = toml::from_str(text)
-            .map_err(|source| LockError::Parse { path: path.to_owned(), source: Box::new(source) })?;
+        let lock: Lockfile = toml::from_str(text).map_err(|source| LockError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
         if lock.version != LOCK_VERSION {
-            return Err(LockError::Version { path: path.to_owned(), found: lock.version });
+            return Err(LockError::Version {
+                path: path.to_owned(),
+                found: lock.version,
+            });
         }
         Ok(lock)
     }
@@ -103,7 +132,13 @@ impl Lockfile {
 
     /// Check that module `name`, read from `file` with hash `found`, is
     /// approved. `lock_path` is only used in errors.
-    pub fn check(&self, name: &str, file: &Path, found: &Sha256, lock_path: &Path) -> Result<&LockEntry, LockError> {
+    pub fn check(
+        &self,
+        name: &str,
+        file: &Path,
+        found: &Sha256,
+        lock_path: &Path,
+    ) -> Result<&LockEntry, LockError> {
         let entry = self.modules.get(name).ok_or_else(|| LockError::NotListed {
             name: name.to_owned(),
             file: file.to_owned(),
@@ -126,7 +161,10 @@ impl Lockfile {
     /// Read `dir/policies.lock`.
     pub fn read_dir(dir: &Path) -> Result<Self, LockError> {
         let path = dir.join(LOCK_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| LockError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| LockError::Read {
+            path: path.clone(),
+            source,
+        })?;
         Self::parse(&text, &path)
     }
 
@@ -156,16 +194,31 @@ impl Lockfile {
             Err(source) => return Err(LockError::Read { path, source }),
         };
         let now = rfc3339_utc(SystemTime::now());
-        let files = wasm_files(dir).map_err(|source| LockError::Read { path: dir.to_owned(), source })?;
+        let files = wasm_files(dir).map_err(|source| LockError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
         if let Some(name) = only.filter(|n| !files.iter().any(|(f, _)| f.as_str() == *n)) {
-            return Err(LockError::NoSuchModule { name: name.to_owned(), dir: dir.to_owned() });
+            return Err(LockError::NoSuchModule {
+                name: name.to_owned(),
+                dir: dir.to_owned(),
+            });
         }
         let mut lock = match (&previous, only) {
             (Some(p), Some(_)) => p.clone(),
-            _ => Lockfile { version: LOCK_VERSION, modules: BTreeMap::new() },
+            _ => Lockfile {
+                version: LOCK_VERSION,
+                modules: BTreeMap::new(),
+            },
         };
-        for (name, file) in files.into_iter().filter(|(n, _)| only.is_none_or(|o| o == n.as_str())) {
-            let bytes = std::fs::read(&file).map_err(|source| LockError::Read { path: file.clone(), source })?;
+        for (name, file) in files
+            .into_iter()
+            .filter(|(n, _)| only.is_none_or(|o| o == n.as_str()))
+        {
+            let bytes = std::fs::read(&file).map_err(|source| LockError::Read {
+                path: file.clone(),
+                source,
+            })?;
             let entry = approval(&name, &file, &bytes, previous.as_ref(), reviewer, &now);
             lock.modules.insert(name, entry);
         }
@@ -176,12 +229,26 @@ impl Lockfile {
 
 /// The lock entry for module `name` with `bytes`: the previous approval if
 /// the hash did not change, else a new one by `reviewer` at `now`. Pure.
-fn approval(name: &str, file: &Path, bytes: &[u8], previous: Option<&Lockfile>, reviewer: &str, now: &str) -> LockEntry {
+fn approval(
+    name: &str,
+    file: &Path,
+    bytes: &[u8],
+    previous: Option<&Lockfile>,
+    reviewer: &str,
+    now: &str,
+) -> LockEntry {
     let sha256 = Sha256::of(bytes);
-    match previous.and_then(|p| p.modules.get(name)).filter(|e| e.sha256 == sha256) {
+    match previous
+        .and_then(|p| p.modules.get(name))
+        .filter(|e| e.sha256 == sha256)
+    {
         Some(e) => e.clone(),
         None => LockEntry {
-            file: file.file_name().expect("wasm_files yields files").to_string_lossy().into_owned(),
+            file: file
+                .file_name()
+                .expect("wasm_files yields files")
+                .to_string_lossy()
+                .into_owned(),
             sha256,
             size: bytes.len() as u64,
             reviewer: reviewer.to_owned(),
@@ -197,7 +264,11 @@ pub fn wasm_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_file() && path.extension().is_some_and(|e| e == "wasm") {
-            let name = path.file_stem().expect("a file with an extension has a stem").to_string_lossy().into_owned();
+            let name = path
+                .file_stem()
+                .expect("a file with an extension has a stem")
+                .to_string_lossy()
+                .into_owned();
             out.push((name, path));
         }
     }
@@ -208,10 +279,18 @@ pub fn wasm_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 /// RFC 3339 UTC timestamp with second precision (no date crate needed for
 /// one format).
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
@@ -247,13 +326,22 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339() {
         assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723)), "2000-02-29T01:02:03Z");
-        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_798_761_599)), "2026-12-31T23:59:59Z");
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723)),
+            "2000-02-29T01:02:03Z"
+        );
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_798_761_599)),
+            "2026-12-31T23:59:59Z"
+        );
     }
 
     #[test]
     fn render_parse_round_trip() {
-        let mut lock = Lockfile { version: LOCK_VERSION, modules: BTreeMap::new() };
+        let mut lock = Lockfile {
+            version: LOCK_VERSION,
+            modules: BTreeMap::new(),
+        };
         lock.modules.insert("a".into(), entry(&Sha256::of(b"abc")));
         let text = lock.render();
         assert!(text.contains("approved-at"), "{text}");
@@ -264,21 +352,38 @@ mod tests {
     fn check_names_file_hashes_and_remedy() {
         let good = Sha256::of(b"abc");
         let bad = Sha256::of(b"abd");
-        let mut lock = Lockfile { version: LOCK_VERSION, modules: BTreeMap::new() };
+        let mut lock = Lockfile {
+            version: LOCK_VERSION,
+            modules: BTreeMap::new(),
+        };
         lock.modules.insert("a".into(), entry(&good));
         let (file, lp) = (Path::new("dir/a.wasm"), Path::new("dir/policies.lock"));
         assert!(lock.check("a", file, &good, lp).is_ok());
         let msg = lock.check("a", file, &bad, lp).unwrap_err().to_string();
-        for needle in ["dir/a.wasm", &bad.to_string(), &good.to_string(), "vibesync policy lock DIR --reviewer NAME"] {
+        for needle in [
+            "dir/a.wasm",
+            &bad.to_string(),
+            &good.to_string(),
+            "vibesync policy lock DIR --reviewer NAME",
+        ] {
             assert!(msg.contains(needle), "{needle} missing from: {msg}");
         }
-        let msg = lock.check("b", Path::new("dir/b.wasm"), &bad, lp).unwrap_err().to_string();
-        assert!(msg.contains("dir/b.wasm") && msg.contains(&bad.to_string()) && msg.contains("policy lock"), "{msg}");
+        let msg = lock
+            .check("b", Path::new("dir/b.wasm"), &bad, lp)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("dir/b.wasm")
+                && msg.contains(&bad.to_string())
+                && msg.contains("policy lock"),
+            "{msg}"
+        );
     }
 
     /// A lock file as the first release of the host wrote it: it must keep
     /// loading unchanged.
-    const V1_LOCK: &str = "# Approved VibeSync policy modules. A module loads only if its SHA-256 is listed here.
+    const V1_LOCK: &str =
+        "# Approved VibeSync policy modules. A module loads only if its SHA-256 is listed here.
 # Regenerate with `vibesync policy lock DIR --reviewer NAME` after reviewing
 # each module with `vibesync policy inspect FILE`.
 
@@ -297,20 +402,52 @@ approved-at = \"2026-01-01T00:00:00Z\"
         let lock = Lockfile::parse(V1_LOCK, Path::new("policies.lock")).unwrap();
         let e = &lock.modules["team-naming"];
         assert_eq!(e.sha256, Sha256::of(b"abc"));
-        assert_eq!((e.reviewer.as_str(), e.approved_at.as_str()), ("alice", "2026-01-01T00:00:00Z"));
-        assert_eq!(Lockfile::parse(&lock.render(), Path::new("p")).unwrap(), lock);
+        assert_eq!(
+            (e.reviewer.as_str(), e.approved_at.as_str()),
+            ("alice", "2026-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            Lockfile::parse(&lock.render(), Path::new("p")).unwrap(),
+            lock
+        );
     }
 
     #[test]
     fn approval_keeps_the_first_reviewer_of_an_unchanged_module() {
-        let mut prev = Lockfile { version: LOCK_VERSION, modules: BTreeMap::new() };
+        let mut prev = Lockfile {
+            version: LOCK_VERSION,
+            modules: BTreeMap::new(),
+        };
         prev.modules.insert("a".into(), entry(&Sha256::of(b"abc")));
         let file = Path::new("d/a.wasm");
-        let same = approval("a", file, b"abc", Some(&prev), "bob", "2026-02-02T00:00:00Z");
-        assert_eq!((same.reviewer.as_str(), same.approved_at.as_str()), ("alice", "2026-01-01T00:00:00Z"));
-        let changed = approval("a", file, b"abd", Some(&prev), "bob", "2026-02-02T00:00:00Z");
-        assert_eq!((changed.reviewer.as_str(), changed.approved_at.as_str()), ("bob", "2026-02-02T00:00:00Z"));
-        assert_eq!((changed.sha256, changed.size, changed.file.as_str()), (Sha256::of(b"abd"), 3, "a.wasm"));
+        let same = approval(
+            "a",
+            file,
+            b"abc",
+            Some(&prev),
+            "bob",
+            "2026-02-02T00:00:00Z",
+        );
+        assert_eq!(
+            (same.reviewer.as_str(), same.approved_at.as_str()),
+            ("alice", "2026-01-01T00:00:00Z")
+        );
+        let changed = approval(
+            "a",
+            file,
+            b"abd",
+            Some(&prev),
+            "bob",
+            "2026-02-02T00:00:00Z",
+        );
+        assert_eq!(
+            (changed.reviewer.as_str(), changed.approved_at.as_str()),
+            ("bob", "2026-02-02T00:00:00Z")
+        );
+        assert_eq!(
+            (changed.sha256, changed.size, changed.file.as_str()),
+            (Sha256::of(b"abd"), 3, "a.wasm")
+        );
     }
 
     #[test]
@@ -325,10 +462,20 @@ approved-at = \"2026-01-01T00:00:00Z\"
         let lock = Lockfile::approve_module(dir, "a", "bob").unwrap();
         assert_eq!(lock.modules["a"].sha256, Sha256::of(b"one, changed"));
         assert_eq!(lock.modules["a"].reviewer, "bob");
-        assert_eq!(lock.modules["b"].sha256, Sha256::of(b"two"), "b changed without approval: still the old hash");
+        assert_eq!(
+            lock.modules["b"].sha256,
+            Sha256::of(b"two"),
+            "b changed without approval: still the old hash"
+        );
         assert_eq!(Lockfile::read_dir(dir).unwrap(), lock);
-        assert!(matches!(Lockfile::approve_module(dir, "c", "bob"), Err(LockError::NoSuchModule { .. })));
-        assert!(matches!(Lockfile::approve_dir(dir, " "), Err(LockError::NoReviewer)));
+        assert!(matches!(
+            Lockfile::approve_module(dir, "c", "bob"),
+            Err(LockError::NoSuchModule { .. })
+        ));
+        assert!(matches!(
+            Lockfile::approve_dir(dir, " "),
+            Err(LockError::NoReviewer)
+        ));
     }
 
     #[test]

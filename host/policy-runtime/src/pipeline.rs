@@ -65,7 +65,9 @@ pub fn combine(runs: &[PolicyRun]) -> Verdict {
             rule: NO_POLICIES_RULE.into(),
             severity: Severity::Critical,
             path: String::new(),
-            message: "no policy is loaded, so nothing can be allowed; configure the built-in policies".into(),
+            message:
+                "no policy is loaded, so nothing can be allowed; configure the built-in policies"
+                    .into(),
         }]);
     }
     if let Some(deny) = runs.iter().find(|r| r.verdict.is_deny()) {
@@ -76,7 +78,11 @@ pub fn combine(runs: &[PolicyRun]) -> Verdict {
         .filter(|r| matches!(r.verdict, Verdict::Escalate(_)))
         .flat_map(|r| r.verdict.findings().iter().cloned())
         .collect();
-    if escalations.is_empty() { Verdict::Allow } else { Verdict::Escalate(escalations) }
+    if escalations.is_empty() {
+        Verdict::Allow
+    } else {
+        Verdict::Escalate(escalations)
+    }
 }
 
 /// Per-policy configuration tables, by module name, as the operator wrote
@@ -88,9 +94,13 @@ pub struct PolicyConfigs(pub BTreeMap<String, serde_json::Value>);
 /// Why a configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("policy configuration is not valid TOML (expected one table per policy, e.g. `[nan-audit]`): {0}")]
+    #[error(
+        "policy configuration is not valid TOML (expected one table per policy, e.g. `[nan-audit]`): {0}"
+    )]
     Toml(#[from] toml::de::Error),
-    #[error("policy configuration is not valid JSON (expected an object of one object per policy): {0}")]
+    #[error(
+        "policy configuration is not valid JSON (expected an object of one object per policy): {0}"
+    )]
     Json(#[from] serde_json::Error),
 }
 
@@ -125,7 +135,10 @@ impl PolicySet {
                 (p, leaves)
             })
             .collect();
-        Self { policies, generation }
+        Self {
+            policies,
+            generation,
+        }
     }
     /// The policies in pipeline order.
     pub fn policies(&self) -> impl Iterator<Item = &Arc<Policy>> {
@@ -156,13 +169,25 @@ impl Pipeline {
     pub fn new(runtime: Runtime, policies: Vec<Policy>, configs: PolicyConfigs) -> Self {
         let builtins: Vec<Arc<Policy>> = policies.into_iter().map(Arc::new).collect();
         let set = PolicySet::new(builtins.clone(), &configs, 0);
-        Self { runtime, builtins, dir: None, configs, current: ArcSwap::from_pointee(set), swap_lock: Mutex::new(()) }
+        Self {
+            runtime,
+            builtins,
+            dir: None,
+            configs,
+            current: ArcSwap::from_pointee(set),
+            swap_lock: Mutex::new(()),
+        }
     }
 
     /// `builtins` first, then every approved `*.wasm` of `dir` in file-name
     /// order. Fails closed: any module of `dir` that is not approved or does
     /// not load stops construction.
-    pub fn with_dir(runtime: Runtime, builtins: Vec<Policy>, dir: PathBuf, configs: PolicyConfigs) -> Result<Self, LoadError> {
+    pub fn with_dir(
+        runtime: Runtime,
+        builtins: Vec<Policy>,
+        dir: PathBuf,
+        configs: PolicyConfigs,
+    ) -> Result<Self, LoadError> {
         let mut p = Self::new(runtime, builtins, configs);
         let team = crate::swap::load_dir(&p.runtime, &dir, None)?;
         let mut all = p.builtins.clone();
@@ -189,7 +214,9 @@ impl Pipeline {
         let wit_ctx = bindings::context(ctx);
         let mut runs = Vec::with_capacity(set.policies.len());
         for (policy, config) in &set.policies {
-            let run = self.runtime.evaluate_wit(policy, intent.tid, &wit_intent, &wit_ctx, config);
+            let run = self
+                .runtime
+                .evaluate_wit(policy, intent.tid, &wit_intent, &wit_ctx, config);
             let deny = run.verdict.is_deny();
             runs.push(run);
             if deny {
@@ -221,26 +248,46 @@ mod tests {
         }
     }
     fn f(rule: &str) -> Finding {
-        Finding { rule: rule.into(), severity: Severity::Warning, path: String::new(), message: "m".into() }
+        Finding {
+            rule: rule.into(),
+            severity: Severity::Warning,
+            path: String::new(),
+            message: "m".into(),
+        }
     }
 
     #[test]
     fn combine_folds_verdicts() {
         assert!(combine(&[]).is_deny());
-        assert_eq!(combine(&[run(Verdict::Allow), run(Verdict::Allow)]), Verdict::Allow);
         assert_eq!(
-            combine(&[run(Verdict::Escalate(vec![f("a.x")])), run(Verdict::Allow), run(Verdict::Escalate(vec![f("b.y")]))]),
+            combine(&[run(Verdict::Allow), run(Verdict::Allow)]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            combine(&[
+                run(Verdict::Escalate(vec![f("a.x")])),
+                run(Verdict::Allow),
+                run(Verdict::Escalate(vec![f("b.y")]))
+            ]),
             Verdict::Escalate(vec![f("a.x"), f("b.y")])
         );
         assert_eq!(
-            combine(&[run(Verdict::Escalate(vec![f("a.x")])), run(Verdict::Deny(vec![f("b.y")]))]),
+            combine(&[
+                run(Verdict::Escalate(vec![f("a.x")])),
+                run(Verdict::Deny(vec![f("b.y")]))
+            ]),
             Verdict::Deny(vec![f("b.y")])
         );
     }
 
     #[test]
     fn decision_round_trips_through_json() {
-        let d = Decision { verdict: Verdict::Allow, runs: vec![run(Verdict::Allow)], generation: 3, duration_ns: 9 };
+        let d = Decision {
+            verdict: Verdict::Allow,
+            runs: vec![run(Verdict::Allow)],
+            generation: 3,
+            duration_ns: 9,
+        };
         let json = serde_json::to_string(&d).unwrap();
         assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), d);
     }
@@ -252,6 +299,14 @@ mod tests {
         assert_eq!(leaves.len(), 1);
         assert_eq!(leaves[0].path, "/max-magnitude");
         assert!(c.leaves("firewall").is_empty());
-        assert!(PolicyConfigs::from_json("{\"a\": {\"x\": \"NaN\"}}").unwrap().leaves("a")[0].value.as_f64().unwrap().is_nan());
+        assert!(
+            PolicyConfigs::from_json("{\"a\": {\"x\": \"NaN\"}}")
+                .unwrap()
+                .leaves("a")[0]
+                .value
+                .as_f64()
+                .unwrap()
+                .is_nan()
+        );
     }
 }

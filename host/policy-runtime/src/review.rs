@@ -109,8 +109,11 @@ fn compare(old: &[Item], new: &[Item], imports: bool) -> Vec<ItemChange> {
 /// Cases of `new` whose verdict or pass/fail differs from the same
 /// (file, case) in `old`. Pure.
 pub fn verdict_changes(old: &TestReport, new: &TestReport) -> Vec<VerdictChange> {
-    let before: BTreeMap<(&str, &str), _> =
-        old.results.iter().map(|r| ((r.file.as_str(), r.case.as_str()), r)).collect();
+    let before: BTreeMap<(&str, &str), _> = old
+        .results
+        .iter()
+        .map(|r| ((r.file.as_str(), r.case.as_str()), r))
+        .collect();
     new.results
         .iter()
         .filter_map(|n| {
@@ -130,14 +133,20 @@ pub fn verdict_changes(old: &TestReport, new: &TestReport) -> Vec<VerdictChange>
 
 /// Diff two inspected modules and, optionally, their fixture runs. Pure.
 pub fn diff(old: &Report, new: &Report, tests: Option<(&TestReport, &TestReport)>) -> ModuleDiff {
-    let side = |r: &Report| Side { sha256: r.sha256.clone(), size: r.size, world_mismatch: r.world_mismatch.clone() };
+    let side = |r: &Report| Side {
+        sha256: r.sha256.clone(),
+        size: r.size,
+        world_mismatch: r.world_mismatch.clone(),
+    };
     ModuleDiff {
         old: side(old),
         new: side(new),
         imports: compare(&old.imports, &new.imports, true),
         exports: compare(&old.exports, &new.exports, false),
         cases: tests.map_or(0, |(_, n)| n.results.len()),
-        verdict_changes: tests.map(|(o, n)| verdict_changes(o, n)).unwrap_or_default(),
+        verdict_changes: tests
+            .map(|(o, n)| verdict_changes(o, n))
+            .unwrap_or_default(),
     }
 }
 
@@ -146,9 +155,26 @@ impl ModuleDiff {
     pub fn render(&self, old_file: &str, new_file: &str) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let world = |w: &Option<String>| w.as_ref().map_or("implements the policy world".to_owned(), |m| format!("does NOT implement the policy world: {m}"));
-        let _ = writeln!(s, "old  {old_file}\n     sha256 {}  {} bytes  {}", self.old.sha256, self.old.size, world(&self.old.world_mismatch));
-        let _ = writeln!(s, "new  {new_file}\n     sha256 {}  {} bytes  {}", self.new.sha256, self.new.size, world(&self.new.world_mismatch));
+        let world = |w: &Option<String>| {
+            w.as_ref()
+                .map_or("implements the policy world".to_owned(), |m| {
+                    format!("does NOT implement the policy world: {m}")
+                })
+        };
+        let _ = writeln!(
+            s,
+            "old  {old_file}\n     sha256 {}  {} bytes  {}",
+            self.old.sha256,
+            self.old.size,
+            world(&self.old.world_mismatch)
+        );
+        let _ = writeln!(
+            s,
+            "new  {new_file}\n     sha256 {}  {} bytes  {}",
+            self.new.sha256,
+            self.new.size,
+            world(&self.new.world_mismatch)
+        );
         if self.identical() {
             let _ = writeln!(s, "\nidentical: the same bytes");
             return s;
@@ -167,7 +193,10 @@ impl ModuleDiff {
                     "removed" => "-",
                     _ => "~",
                 };
-                let status = c.status.map(|st| format!("  [{}]", st.marker())).unwrap_or_default();
+                let status = c
+                    .status
+                    .map(|st| format!("  [{}]", st.marker()))
+                    .unwrap_or_default();
                 let _ = writeln!(s, "  {mark} {}{status}", c.name);
                 if c.change == "changed" {
                     for f in c.before.iter().filter(|f| !c.after.contains(f)) {
@@ -180,11 +209,19 @@ impl ModuleDiff {
             }
         }
         if self.cases == 0 {
-            let _ = writeln!(s, "\nfixtures: none given (pass --fixtures DIR to see which verdicts change)");
+            let _ = writeln!(
+                s,
+                "\nfixtures: none given (pass --fixtures DIR to see which verdicts change)"
+            );
         } else if self.verdict_changes.is_empty() {
             let _ = writeln!(s, "\nfixtures: {} cases, no verdict changed", self.cases);
         } else {
-            let _ = writeln!(s, "\nfixtures: {} cases, {} changed verdict:", self.cases, self.verdict_changes.len());
+            let _ = writeln!(
+                s,
+                "\nfixtures: {} cases, {} changed verdict:",
+                self.cases,
+                self.verdict_changes.len()
+            );
             let pass = |p: bool| if p { "pass" } else { "FAIL" };
             for c in &self.verdict_changes {
                 let _ = writeln!(
@@ -212,14 +249,22 @@ mod tests {
     use vibesync_policy_types::Expect;
 
     fn item(name: &str, functions: &[&str]) -> Item {
-        Item { name: name.into(), kind: "instance", functions: functions.iter().map(|f| f.to_string()).collect() }
+        Item {
+            name: name.into(),
+            kind: "instance",
+            functions: functions.iter().map(|f| f.to_string()).collect(),
+        }
     }
     fn report(bytes: &[u8], imports: Vec<Item>, exports: Vec<Item>) -> Report {
         let capabilities = imports
             .iter()
             .map(|i| {
                 let (status, grant) = grant(&i.name);
-                Capability { interface: i.name.clone(), status, grant }
+                Capability {
+                    interface: i.name.clone(),
+                    status,
+                    grant,
+                }
             })
             .collect();
         Report {
@@ -248,23 +293,55 @@ mod tests {
     #[test]
     fn imports_and_exports_changes_are_listed_with_grants() {
         let host = item("vibesync:policy/host@0.1.0", &["log(level, message)"]);
-        let eval = item("vibesync:policy/evaluator@0.1.0", &["metadata()", "evaluate(intent, context, config)"]);
-        let old = report(b"old", vec![host.clone(), item("wasi:cli/stdout@0.2.3", &["get-stdout()"])], vec![eval.clone()]);
+        let eval = item(
+            "vibesync:policy/evaluator@0.1.0",
+            &["metadata()", "evaluate(intent, context, config)"],
+        );
+        let old = report(
+            b"old",
+            vec![
+                host.clone(),
+                item("wasi:cli/stdout@0.2.3", &["get-stdout()"]),
+            ],
+            vec![eval.clone()],
+        );
         let new = report(
             b"newer",
-            vec![host, item("wasi:filesystem/preopens@0.2.3", &["get-directories()"])],
-            vec![item("vibesync:policy/evaluator@0.1.0", &["metadata()", "evaluate(intent, context)"])],
+            vec![
+                host,
+                item("wasi:filesystem/preopens@0.2.3", &["get-directories()"]),
+            ],
+            vec![item(
+                "vibesync:policy/evaluator@0.1.0",
+                &["metadata()", "evaluate(intent, context)"],
+            )],
         );
         let d = diff(&old, &new, None);
         assert!(!d.identical());
-        let names: Vec<(&str, &str)> = d.imports.iter().map(|c| (c.name.as_str(), c.change)).collect();
-        assert_eq!(names, [("wasi:cli/stdout@0.2.3", "removed"), ("wasi:filesystem/preopens@0.2.3", "added")]);
+        let names: Vec<(&str, &str)> = d
+            .imports
+            .iter()
+            .map(|c| (c.name.as_str(), c.change))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("wasi:cli/stdout@0.2.3", "removed"),
+                ("wasi:filesystem/preopens@0.2.3", "added")
+            ]
+        );
         assert_eq!(d.imports[1].status, Some(Status::NotGranted));
         assert_eq!(d.exports.len(), 1);
         assert_eq!(d.exports[0].change, "changed");
         assert_eq!(d.exports[0].status, None);
         let text = d.render("old.wasm", "new.wasm");
-        for needle in ["size +2 bytes", "+ wasi:filesystem/preopens@0.2.3  [NOT GRANTED]", "- evaluate(intent, context, config)", "+ evaluate(intent, context)", "fixtures: none given"] {
+        for needle in [
+            "size +2 bytes",
+            "+ wasi:filesystem/preopens@0.2.3  [NOT GRANTED]",
+            "- evaluate(intent, context, config)",
+            "+ evaluate(intent, context)",
+            "fixtures: none given",
+        ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
     }
@@ -296,11 +373,23 @@ mod tests {
             ],
         };
         let changes = verdict_changes(&old, &new);
-        let got: Vec<(&str, &str, &str, bool)> = changes.iter().map(|c| (c.case.as_str(), c.old, c.new, c.new_passed)).collect();
-        assert_eq!(got, [("flips", "deny", "allow", false), ("fixed", "allow", "deny", true)]);
+        let got: Vec<(&str, &str, &str, bool)> = changes
+            .iter()
+            .map(|c| (c.case.as_str(), c.old, c.new, c.new_passed))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("flips", "deny", "allow", false),
+                ("fixed", "allow", "deny", true)
+            ]
+        );
         let r = report(b"x", vec![], vec![]);
         let text = diff(&r, &report(b"y", vec![], vec![]), Some((&old, &new))).render("o", "n");
         assert!(text.contains("4 cases, 2 changed verdict"), "{text}");
-        assert!(text.contains("a.json / flips: deny (pass) -> allow (FAIL), expected deny"), "{text}");
+        assert!(
+            text.contains("a.json / flips: deny (pass) -> allow (FAIL), expected deny"),
+            "{text}"
+        );
     }
 }

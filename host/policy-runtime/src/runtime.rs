@@ -36,7 +36,10 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    Store,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use vibesync_policy_types as t;
@@ -137,24 +140,48 @@ pub enum LoadError {
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(std::io::Error),
     #[error("cannot read policy module {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
     #[error(
         "built-in policy `{name}` has sha256 {found} but was compiled in as {expected}; the binary is corrupt, rebuild it"
     )]
-    BuiltinHash { name: String, found: Sha256, expected: Sha256 },
-    #[error("policy module `{name}` (sha256 {hash}) is not a valid WebAssembly component: {error:#}")]
-    Compile { name: String, hash: Sha256, error: wasmtime::Error },
+    BuiltinHash {
+        name: String,
+        found: Sha256,
+        expected: Sha256,
+    },
+    #[error(
+        "policy module `{name}` (sha256 {hash}) is not a valid WebAssembly component: {error:#}"
+    )]
+    Compile {
+        name: String,
+        hash: Sha256,
+        error: wasmtime::Error,
+    },
     #[error(
         "policy module `{name}` (sha256 {hash}) does not implement the world vibesync:policy/policy@0.1.0: {error:#}; \
          run `vibesync policy inspect` on it and rebuild it against wit/policy.wit"
     )]
-    World { name: String, hash: Sha256, error: wasmtime::Error },
+    World {
+        name: String,
+        hash: Sha256,
+        error: wasmtime::Error,
+    },
     #[error("policy module `{name}` (sha256 {hash}) faulted in `metadata()`: {message}")]
-    Metadata { name: String, hash: Sha256, message: String },
+    Metadata {
+        name: String,
+        hash: Sha256,
+        message: String,
+    },
     #[error("cannot write the compile cache {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Where a module came from, for errors and decision records.
@@ -185,7 +212,11 @@ pub struct Policy {
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy").field("name", &self.name).field("hash", &self.hash).field("origin", &self.origin).finish()
+        f.debug_struct("Policy")
+            .field("name", &self.name)
+            .field("hash", &self.hash)
+            .field("origin", &self.origin)
+            .finish()
     }
 }
 
@@ -231,7 +262,10 @@ pub(crate) struct StoreData {
 impl WasiView for StoreData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let ctx = self.wasi.get_or_insert_with(empty_wasi);
-        WasiCtxView { ctx, table: &mut self.table }
+        WasiCtxView {
+            ctx,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -243,14 +277,24 @@ struct Limits {
 }
 
 impl ResourceLimiter for Limits {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
             self.refused = Some(desired);
             return Ok(false);
         }
         Ok(true)
     }
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -282,9 +326,15 @@ impl bindings::vibesync::policy::host::Host for StoreData {
         let truncated = cut < message.len();
         let (policy, module, tid) = (&*l.policy, &*l.module, l.tid);
         match level {
-            LogLevel::Debug => tracing::debug!(target: "vibesync::policy", policy, module, tid, truncated, "{text}"),
-            LogLevel::Info => tracing::info!(target: "vibesync::policy", policy, module, tid, truncated, "{text}"),
-            LogLevel::Warn => tracing::warn!(target: "vibesync::policy", policy, module, tid, truncated, "{text}"),
+            LogLevel::Debug => {
+                tracing::debug!(target: "vibesync::policy", policy, module, tid, truncated, "{text}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "vibesync::policy", policy, module, tid, truncated, "{text}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "vibesync::policy", policy, module, tid, truncated, "{text}")
+            }
         }
     }
 }
@@ -306,8 +356,12 @@ fn empty_wasi() -> WasiCtx {
         .monotonic_clock(FrozenMonotonicClock)
         // No entropy either: the same fixed stream in every evaluation,
         // so a verdict is reproducible from its inputs.
-        .secure_random(wasmtime_wasi::random::Deterministic::new(NO_ENTROPY.to_vec()))
-        .insecure_random(wasmtime_wasi::random::Deterministic::new(NO_ENTROPY.to_vec()))
+        .secure_random(wasmtime_wasi::random::Deterministic::new(
+            NO_ENTROPY.to_vec(),
+        ))
+        .insecure_random(wasmtime_wasi::random::Deterministic::new(
+            NO_ENTROPY.to_vec(),
+        ))
         .insecure_random_seed(0)
         .build()
 }
@@ -348,13 +402,18 @@ impl EpochTicker {
     fn start(engine: Engine, tick: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new().name("vibesync-policy-epoch".into()).spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                engine.increment_epoch();
-            }
-        })?;
-        Ok(Self { stop, thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("vibesync-policy-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -450,10 +509,19 @@ impl Runtime {
 
     /// Load a built-in policy. `expected` is its compile-time hash; a
     /// mismatch means the binary is corrupt.
-    pub fn load_builtin(&self, name: &str, bytes: &[u8], expected: Option<&Sha256>) -> Result<Policy, LoadError> {
+    pub fn load_builtin(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        expected: Option<&Sha256>,
+    ) -> Result<Policy, LoadError> {
         let hash = Sha256::of(bytes);
         if let Some(expected) = expected.filter(|e| **e != hash) {
-            return Err(LoadError::BuiltinHash { name: name.into(), found: hash, expected: expected.clone() });
+            return Err(LoadError::BuiltinHash {
+                name: name.into(),
+                found: hash,
+                expected: expected.clone(),
+            });
         }
         self.load_trusted(name, bytes, hash, Origin::Builtin)
     }
@@ -461,14 +529,25 @@ impl Runtime {
     /// Load `path`, which must be approved by `dir/policies.lock` where
     /// `dir` is the file's directory.
     pub fn load_file(&self, path: &Path) -> Result<Policy, LoadError> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let lock = crate::lock::Lockfile::read_dir(dir)?;
         self.load_file_with(path, &lock, &dir.join(crate::lock::LOCK_FILE))
     }
 
     /// Load `path`, checked against an already parsed lock.
-    pub fn load_file_with(&self, path: &Path, lock: &crate::lock::Lockfile, lock_path: &Path) -> Result<Policy, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+    pub fn load_file_with(
+        &self,
+        path: &Path,
+        lock: &crate::lock::Lockfile,
+        lock_path: &Path,
+    ) -> Result<Policy, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.into(),
+            source,
+        })?;
         let name = module_name(path);
         let hash = Sha256::of(&bytes);
         lock.check(&name, path, &hash, lock_path)?;
@@ -486,10 +565,22 @@ impl Runtime {
     /// Compile (or fetch from the cache) and type-check a module, without
     /// consulting any lock. Used by `inspect` and by the loaders above after
     /// their trust check.
-    pub fn compile(&self, name: &str, bytes: &[u8], hash: &Sha256) -> Result<(Component, CacheOutcome), LoadError> {
-        let compile_err = |error| LoadError::Compile { name: name.into(), hash: hash.clone(), error };
+    pub fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: &Sha256,
+    ) -> Result<(Component, CacheOutcome), LoadError> {
+        let compile_err = |error| LoadError::Compile {
+            name: name.into(),
+            hash: hash.clone(),
+            error,
+        };
         let Some(dir) = &self.inner.cache_dir else {
-            return Ok((Component::new(&self.inner.engine, bytes).map_err(compile_err)?, CacheOutcome::Disabled));
+            return Ok((
+                Component::new(&self.inner.engine, bytes).map_err(compile_err)?,
+                CacheOutcome::Disabled,
+            ));
         };
         let path = dir.join(format!("{hash}-{}.cwasm", self.inner.engine_key));
         if path.is_file() {
@@ -499,11 +590,20 @@ impl Runtime {
             // host writes. wasmtime still checks its header.
             match unsafe { Component::deserialize_file(&self.inner.engine, &path) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached artifact"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached artifact")
+                }
             }
         }
-        let artifact = self.inner.engine.precompile_component(bytes).map_err(compile_err)?;
-        let cache_err = |source| LoadError::Cache { path: path.clone(), source };
+        let artifact = self
+            .inner
+            .engine
+            .precompile_component(bytes)
+            .map_err(compile_err)?;
+        let cache_err = |source| LoadError::Cache {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(cache_err)?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let unique = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -511,16 +611,32 @@ impl Runtime {
         std::fs::write(&tmp, &artifact).map_err(cache_err)?;
         std::fs::rename(&tmp, &path).map_err(cache_err)?;
         // SAFETY: produced just above by this engine.
-        let c = unsafe { Component::deserialize(&self.inner.engine, &artifact) }.map_err(compile_err)?;
+        let c = unsafe { Component::deserialize(&self.inner.engine, &artifact) }
+            .map_err(compile_err)?;
         Ok((c, CacheOutcome::Miss))
     }
 
     /// Check that `component` implements the policy world with the imports
     /// this host links. Export types are only compared when the bindings are
     /// instantiated, so this instantiates once (under the budgets).
-    pub(crate) fn typecheck(&self, component: &Component, name: &str, hash: &Sha256) -> Result<PolicyPre<StoreData>, LoadError> {
-        let world_err = |error| LoadError::World { name: name.into(), hash: hash.clone(), error };
-        let pre = PolicyPre::new(self.inner.linker.instantiate_pre(component).map_err(world_err)?).map_err(world_err)?;
+    pub(crate) fn typecheck(
+        &self,
+        component: &Component,
+        name: &str,
+        hash: &Sha256,
+    ) -> Result<PolicyPre<StoreData>, LoadError> {
+        let world_err = |error| LoadError::World {
+            name: name.into(),
+            hash: hash.clone(),
+            error,
+        };
+        let pre = PolicyPre::new(
+            self.inner
+                .linker
+                .instantiate_pre(component)
+                .map_err(world_err)?,
+        )
+        .map_err(world_err)?;
         let mut store = self.store((Arc::from(name), Arc::from(hash.short())), 0);
         if let Err(e) = pre.instantiate(&mut store) {
             let refused = store.data().limits.refused.is_some();
@@ -528,25 +644,51 @@ impl Runtime {
                 return Err(world_err(e));
             }
             let kind = fault::classify(&e, refused);
-            return Err(LoadError::Metadata { name: name.into(), hash: hash.clone(), message: format!("{kind}: {e:#}") });
+            return Err(LoadError::Metadata {
+                name: name.into(),
+                hash: hash.clone(),
+                message: format!("{kind}: {e:#}"),
+            });
         }
         Ok(pre)
     }
 
-    fn load_trusted(&self, name: &str, bytes: &[u8], hash: Sha256, origin: Origin) -> Result<Policy, LoadError> {
+    fn load_trusted(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: Sha256,
+        origin: Origin,
+    ) -> Result<Policy, LoadError> {
         let (component, cache) = self.compile(name, bytes, &hash)?;
         let pre = self.typecheck(&component, name, &hash)?;
         let mut store = self.store((Arc::from(name), Arc::from(hash.short())), 0);
-        let info = pre.instantiate(&mut store).and_then(|p| p.vibesync_policy_evaluator().call_metadata(&mut store));
+        let info = pre
+            .instantiate(&mut store)
+            .and_then(|p| p.vibesync_policy_evaluator().call_metadata(&mut store));
         let info = match info {
             Ok(info) => bindings::policy_info(info),
             Err(e) => {
                 let kind = fault::classify(&e, store.data().limits.refused.is_some());
-                return Err(LoadError::Metadata { name: name.into(), hash, message: format!("{kind}: {e:#}") });
+                return Err(LoadError::Metadata {
+                    name: name.into(),
+                    hash,
+                    message: format!("{kind}: {e:#}"),
+                });
             }
         };
         let log_ids = (Arc::from(name), Arc::from(hash.short()));
-        Ok(Policy { name: name.into(), hash, size: bytes.len() as u64, origin, info, cache, pre, component, log_ids })
+        Ok(Policy {
+            name: name.into(),
+            hash,
+            size: bytes.len() as u64,
+            origin,
+            info,
+            cache,
+            pre,
+            component,
+            log_ids,
+        })
     }
 
     fn store(&self, (policy, module): (Arc<str>, Arc<str>), tid: u64) -> Store<StoreData> {
@@ -554,7 +696,10 @@ impl Runtime {
         let data = StoreData {
             wasi: None,
             table: ResourceTable::new(),
-            limits: Limits { memory_bytes: b.memory_bytes, refused: None },
+            limits: Limits {
+                memory_bytes: b.memory_bytes,
+                refused: None,
+            },
             log: LogSink {
                 policy,
                 module,
@@ -567,7 +712,9 @@ impl Runtime {
         };
         let mut store = Store::new(&self.inner.engine, data);
         store.limiter(|d| &mut d.limits);
-        store.set_fuel(b.fuel).expect("fuel is enabled on this engine");
+        store
+            .set_fuel(b.fuel)
+            .expect("fuel is enabled on this engine");
         store.set_epoch_deadline(self.inner.deadline_ticks);
         store.epoch_deadline_trap();
         store
@@ -575,8 +722,18 @@ impl Runtime {
 
     /// Evaluate one policy on one op, in a fresh instance, under the budgets.
     /// Never fails: a fault is a deny with a `host.policy-fault` finding.
-    pub fn evaluate(&self, policy: &Policy, intent: &t::Intent, context: &t::Context, config: &[t::Leaf]) -> PolicyRun {
-        let (i, c, l) = (bindings::intent(intent), bindings::context(context), bindings::leaves(config));
+    pub fn evaluate(
+        &self,
+        policy: &Policy,
+        intent: &t::Intent,
+        context: &t::Context,
+        config: &[t::Leaf],
+    ) -> PolicyRun {
+        let (i, c, l) = (
+            bindings::intent(intent),
+            bindings::context(context),
+            bindings::leaves(config),
+        );
         self.evaluate_wit(policy, intent.tid, &i, &c, &l)
     }
 
@@ -592,13 +749,16 @@ impl Runtime {
     ) -> PolicyRun {
         let start = Instant::now();
         let mut store = self.store(policy.log_ids.clone(), tid);
-        let result = policy
-            .pre
-            .instantiate(&mut store)
-            .and_then(|p| p.vibesync_policy_evaluator().call_evaluate(&mut store, intent, context, config));
+        let result = policy.pre.instantiate(&mut store).and_then(|p| {
+            p.vibesync_policy_evaluator()
+                .call_evaluate(&mut store, intent, context, config)
+        });
         let outcome = match result {
             Ok(v) => fault::check_verdict(bindings::verdict(v), self.inner.budgets.max_findings),
-            Err(e) => Err((fault::classify(&e, store.data().limits.refused.is_some()), format!("{e:#}"))),
+            Err(e) => Err((
+                fault::classify(&e, store.data().limits.refused.is_some()),
+                format!("{e:#}"),
+            )),
         };
         let fuel_used = self.inner.budgets.fuel - store.get_fuel().unwrap_or(0);
         let logs_dropped = store.data().log.dropped;
@@ -606,7 +766,13 @@ impl Runtime {
         let (verdict, fault) = match outcome {
             Ok(v) => (v, None),
             Err((kind, detail)) => {
-                let finding = fault::finding(kind, &policy.name, &policy.hash, &self.inner.budgets, &detail);
+                let finding = fault::finding(
+                    kind,
+                    &policy.name,
+                    &policy.hash,
+                    &self.inner.budgets,
+                    &detail,
+                );
                 tracing::warn!(policy = %policy.name, module = %policy.hash.short(), tid, fault = %kind, "{}", finding.message);
                 (t::Verdict::Deny(vec![finding]), Some(kind))
             }
@@ -645,5 +811,7 @@ pub fn load_builtins<'a>(
 
 /// Module name of a policy file: its file stem.
 pub fn module_name(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -48,7 +48,10 @@ pub enum ReloadError {
     #[error("reload refused, the previous policy set keeps serving: {0}")]
     Load(#[from] LoadError),
     #[error("reload refused, the previous policy set keeps serving: cannot list {dir}: {source}")]
-    List { dir: PathBuf, source: std::io::Error },
+    List {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Load every approved `*.wasm` of `dir` in file-name order. A module whose
@@ -59,7 +62,10 @@ pub(crate) fn load_dir(
     dir: &Path,
     reuse: Option<&HashMap<(String, Sha256), Arc<Policy>>>,
 ) -> Result<Vec<Arc<Policy>>, LoadError> {
-    let files = wasm_files(dir).map_err(|source| LoadError::Read { path: dir.to_owned(), source })?;
+    let files = wasm_files(dir).map_err(|source| LoadError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
     if files.is_empty() {
         // No team modules yet: nothing to approve, so no lock is needed.
         return Ok(Vec::new());
@@ -68,7 +74,10 @@ pub(crate) fn load_dir(
     let lock = Lockfile::read_dir(dir)?;
     let mut out = Vec::with_capacity(files.len());
     for (name, path) in files {
-        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read { path: path.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let hash = Sha256::of(&bytes);
         lock.check(&name, &path, &hash, &lock_path)?;
         if let Some(p) = reuse.and_then(|r| r.get(&(name.clone(), hash.clone()))) {
@@ -87,8 +96,10 @@ impl Pipeline {
         let dir = self.dir.as_ref().ok_or(ReloadError::NoDirectory)?;
         let _guard = self.swap_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.current.load_full();
-        let reuse: HashMap<(String, Sha256), Arc<Policy>> =
-            old.policies().map(|p| ((p.name().to_owned(), p.hash().clone()), p.clone())).collect();
+        let reuse: HashMap<(String, Sha256), Arc<Policy>> = old
+            .policies()
+            .map(|p| ((p.name().to_owned(), p.hash().clone()), p.clone()))
+            .collect();
         let team = match load_dir(&self.runtime, dir, Some(&reuse)) {
             Ok(t) => t,
             Err(e) => {
@@ -139,7 +150,10 @@ impl Pipeline {
                 });
             }
         }
-        for o in old.policies().filter(|o| !all.iter().any(|p| p.name() == o.name())) {
+        for o in old
+            .policies()
+            .filter(|o| !all.iter().any(|p| p.name() == o.name()))
+        {
             events.push(SwapEvent {
                 policy: o.name().to_owned(),
                 old_sha256: Some(o.hash().clone()),
@@ -151,10 +165,17 @@ impl Pipeline {
         if events.is_empty() {
             return events;
         }
-        self.current.store(Arc::new(PolicySet::new(all, &self.configs, generation)));
+        self.current
+            .store(Arc::new(PolicySet::new(all, &self.configs, generation)));
         for e in &events {
-            let old = e.old_sha256.as_ref().map_or("none".into(), |h| h.to_string());
-            let new = e.new_sha256.as_ref().map_or("none".into(), |h| h.to_string());
+            let old = e
+                .old_sha256
+                .as_ref()
+                .map_or("none".into(), |h| h.to_string());
+            let new = e
+                .new_sha256
+                .as_ref()
+                .map_or("none".into(), |h| h.to_string());
             tracing::info!(policy = %e.policy, old_sha256 = %old, new_sha256 = %new, generation, "policy swapped");
         }
         events
@@ -176,7 +197,10 @@ impl DirWatcher {
         settle: Duration,
         on_reload: impl Fn(Result<Vec<SwapEvent>, ReloadError>) + Send + 'static,
     ) -> Result<Self, notify::Error> {
-        let dir = pipeline.dir.clone().ok_or_else(|| notify::Error::generic("the pipeline has no policy directory"))?;
+        let dir = pipeline
+            .dir
+            .clone()
+            .ok_or_else(|| notify::Error::generic("the pipeline has no policy directory"))?;
         let (tx, rx) = mpsc::channel::<()>();
         let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
             if ev.is_ok_and(|e| !e.kind.is_access()) {
@@ -194,7 +218,10 @@ impl DirWatcher {
                 }
             })
             .map_err(|e| notify::Error::io(e))?;
-        Ok(Self { watcher: Some(watcher), thread: Some(thread) })
+        Ok(Self {
+            watcher: Some(watcher),
+            thread: Some(thread),
+        })
     }
 }
 

@@ -34,7 +34,10 @@ pub struct TestReport {
 #[derive(Debug, thiserror::Error)]
 pub enum TestError {
     #[error("cannot read fixture {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("fixture {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("no fixture files (*.json) in {0}")]
@@ -52,9 +55,24 @@ impl TestReport {
     /// A fixed-width table, failures with their reason, and a summary line.
     pub fn render(&self) -> String {
         use std::fmt::Write;
-        let w = self.results.iter().map(|r| r.case.len()).max().unwrap_or(4).clamp(4, 70);
-        let pw = self.results.iter().map(|r| r.policy.len()).max().unwrap_or(6).max(6);
-        let mut s = format!("{:<4}  {:<pw$}  {:<w$}  {:<8}  {:<8}  {:>8}\n", "", "policy", "case", "expected", "got", "µs");
+        let w = self
+            .results
+            .iter()
+            .map(|r| r.case.len())
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 70);
+        let pw = self
+            .results
+            .iter()
+            .map(|r| r.policy.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let mut s = format!(
+            "{:<4}  {:<pw$}  {:<w$}  {:<8}  {:<8}  {:>8}\n",
+            "", "policy", "case", "expected", "got", "µs"
+        );
         for r in &self.results {
             let mark = if r.passed { "ok" } else { "FAIL" };
             let case: String = r.case.chars().take(w).collect();
@@ -70,7 +88,13 @@ impl TestReport {
                 let _ = writeln!(s, "      {}: {d}", r.file);
             }
         }
-        let _ = writeln!(s, "\n{} passed, {} failed, {} cases", self.passed(), self.failed(), self.results.len());
+        let _ = writeln!(
+            s,
+            "\n{} passed, {} failed, {} cases",
+            self.passed(),
+            self.failed(),
+            self.results.len()
+        );
         s
     }
 }
@@ -81,9 +105,18 @@ pub fn run_file<'p>(
     lookup: &dyn Fn(&str) -> Option<&'p Policy>,
     path: &Path,
 ) -> Result<Vec<CaseResult>, TestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TestError::Read { path: path.into(), source })?;
-    let file = FixtureFile::parse(&text).map_err(|e| TestError::Parse { path: path.into(), message: e.to_string() })?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let text = std::fs::read_to_string(path).map_err(|source| TestError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let file = FixtureFile::parse(&text).map_err(|e| TestError::Parse {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let policy = lookup(&file.policy);
     Ok(file
         .cases
@@ -117,9 +150,16 @@ pub fn run_file<'p>(
 }
 
 /// Run every `*.json` of `dir` (sorted by name).
-pub fn run_dir<'p>(runtime: &Runtime, lookup: &dyn Fn(&str) -> Option<&'p Policy>, dir: &Path) -> Result<TestReport, TestError> {
+pub fn run_dir<'p>(
+    runtime: &Runtime,
+    lookup: &dyn Fn(&str) -> Option<&'p Policy>,
+    dir: &Path,
+) -> Result<TestReport, TestError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|source| TestError::Read { path: dir.into(), source })?
+        .map_err(|source| TestError::Read {
+            path: dir.into(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();

@@ -11,10 +11,16 @@ use vibesync_policy_types::Verdict;
 /// The run is a deny carrying exactly one fault finding of `kind`.
 fn assert_fault(run: &PolicyRun, kind: FaultKind) {
     assert_eq!(run.fault, Some(kind), "{run:#?}");
-    let Verdict::Deny(f) = &run.verdict else { panic!("expected a deny: {run:#?}") };
+    let Verdict::Deny(f) = &run.verdict else {
+        panic!("expected a deny: {run:#?}")
+    };
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].rule, FAULT_RULE);
-    assert!(f[0].message.contains(&format!("[{kind}:")), "{}", f[0].message);
+    assert!(
+        f[0].message.contains(&format!("[{kind}:")),
+        "{}",
+        f[0].message
+    );
 }
 
 /// The runtime still serves: the counter fixture allows on a fresh instance.
@@ -32,7 +38,10 @@ fn infinite_loop_runs_out_of_fuel() {
     let rt = runtime(budgets(20_000_000, 10_000));
     let run = eval(&rt, &load(&rt, "infinite-loop"), 1);
     assert_fault(&run, FaultKind::Fuel);
-    assert_eq!(run.fuel_used, 20_000_000, "stopped exactly at the fuel budget");
+    assert_eq!(
+        run.fuel_used, 20_000_000,
+        "stopped exactly at the fuel budget"
+    );
     assert!(run.duration_ns < 10_000_000_000);
     assert_still_serving(&rt);
 }
@@ -43,8 +52,16 @@ fn infinite_loop_with_ample_fuel_meets_the_deadline() {
     let run = eval(&rt, &load(&rt, "infinite-loop"), 1);
     assert_fault(&run, FaultKind::Deadline);
     // The deadline is 50 ms, checked on 1 ms epoch ticks; allow scheduling slack.
-    assert!(run.duration_ns < 1_000_000_000, "took {} ns", run.duration_ns);
-    assert!(run.duration_ns >= 50_000_000, "stopped before the deadline: {} ns", run.duration_ns);
+    assert!(
+        run.duration_ns < 1_000_000_000,
+        "took {} ns",
+        run.duration_ns
+    );
+    assert!(
+        run.duration_ns >= 50_000_000,
+        "stopped before the deadline: {} ns",
+        run.duration_ns
+    );
     assert_still_serving(&rt);
 }
 
@@ -54,11 +71,26 @@ fn slow_but_legal_policy_allows_within_budget_and_denies_past_the_deadline() {
     let slow = load(&rt, "slow");
     let quick = eval_with(&rt, &slow, 1, serde_json::json!({"rounds": 10}));
     assert_eq!(quick.verdict, Verdict::Allow, "{quick:#?}");
-    let run = eval_with(&rt, &slow, 2, serde_json::json!({"rounds": 1_000_000_000_000i64}));
+    let run = eval_with(
+        &rt,
+        &slow,
+        2,
+        serde_json::json!({"rounds": 1_000_000_000_000i64}),
+    );
     assert_fault(&run, FaultKind::Deadline);
-    assert!(run.fuel_used < u64::MAX / 2, "the deadline, not fuel, stopped it");
-    assert!(run.logs_dropped > 0, "log calls past the cap are dropped and counted");
-    assert!(run.duration_ns < 1_000_000_000, "took {} ns", run.duration_ns);
+    assert!(
+        run.fuel_used < u64::MAX / 2,
+        "the deadline, not fuel, stopped it"
+    );
+    assert!(
+        run.logs_dropped > 0,
+        "log calls past the cap are dropped and counted"
+    );
+    assert!(
+        run.duration_ns < 1_000_000_000,
+        "took {} ns",
+        run.duration_ns
+    );
     assert_still_serving(&rt);
 }
 
@@ -99,10 +131,15 @@ fn deny_without_findings_is_malformed() {
 #[test]
 fn wrong_result_type_is_refused_at_load() {
     let rt = runtime(budgets(100_000_000, 10_000));
-    let err = rt.load_for_review("wrong-result", fixture("wrong-result")).unwrap_err();
+    let err = rt
+        .load_for_review("wrong-result", fixture("wrong-result"))
+        .unwrap_err();
     assert!(matches!(err, LoadError::World { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("vibesync:policy/policy@0.1.0") && msg.contains("policy inspect"), "{msg}");
+    assert!(
+        msg.contains("vibesync:policy/policy@0.1.0") && msg.contains("policy inspect"),
+        "{msg}"
+    );
     let report = inspect::inspect(&rt, fixture("wrong-result")).unwrap();
     assert!(report.world_mismatch.is_some());
     assert_still_serving(&rt);
@@ -111,9 +148,20 @@ fn wrong_result_type_is_refused_at_load() {
 /// The fixture imports `wasi:<family>/...`, so the attempt is real.
 fn assert_imports(rt: &Runtime, name: &str, family: &str) {
     let report = inspect::inspect(rt, fixture(name)).unwrap();
-    let hits: Vec<_> = report.capabilities.iter().filter(|c| c.interface.starts_with(family)).collect();
-    assert!(!hits.is_empty(), "{name} does not import {family}: {:#?}", report.imports);
-    assert!(hits.iter().all(|c| c.status == inspect::Status::NotGranted), "{hits:#?}");
+    let hits: Vec<_> = report
+        .capabilities
+        .iter()
+        .filter(|c| c.interface.starts_with(family))
+        .collect();
+    assert!(
+        !hits.is_empty(),
+        "{name} does not import {family}: {:#?}",
+        report.imports
+    );
+    assert!(
+        hits.iter().all(|c| c.status == inspect::Status::NotGranted),
+        "{hits:#?}"
+    );
 }
 
 #[test]
@@ -143,7 +191,11 @@ fn globals_do_not_survive_an_evaluation() {
     let rt = runtime(budgets(100_000_000, 10_000));
     let counter = load(&rt, "counter");
     for tid in 1..=50 {
-        assert_eq!(eval(&rt, &counter, tid).verdict, Verdict::Allow, "state leaked into evaluation {tid}");
+        assert_eq!(
+            eval(&rt, &counter, tid).verdict,
+            Verdict::Allow,
+            "state leaked into evaluation {tid}"
+        );
     }
 }
 

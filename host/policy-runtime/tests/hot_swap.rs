@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use vibesync_policy_runtime::{
-    Budgets, DirWatcher, Lockfile, Pipeline, PolicyConfigs, ReloadError, Runtime, RuntimeConfig, Sha256,
+    Budgets, DirWatcher, Lockfile, Pipeline, PolicyConfigs, ReloadError, Runtime, RuntimeConfig,
+    Sha256,
 };
 use vibesync_policy_types::Verdict;
 
@@ -48,7 +49,12 @@ fn hundred_swaps_under_concurrent_load() {
     let seen_deny = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..4)
         .map(|w| {
-            let (p, stop, evaluations, seen_deny) = (p.clone(), stop.clone(), evaluations.clone(), seen_deny.clone());
+            let (p, stop, evaluations, seen_deny) = (
+                p.clone(),
+                stop.clone(),
+                evaluations.clone(),
+                seen_deny.clone(),
+            );
             let (allow_hash, deny_hash) = (allow_hash.clone(), deny_hash.clone());
             std::thread::spawn(move || {
                 let ctx = empty_context();
@@ -62,7 +68,11 @@ fn hundred_swaps_under_concurrent_load() {
                     if run.module_sha256 == allow_hash {
                         assert_eq!(run.verdict, Verdict::Allow, "mis-attributed: {d:#?}");
                     } else if run.module_sha256 == deny_hash {
-                        assert_eq!(run.verdict.findings()[0].rule, "deny-all.always", "mis-attributed: {d:#?}");
+                        assert_eq!(
+                            run.verdict.findings()[0].rule,
+                            "deny-all.always",
+                            "mis-attributed: {d:#?}"
+                        );
                         seen_deny.fetch_add(1, Ordering::Relaxed);
                     } else {
                         panic!("unknown module {}", run.module_sha256);
@@ -76,7 +86,11 @@ fn hundred_swaps_under_concurrent_load() {
 
     let mut swaps = 0;
     for i in 0..120 {
-        let (bytes, hash) = if i % 2 == 0 { (deny, &deny_hash) } else { (allow, &allow_hash) };
+        let (bytes, hash) = if i % 2 == 0 {
+            (deny, &deny_hash)
+        } else {
+            (allow, &allow_hash)
+        };
         install(dir.path(), bytes);
         let events = p.reload().expect("an approved module swaps in");
         assert_eq!(events.len(), 1, "{events:#?}");
@@ -95,13 +109,23 @@ fn hundred_swaps_under_concurrent_load() {
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
-        w.join().expect("no worker saw a failed or mis-attributed evaluation");
+        w.join()
+            .expect("no worker saw a failed or mis-attributed evaluation");
     }
     let n = evaluations.load(Ordering::Relaxed);
-    eprintln!("{swaps} swaps, {n} evaluations, {} by the deny module", seen_deny.load(Ordering::Relaxed));
+    eprintln!(
+        "{swaps} swaps, {n} evaluations, {} by the deny module",
+        seen_deny.load(Ordering::Relaxed)
+    );
     assert!(swaps >= 100);
-    assert!(n > 100, "too few evaluations ran concurrently with the swaps: {n}");
-    assert!(seen_deny.load(Ordering::Relaxed) > 0 && seen_deny.load(Ordering::Relaxed) < n, "both versions served");
+    assert!(
+        n > 100,
+        "too few evaluations ran concurrently with the swaps: {n}"
+    );
+    assert!(
+        seen_deny.load(Ordering::Relaxed) > 0 && seen_deny.load(Ordering::Relaxed) < n,
+        "both versions served"
+    );
     assert_eq!(p.current().generation(), swaps);
 }
 
@@ -121,8 +145,14 @@ fn unapproved_replacement_is_refused_with_the_remedy() {
     ] {
         assert!(err.contains(needle), "{needle} missing from: {err}");
     }
-    assert_eq!(p.current().get("team").unwrap().hash(), &Sha256::of(fixture("counter")));
-    assert_eq!(p.evaluate(&transform_intent(1), &empty_context()).verdict, Verdict::Allow);
+    assert_eq!(
+        p.current().get("team").unwrap().hash(),
+        &Sha256::of(fixture("counter"))
+    );
+    assert_eq!(
+        p.evaluate(&transform_intent(1), &empty_context()).verdict,
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -146,5 +176,9 @@ fn watcher_swaps_on_change() {
             break;
         }
     }
-    assert!(p.evaluate(&transform_intent(1), &empty_context()).verdict.is_deny());
+    assert!(
+        p.evaluate(&transform_intent(1), &empty_context())
+            .verdict
+            .is_deny()
+    );
 }

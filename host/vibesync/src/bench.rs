@@ -62,9 +62,9 @@ pub struct LoadArgs {
     /// Only confined runs (no `--no-sandbox` baseline).
     #[arg(long)]
     pub confined_only: bool,
-    /// Which sequencer modes to run: `concurrent` (what serve runs),
-    /// `serial` (one transaction at a time, `serve --serial-sequencer`), or
-    /// `both`.
+    /// Which sequencer modes to run: `serial` (one transaction at a time,
+    /// what `serve` runs by default), `concurrent` (`serve
+    /// --concurrent-sequencer`), or `both`.
     #[arg(long, value_enum, default_value = "both")]
     pub sequencer: SequencerChoice,
     /// Also print every run's JSON.
@@ -111,7 +111,12 @@ impl Latencies {
             let i = ((p * us.len() as f64).ceil() as usize).clamp(1, us.len()) - 1;
             us[i]
         };
-        Latencies { n: us.len(), p50_us: rank(0.50), p99_us: rank(0.99), max_us: us.last().copied().unwrap_or(0) }
+        Latencies {
+            n: us.len(),
+            p50_us: rank(0.50),
+            p99_us: rank(0.99),
+            max_us: us.last().copied().unwrap_or(0),
+        }
     }
 }
 
@@ -119,7 +124,7 @@ impl Latencies {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadResult {
     pub confined: bool,
-    /// `serve --serial-sequencer`.
+    /// One transaction at a time (the default of `serve`).
     pub serial: bool,
     pub submitters: usize,
     pub seconds: f64,
@@ -152,7 +157,14 @@ fn object_id(i: usize) -> String {
 }
 
 fn intent(ops: Vec<OpSpec>, rationale: &str, scene_version: u64) -> IntentRequest {
-    IntentRequest { ops, rationale: rationale.into(), scene_version, idempotency_key: None, engines: None, source: Source::Agent }
+    IntentRequest {
+        ops,
+        rationale: rationale.into(),
+        scene_version,
+        idempotency_key: None,
+        engines: None,
+        source: Source::Agent,
+    }
 }
 
 /// Waits until every configured engine is connected.
@@ -187,7 +199,12 @@ async fn final_phase(core: &CoreHandle, tid: u64) -> anyhow::Result<Phase> {
 }
 
 /// The load itself, against a running core whose engines are configured.
-pub async fn load(core: CoreHandle, opts: LoadOptions, confined: bool, serial: bool) -> anyhow::Result<LoadResult> {
+pub async fn load(
+    core: CoreHandle,
+    opts: LoadOptions,
+    confined: bool,
+    serial: bool,
+) -> anyhow::Result<LoadResult> {
     engines_up(&core, Duration::from_secs(30)).await?;
     // One object per submitter, created in one setup transaction.
     let version = core.read_scene(Caller::Agent).await?.version;
@@ -197,7 +214,12 @@ pub async fn load(core: CoreHandle, opts: LoadOptions, confined: bool, serial: b
             args: json!({"id": object_id(i), "name": format!("BenchCube{i}"), "kind": "mesh", "primitive": "cube"}),
         })
         .collect();
-    let setup = core.submit_intent(Caller::Agent, intent(ops, "create one cube per load submitter", version)).await?;
+    let setup = core
+        .submit_intent(
+            Caller::Agent,
+            intent(ops, "create one cube per load submitter", version),
+        )
+        .await?;
     let phase = final_phase(&core, setup.tid).await?;
     if phase != Phase::Committed {
         bail!("the setup transaction ended {phase:?}");
@@ -285,8 +307,16 @@ pub fn ratio_summary(ratios: &[f64]) -> Option<RatioSummary> {
     }
     r.sort_by(f64::total_cmp);
     let mid = r.len() / 2;
-    let median = if r.len() % 2 == 1 { r[mid] } else { (r[mid - 1] + r[mid]) / 2.0 };
-    Some(RatioSummary { median, min: r[0], max: r[r.len() - 1] })
+    let median = if r.len() % 2 == 1 {
+        r[mid]
+    } else {
+        (r[mid - 1] + r[mid]) / 2.0
+    };
+    Some(RatioSummary {
+        median,
+        min: r[0],
+        max: r[r.len() - 1],
+    })
 }
 
 // ---- the driver -------------------------------------------------------
@@ -307,7 +337,9 @@ impl Drop for Proc {
 }
 
 fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -328,7 +360,14 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 /// `compiled` keeps the policy runtime's compile cache between runs, so
 /// that start-up does not recompile the built-ins every time (not measured
 /// either way).
-fn one_run(exe: &Path, dir: &Path, compiled: &Path, args: &LoadArgs, confined: bool, serial: bool) -> anyhow::Result<LoadResult> {
+fn one_run(
+    exe: &Path,
+    dir: &Path,
+    compiled: &Path,
+    args: &LoadArgs,
+    confined: bool,
+    serial: bool,
+) -> anyhow::Result<LoadResult> {
     std::fs::create_dir_all(dir)?;
     let state = dir.join("state");
     let port = free_udp_port()?;
@@ -344,10 +383,21 @@ fn one_run(exe: &Path, dir: &Path, compiled: &Path, args: &LoadArgs, confined: b
         ),
     )?;
     let engines = [
-        EngineConfig { name: "blender".into(), kind: EngineKind::Reference },
-        EngineConfig { name: "unity".into(), kind: EngineKind::Reference },
+        EngineConfig {
+            name: "blender".into(),
+            kind: EngineKind::Reference,
+        },
+        EngineConfig {
+            name: "unity".into(),
+            kind: EngineKind::Reference,
+        },
     ];
-    crate::init::init(&state, &engines, format!("127.0.0.1:{port}").parse()?, false)?;
+    crate::init::init(
+        &state,
+        &engines,
+        format!("127.0.0.1:{port}").parse()?,
+        false,
+    )?;
     let cache = state.join("cache");
     if compiled.is_dir() {
         copy_dir(compiled, &cache)?;
@@ -380,16 +430,26 @@ fn serve_and_load(
     if !confined {
         serve.arg("--no-sandbox");
     }
-    if serial {
-        serve.arg("--serial-sequencer");
+    if !serial {
+        serve.arg("--concurrent-sequencer");
     }
     let log = std::fs::File::create(dir.join("serve.log"))?;
-    let mut serve = Proc(serve.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).spawn().context("starting serve")?);
+    let mut serve = Proc(
+        serve
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("starting serve")?,
+    );
     let mut lines = BufReader::new(serve.0.stdout.take().context("serve stdout")?).lines();
     let mut next_line = || -> anyhow::Result<String> {
         match lines.next() {
             Some(l) => Ok(l?),
-            None => bail!("serve exited early; see {}", dir.join("serve.log").display()),
+            None => bail!(
+                "serve exited early; see {}",
+                dir.join("serve.log").display()
+            ),
         }
     };
     while next_line()? != LISTENING {}
@@ -452,7 +512,12 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                 let r = one_run(&exe, &dir, &root.join("compiled"), &args, confined, serial)?;
                 eprintln!(
                     "{:.0} committed/s, provisional p50 {} µs p99 {} µs, commit p50 {} µs p99 {} µs, refused {:?}",
-                    r.committed_per_s, r.to_provisional.p50_us, r.to_provisional.p99_us, r.to_commit.p50_us, r.to_commit.p99_us, r.refused
+                    r.committed_per_s,
+                    r.to_provisional.p50_us,
+                    r.to_provisional.p99_us,
+                    r.to_commit.p50_us,
+                    r.to_commit.p99_us,
+                    r.refused
                 );
                 if args.json {
                     println!("{}", serde_json::to_string(&r)?);
@@ -464,7 +529,8 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                 ratios.push(Ratio {
                     serial,
                     commit_p50: c.to_commit.p50_us as f64 / u.to_commit.p50_us as f64,
-                    provisional_p50: c.to_provisional.p50_us as f64 / u.to_provisional.p50_us as f64,
+                    provisional_p50: c.to_provisional.p50_us as f64
+                        / u.to_provisional.p50_us as f64,
                     committed_per_s: c.committed_per_s / u.committed_per_s,
                 });
             }
@@ -506,14 +572,21 @@ fn render(args: &LoadArgs, runs: &[LoadResult], ratios: &[Ratio]) -> String {
             r.to_provisional.p99_us as f64 / 1000.0,
             r.to_commit.p50_us as f64 / 1000.0,
             r.to_commit.p99_us as f64 / 1000.0,
-            if refused.is_empty() { "-".into() } else { refused.join(", ") },
+            if refused.is_empty() {
+                "-".into()
+            } else {
+                refused.join(", ")
+            },
         );
     }
     let show = |name: &str, xs: Vec<f64>| match ratio_summary(&xs) {
         Some(s) => format!(
             "{name}: median {:.3} (rounds: {})\n",
             s.median,
-            xs.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ")
+            xs.iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         None => String::new(),
     };
@@ -522,10 +595,22 @@ fn render(args: &LoadArgs, runs: &[LoadResult], ratios: &[Ratio]) -> String {
         if rs.is_empty() {
             continue;
         }
-        out += &format!("\nconfined / unconfined, {} sequencer, per round:\n", if serial { "serial" } else { "concurrent" });
-        out += &show("  commit latency p50", rs.iter().map(|r| r.commit_p50).collect());
-        out += &show("  provisional latency p50", rs.iter().map(|r| r.provisional_p50).collect());
-        out += &show("  committed/s", rs.iter().map(|r| r.committed_per_s).collect());
+        out += &format!(
+            "\nconfined / unconfined, {} sequencer, per round:\n",
+            if serial { "serial" } else { "concurrent" }
+        );
+        out += &show(
+            "  commit latency p50",
+            rs.iter().map(|r| r.commit_p50).collect(),
+        );
+        out += &show(
+            "  provisional latency p50",
+            rs.iter().map(|r| r.provisional_p50).collect(),
+        );
+        out += &show(
+            "  committed/s",
+            rs.iter().map(|r| r.committed_per_s).collect(),
+        );
     }
     out
 }

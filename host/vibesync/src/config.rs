@@ -337,7 +337,11 @@ impl Config {
 
     /// The directory of extra policy components (relative to the project root).
     pub fn policy_dir(&self) -> PathBuf {
-        if self.policies.dir.is_absolute() { self.policies.dir.clone() } else { self.project_root.join(&self.policies.dir) }
+        if self.policies.dir.is_absolute() {
+            self.policies.dir.clone()
+        } else {
+            self.project_root.join(&self.policies.dir)
+        }
     }
 
     /// The control socket's path.

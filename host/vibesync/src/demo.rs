@@ -62,7 +62,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(demo(&dir));
     if args.keep || result.is_err() {
-        println!("\nproject directory kept: {} (serve.log has the host's log)", dir.display());
+        println!(
+            "\nproject directory kept: {} (serve.log has the host's log)",
+            dir.display()
+        );
     } else {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -74,7 +77,9 @@ fn step(title: &str) {
 }
 
 fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn demo(dir: &Path) -> anyhow::Result<()> {
@@ -92,10 +97,21 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         ),
     )?;
     let engines = [
-        EngineConfig { name: "blender".into(), kind: EngineKind::Reference },
-        EngineConfig { name: "unity".into(), kind: EngineKind::Reference },
+        EngineConfig {
+            name: "blender".into(),
+            kind: EngineKind::Reference,
+        },
+        EngineConfig {
+            name: "unity".into(),
+            kind: EngineKind::Reference,
+        },
     ];
-    crate::init::init(&state, &engines, format!("127.0.0.1:{port}").parse()?, false)?;
+    crate::init::init(
+        &state,
+        &engines,
+        format!("127.0.0.1:{port}").parse()?,
+        false,
+    )?;
 
     step("start the host: `vibesync serve` (MCP on stdio, QUIC for engines)");
     let log = std::fs::File::create(dir.join("serve.log"))?;
@@ -106,16 +122,33 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         .spawn()?;
     let client: Client = ().serve(transport).await.context("MCP handshake with `vibesync serve`")?;
     let tools = client.list_all_tools().await?;
-    println!("agent sees {} tools: {}", tools.len(), tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>().join(", "));
+    println!(
+        "agent sees {} tools: {}",
+        tools.len(),
+        tools
+            .iter()
+            .map(|t| t.name.as_ref())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     step("connect two reference engines (Blender-like RH +Z up, Unity-like LH +Y up)");
     let mut blender = spawn_engine(&exe, &state, "blender", "blender")?;
     let mut unity = spawn_engine(&exe, &state, "unity", "unity")?;
-    wait_until(&client, Duration::from_secs(20), "both engines connected", |v| {
-        v["engines"].as_array().is_some_and(|e| e.len() == 2 && e.iter().all(|e| e["connected"] == true))
-    })
+    wait_until(
+        &client,
+        Duration::from_secs(20),
+        "both engines connected",
+        |v| {
+            v["engines"]
+                .as_array()
+                .is_some_and(|e| e.len() == 2 && e.iter().all(|e| e["connected"] == true))
+        },
+    )
     .await?;
-    println!("blender and unity connected over QUIC (TLS 1.3, pinned certificate, HMAC-signed frames)");
+    println!(
+        "blender and unity connected over QUIC (TLS 1.3, pinned certificate, HMAC-signed frames)"
+    );
 
     step("create a cube and move it: synced and verified on both engines");
     let version = scene_version(&client).await?;
@@ -128,13 +161,29 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         "scene_version": version,
     }))
     .await?;
-    let tid = expect_ok(&out, "submit_intent")?["tid"].as_u64().context("tid")?;
-    println!("answer: {}", expect_ok(&out, "submit_intent")?["note"].as_str().unwrap_or_default());
+    let tid = expect_ok(&out, "submit_intent")?["tid"]
+        .as_u64()
+        .context("tid")?;
+    println!(
+        "answer: {}",
+        expect_ok(&out, "submit_intent")?["note"]
+            .as_str()
+            .unwrap_or_default()
+    );
     let final_phase = wait_final(&client, tid).await?;
     println!("tid {tid} -> {final_phase}");
-    let verify = expect_ok(&call(&client, "verify_engine_state", json!({})).await?, "verify_engine_state")?.clone();
+    let verify = expect_ok(
+        &call(&client, "verify_engine_state", json!({})).await?,
+        "verify_engine_state",
+    )?
+    .clone();
     for e in verify["engines"].as_array().into_iter().flatten() {
-        println!("  {:<8} engine hash {}  matches canonical: {}", e["engine"].as_str().unwrap_or("?"), short(&e["engine_hash"]), e["matches"]);
+        println!(
+            "  {:<8} engine hash {}  matches canonical: {}",
+            e["engine"].as_str().unwrap_or("?"),
+            short(&e["engine_hash"]),
+            e["matches"]
+        );
     }
 
     step("a NaN in a transform is refused before any engine sees it");
@@ -165,11 +214,22 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         "scene_version": version,
     }))
     .await?;
-    let tid = expect_ok(&out, "submit_intent")?["tid"].as_u64().context("tid")?;
-    println!("answer: provisionally committed (tid {tid}); verification reads both engines back...");
+    let tid = expect_ok(&out, "submit_intent")?["tid"]
+        .as_u64()
+        .context("tid")?;
+    println!(
+        "answer: provisionally committed (tid {tid}); verification reads both engines back..."
+    );
     let phase = wait_final(&client, tid).await?;
-    let tx = expect_ok(&call(&client, "get_transaction", json!({"tid": tid})).await?, "get_transaction")?.clone();
-    println!("tid {tid} -> {phase}: {}", tx["why"].as_str().unwrap_or_default());
+    let tx = expect_ok(
+        &call(&client, "get_transaction", json!({"tid": tid})).await?,
+        "get_transaction",
+    )?
+    .clone();
+    println!(
+        "tid {tid} -> {phase}: {}",
+        tx["why"].as_str().unwrap_or_default()
+    );
     unity.control("wrong-hash off").await?;
 
     step("a hung engine trips PANIC; nothing is mutated until an operator resumes");
@@ -182,31 +242,61 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         "rationale": "rename the cube to match the props list",
         "scene_version": version,
     });
-    println!("blender's main thread stops pumping; the agent submits a rename that blender never applies...");
+    println!(
+        "blender's main thread stops pumping; the agent submits a rename that blender never applies..."
+    );
     let out = call(&client, "submit_intent", rename.clone()).await?;
     println!("after {} ms: {}", hung_at.elapsed().as_millis(), text(&out));
     wait_until_status(&client, Duration::from_secs(10), |v| !v.is_null()).await?;
     let out = call(&client, "submit_intent", rename.clone()).await?;
     print_refusal(&out)?;
     println!("waiting for the engine to come back...");
-    tokio::time::sleep(Duration::from_millis(8000u64.saturating_sub(hung_at.elapsed().as_millis() as u64) + 1500)).await;
+    tokio::time::sleep(Duration::from_millis(
+        8000u64.saturating_sub(hung_at.elapsed().as_millis() as u64) + 1500,
+    ))
+    .await;
     let resumed = resume(&exe, &config_path, Duration::from_secs(20)).await?;
     println!("operator: `vibesync ctl resume` -> {resumed}");
-    let out = call(&client, "submit_intent", json!({
-        "ops": [{"op": "rename_object", "args": {"id": "cube", "name": "Crate"}}],
-        "rationale": "rename the cube to match the props list",
-        "scene_version": scene_version(&client).await?,
-    }))
+    let out = call(
+        &client,
+        "submit_intent",
+        json!({
+            "ops": [{"op": "rename_object", "args": {"id": "cube", "name": "Crate"}}],
+            "rationale": "rename the cube to match the props list",
+            "scene_version": scene_version(&client).await?,
+        }),
+    )
     .await?;
-    let tid = expect_ok(&out, "submit_intent")?["tid"].as_u64().context("tid")?;
-    println!("after resume: tid {tid} -> {}", wait_final(&client, tid).await?);
-    let verify = expect_ok(&call(&client, "verify_engine_state", json!({})).await?, "verify_engine_state")?.clone();
-    println!("all engines agree with the canonical scene: {}", verify["all_match"]);
+    let tid = expect_ok(&out, "submit_intent")?["tid"]
+        .as_u64()
+        .context("tid")?;
+    println!(
+        "after resume: tid {tid} -> {}",
+        wait_final(&client, tid).await?
+    );
+    let verify = expect_ok(
+        &call(&client, "verify_engine_state", json!({})).await?,
+        "verify_engine_state",
+    )?
+    .clone();
+    println!(
+        "all engines agree with the canonical scene: {}",
+        verify["all_match"]
+    );
 
     step("the journal (the WAL is the audit record)");
-    let journal = expect_ok(&call(&client, "get_operation_journal", json!({"limit": 12})).await?, "journal")?.clone();
+    let journal = expect_ok(
+        &call(&client, "get_operation_journal", json!({"limit": 12})).await?,
+        "journal",
+    )?
+    .clone();
     for e in journal["entries"].as_array().into_iter().flatten() {
-        println!("  tid {:<3} {:<12} {}", e["tid"], e["phase"].as_str().unwrap_or(""), e["summary"].as_str().unwrap_or(""));
+        println!(
+            "  tid {:<3} {:<12} {}",
+            e["tid"],
+            e["phase"].as_str().unwrap_or(""),
+            e["summary"].as_str().unwrap_or("")
+        );
     }
 
     blender.control("quit").await.ok();
@@ -220,7 +310,12 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn_engine(exe: &Path, state: &Path, name: &'static str, convention: &str) -> anyhow::Result<Engine> {
+fn spawn_engine(
+    exe: &Path,
+    state: &Path,
+    name: &'static str,
+    convention: &str,
+) -> anyhow::Result<Engine> {
     let pairing: PathBuf = crate::orchestrator::boot::pairing_path(state, name);
     let mut child = Command::new(exe)
         .arg("reference-engine")
@@ -239,8 +334,12 @@ fn spawn_engine(exe: &Path, state: &Path, name: &'static str, convention: &str) 
 }
 
 async fn call(client: &Client, tool: &'static str, args: Value) -> anyhow::Result<CallToolResult> {
-    let Value::Object(map) = args else { bail!("tool arguments must be an object") };
-    Ok(client.call_tool(CallToolRequestParams::new(tool).with_arguments(map)).await?)
+    let Value::Object(map) = args else {
+        bail!("tool arguments must be an object")
+    };
+    Ok(client
+        .call_tool(CallToolRequestParams::new(tool).with_arguments(map))
+        .await?)
 }
 
 /// The structured result of a successful call.
@@ -248,11 +347,17 @@ fn expect_ok<'a>(r: &'a CallToolResult, tool: &str) -> anyhow::Result<&'a Value>
     if r.is_error == Some(true) {
         bail!("{tool} failed: {}", text(r));
     }
-    r.structured_content.as_ref().with_context(|| format!("{tool} returned no structured result"))
+    r.structured_content
+        .as_ref()
+        .with_context(|| format!("{tool} returned no structured result"))
 }
 
 fn text(r: &CallToolResult) -> String {
-    r.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn print_refusal(r: &CallToolResult) -> anyhow::Result<()> {
@@ -266,15 +371,23 @@ fn print_refusal(r: &CallToolResult) -> anyhow::Result<()> {
 }
 
 fn short(v: &Value) -> String {
-    v.as_str().map_or("-".into(), |s| format!("{}…", &s[..12.min(s.len())]))
+    v.as_str()
+        .map_or("-".into(), |s| format!("{}…", &s[..12.min(s.len())]))
 }
 
 async fn scene_version(client: &Client) -> anyhow::Result<u64> {
     let r = call(client, "read_scene", json!({})).await?;
-    expect_ok(&r, "read_scene")?["version"].as_u64().context("scene version")
+    expect_ok(&r, "read_scene")?["version"]
+        .as_u64()
+        .context("scene version")
 }
 
-async fn wait_until(client: &Client, limit: Duration, what: &str, ok: impl Fn(&Value) -> bool) -> anyhow::Result<()> {
+async fn wait_until(
+    client: &Client,
+    limit: Duration,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let r = call(client, "list_engines", json!({})).await?;
@@ -289,7 +402,11 @@ async fn wait_until(client: &Client, limit: Duration, what: &str, ok: impl Fn(&V
 }
 
 /// Polls the scene's PANIC field (null when live).
-async fn wait_until_status(client: &Client, limit: Duration, ok: impl Fn(&Value) -> bool) -> anyhow::Result<()> {
+async fn wait_until_status(
+    client: &Client,
+    limit: Duration,
+    ok: impl Fn(&Value) -> bool,
+) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
         let r = call(client, "read_scene", json!({})).await?;
@@ -323,7 +440,13 @@ async fn wait_final(client: &Client, tid: u64) -> anyhow::Result<String> {
 async fn resume(exe: &Path, config: &Path, limit: Duration) -> anyhow::Result<String> {
     let start = Instant::now();
     loop {
-        let out = Command::new(exe).arg("ctl").arg("--config").arg(config).arg("resume").output().await?;
+        let out = Command::new(exe)
+            .arg("ctl")
+            .arg("--config")
+            .arg(config)
+            .arg("resume")
+            .output()
+            .await?;
         if out.status.success() {
             return Ok("cluster live again".into());
         }

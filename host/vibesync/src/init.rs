@@ -132,11 +132,20 @@ pub fn create_private_dir(dir: &Path) -> Result<(), InitError> {
 
 /// Does the work of `vibesync init`. The certificate and the pairing files
 /// come from the link crate, so host and adapters agree on one format.
-pub fn init(state_dir: &Path, engines: &[EngineConfig], endpoint: SocketAddr, force: bool) -> Result<InitReport, InitError> {
+pub fn init(
+    state_dir: &Path,
+    engines: &[EngineConfig],
+    endpoint: SocketAddr,
+    force: bool,
+) -> Result<InitReport, InitError> {
     create_private_dir(state_dir)?;
     let pairing_dir = state_dir.join("pairing");
     let mut targets = vec![state_dir.join(CERT_FILE), state_dir.join(KEY_FILE)];
-    targets.extend(engines.iter().map(|e| pairing_dir.join(format!("{}.json", e.name))));
+    targets.extend(
+        engines
+            .iter()
+            .map(|e| pairing_dir.join(format!("{}.json", e.name))),
+    );
     for path in &targets {
         if path.exists() {
             if !force {
@@ -145,7 +154,8 @@ pub fn init(state_dir: &Path, engines: &[EngineConfig], endpoint: SocketAddr, fo
             fs::remove_file(path).map_err(io(path))?;
         }
     }
-    let identity = vibesync_link::load_or_create_identity(state_dir).map_err(|e| InitError::Cert(e.to_string()))?;
+    let identity = vibesync_link::load_or_create_identity(state_dir)
+        .map_err(|e| InitError::Cert(e.to_string()))?;
     create_private_dir(&pairing_dir)?;
     let mut pairing_files = Vec::new();
     for (engine, path) in engines.iter().zip(&targets[2..]) {
@@ -160,7 +170,11 @@ pub fn init(state_dir: &Path, engines: &[EngineConfig], endpoint: SocketAddr, fo
         vibesync_link::write_pairing(path, &pairing).map_err(io(path))?;
         pairing_files.push(path.clone());
     }
-    Ok(InitReport { state_dir: state_dir.to_owned(), cert_sha256: hex::encode(identity.fingerprint), pairing_files })
+    Ok(InitReport {
+        state_dir: state_dir.to_owned(),
+        cert_sha256: hex::encode(identity.fingerprint),
+        pairing_files,
+    })
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<ExitCode> {

@@ -16,6 +16,6 @@ pub mod fake_core;
 pub mod init;
 pub mod logging;
 pub mod mcp;
-pub mod orchestrator;
 pub mod metrics;
+pub mod orchestrator;
 pub mod serve;

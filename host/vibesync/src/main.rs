@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "vibesync", version, about = "Let AI agents change live Blender and Unity scenes, safely.")]
+#[command(
+    name = "vibesync",
+    version,
+    about = "Let AI agents change live Blender and Unity scenes, safely."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,7 +59,9 @@ fn main() -> ExitCode {
         Command::Ctl(args) => vibesync::ctl::client::run(args),
         Command::Demo(args) => vibesync::demo::run(args),
         Command::Bench(cmd) => vibesync::bench::run(cmd),
-        Command::ReferenceEngine(args) => vibesync_reference_engine::run(args).map(|()| ExitCode::SUCCESS),
+        Command::ReferenceEngine(args) => {
+            vibesync_reference_engine::run(args).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

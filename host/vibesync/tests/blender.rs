@@ -47,16 +47,25 @@ impl Proc {
                 }
                 // The add-on must not echo its own (or the host's) changes
                 // back as artist edits: an unexpected event fails the test.
-                assert!(!line.starts_with("EVENT"), "unexpected artist-edit event from {}: {line}", self.name);
+                assert!(
+                    !line.starts_with("EVENT"),
+                    "unexpected artist-edit event from {}: {line}",
+                    self.name
+                );
             }
             panic!("{} exited before printing `{prefix}`", self.name)
         };
-        tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("{} did not print `{prefix}`", self.name))
+        tokio::time::timeout(WAIT, fut)
+            .await
+            .unwrap_or_else(|_| panic!("{} did not print `{prefix}`", self.name))
     }
 
     async fn control(&mut self, line: &str) {
         let stdin = self.child.stdin.as_mut().expect("stdin");
-        stdin.write_all(format!("{line}\n").as_bytes()).await.expect("write control line");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write control line");
         stdin.flush().await.expect("flush");
     }
 }
@@ -73,11 +82,16 @@ impl Cluster {
     /// `blender_kind`: `Blender` for the real add-on, `Reference` for the
     /// reference engine in Blender's convention (the benchmark's baseline).
     fn new(tag: &str, blender_kind: EngineKind, with_unity: bool) -> Cluster {
-        let dir = std::env::temp_dir().join(format!("vibesync-blender-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("vibesync-blender-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let state = dir.join("state");
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let config = dir.join("vibesync.toml");
         std::fs::write(
             &config,
@@ -87,16 +101,38 @@ impl Cluster {
                 state.display().to_string(),
                 dir.display().to_string(),
                 blender_kind.as_str(),
-                if with_unity { "\n[[engines]]\nname = \"unity\"\nkind = \"reference\"\n" } else { "" }
+                if with_unity {
+                    "\n[[engines]]\nname = \"unity\"\nkind = \"reference\"\n"
+                } else {
+                    ""
+                }
             ),
         )
         .unwrap();
-        let mut engines = vec![EngineConfig { name: "blender".into(), kind: blender_kind }];
+        let mut engines = vec![EngineConfig {
+            name: "blender".into(),
+            kind: blender_kind,
+        }];
         if with_unity {
-            engines.push(EngineConfig { name: "unity".into(), kind: EngineKind::Reference });
+            engines.push(EngineConfig {
+                name: "unity".into(),
+                kind: EngineKind::Reference,
+            });
         }
-        vibesync::init::init(&state, &engines, format!("127.0.0.1:{port}").parse().unwrap(), false).expect("vibesync init");
-        Cluster { dir, config, state, client: None, engines: engines.len() }
+        vibesync::init::init(
+            &state,
+            &engines,
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            false,
+        )
+        .expect("vibesync init");
+        Cluster {
+            dir,
+            config,
+            state,
+            client: None,
+            engines: engines.len(),
+        }
     }
 
     fn pairing(&self, engine: &str) -> PathBuf {
@@ -104,10 +140,17 @@ impl Cluster {
     }
 
     async fn start_host(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("serve.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("serve.log"))
+            .unwrap();
         let mut serve = Command::new(common::BIN);
         serve.arg("serve").arg("--config").arg(&self.config);
-        let (transport, _) = TokioChildProcess::builder(serve).stderr(Stdio::from(log)).spawn().expect("spawn serve");
+        let (transport, _) = TokioChildProcess::builder(serve)
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn serve");
         self.client = Some(().serve(transport).await.expect("MCP handshake"));
     }
 
@@ -122,24 +165,38 @@ impl Cluster {
     }
 
     async fn call(&self, tool: &'static str, args: Value) -> CallToolResult {
-        let Value::Object(map) = args else { panic!("arguments must be an object") };
-        self.client().call_tool(CallToolRequestParams::new(tool).with_arguments(map)).await.expect("MCP call")
+        let Value::Object(map) = args else {
+            panic!("arguments must be an object")
+        };
+        self.client()
+            .call_tool(CallToolRequestParams::new(tool).with_arguments(map))
+            .await
+            .expect("MCP call")
     }
 
     async fn ok(&self, tool: &'static str, args: Value) -> Value {
         let r = self.call(tool, args).await;
         assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(&r));
-        r.structured_content.clone().unwrap_or_else(|| panic!("{tool}: no structured result"))
+        r.structured_content
+            .clone()
+            .unwrap_or_else(|| panic!("{tool}: no structured result"))
     }
 
     async fn version(&self) -> u64 {
-        self.ok("read_scene", json!({})).await["version"].as_u64().expect("version")
+        self.ok("read_scene", json!({})).await["version"]
+            .as_u64()
+            .expect("version")
     }
 
     /// Submits ops and returns the transaction's final phase.
     async fn intent(&self, ops: Value, rationale: &str) -> (u64, String) {
         let version = self.version().await;
-        let out = self.ok("submit_intent", json!({"ops": ops, "rationale": rationale, "scene_version": version})).await;
+        let out = self
+            .ok(
+                "submit_intent",
+                json!({"ops": ops, "rationale": rationale, "scene_version": version}),
+            )
+            .await;
         let tid = out["tid"].as_u64().expect("tid");
         (tid, self.wait_final(tid).await)
     }
@@ -160,7 +217,9 @@ impl Cluster {
         let start = Instant::now();
         loop {
             let v = self.ok("list_engines", json!({})).await;
-            if v["engines"].as_array().is_some_and(|e| e.len() == self.engines && e.iter().all(|e| e["connected"] == true)) {
+            if v["engines"].as_array().is_some_and(|e| {
+                e.len() == self.engines && e.iter().all(|e| e["connected"] == true)
+            }) {
                 return;
             }
             assert!(start.elapsed() < WAIT, "engines did not connect: {v}");
@@ -175,18 +234,33 @@ impl Cluster {
     async fn resume(&self) {
         let start = Instant::now();
         loop {
-            let out = Command::new(common::BIN).arg("ctl").arg("--config").arg(&self.config).arg("resume").output().await.unwrap();
+            let out = Command::new(common::BIN)
+                .arg("ctl")
+                .arg("--config")
+                .arg(&self.config)
+                .arg("resume")
+                .output()
+                .await
+                .unwrap();
             if out.status.success() {
                 return;
             }
-            assert!(start.elapsed() < WAIT, "resume refused: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                start.elapsed() < WAIT,
+                "resume refused: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }
 
 fn text(r: &CallToolResult) -> String {
-    r.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn spawn_blender(python: &Path, pairing: &Path) -> Proc {
@@ -203,7 +277,11 @@ fn spawn_blender(python: &Path, pairing: &Path) -> Proc {
         .spawn()
         .expect("start headless Blender");
     let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    Proc { child, stdout, name: "blender" }
+    Proc {
+        child,
+        stdout,
+        name: "blender",
+    }
 }
 
 fn spawn_reference(pairing: &Path, convention: &str) -> Proc {
@@ -217,7 +295,11 @@ fn spawn_reference(pairing: &Path, convention: &str) -> Proc {
         .spawn()
         .expect("start reference engine");
     let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    Proc { child, stdout, name: "unity" }
+    Proc {
+        child,
+        stdout,
+        name: "unity",
+    }
 }
 
 async fn dump(blender: &mut Proc) -> Value {
@@ -227,12 +309,17 @@ async fn dump(blender: &mut Proc) -> Value {
 }
 
 fn object<'a>(scene: &'a Value, id: &str) -> &'a Value {
-    scene["objects"].as_array().and_then(|o| o.iter().find(|o| o["id"] == id)).unwrap_or_else(|| panic!("no `{id}` in {scene}"))
+    scene["objects"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["id"] == id))
+        .unwrap_or_else(|| panic!("no `{id}` in {scene}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blender_adapter_end_to_end() {
-    let Some(python) = common::bpy_python() else { return };
+    let Some(python) = common::bpy_python() else {
+        return;
+    };
     let mut cl = Cluster::new("e2e", EngineKind::Blender, true);
     cl.start_host().await;
     let mut unity = spawn_reference(&cl.pairing("unity"), "unity");
@@ -259,8 +346,15 @@ async fn blender_adapter_end_to_end() {
         json!([{"op": "delete_object", "args": {"id": "key"}}]),
     ];
     for ops in steps {
-        let (tid, phase) = cl.intent(ops.clone(), "build the test set piece by piece").await;
-        assert_eq!(phase, "committed", "tid {tid} {ops}: {}", cl.ok("get_transaction", json!({"tid": tid})).await);
+        let (tid, phase) = cl
+            .intent(ops.clone(), "build the test set piece by piece")
+            .await;
+        assert_eq!(
+            phase,
+            "committed",
+            "tid {tid} {ops}: {}",
+            cl.ok("get_transaction", json!({"tid": tid})).await
+        );
     }
     let v = cl.all_match().await;
     assert_eq!(v["all_match"], true, "{v}");
@@ -285,7 +379,10 @@ async fn blender_adapter_end_to_end() {
     unity.wait_line("STATUS").await; // control lines are handled in order
     assert_eq!(phase, "rolled_back", "tid {tid}");
     let after = dump(&mut blender).await;
-    assert_eq!(after, before, "Blender's datablocks after the rollback differ from before it");
+    assert_eq!(
+        after, before,
+        "Blender's datablocks after the rollback differ from before it"
+    );
     let v = cl.all_match().await;
     assert_eq!(v["all_match"], true, "{v}");
 
@@ -311,7 +408,10 @@ async fn blender_adapter_end_to_end() {
         }
         if start.elapsed() > WAIT {
             let journal = cl.ok("get_operation_journal", json!({"limit": 5})).await;
-            panic!("the artist edit did not reach the host: {}\njournal: {journal}", object(&scene, "cube"));
+            panic!(
+                "the artist edit did not reach the host: {}\njournal: {journal}",
+                object(&scene, "cube")
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -321,7 +421,10 @@ async fn blender_adapter_end_to_end() {
         if v["all_match"] == true {
             break;
         }
-        assert!(start.elapsed() < WAIT, "hashes disagree after the artist edit: {v}");
+        assert!(
+            start.elapsed() < WAIT,
+            "hashes disagree after the artist edit: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -335,15 +438,27 @@ async fn blender_adapter_end_to_end() {
     loop {
         let scene = cl.ok("read_scene", json!({})).await;
         if !scene["panic"].is_null() {
-            eprintln!("PANIC {} ms after the stall began: {}", hung_at.elapsed().as_millis(), scene["panic"]);
+            eprintln!(
+                "PANIC {} ms after the stall began: {}",
+                hung_at.elapsed().as_millis(),
+                scene["panic"]
+            );
             break;
         }
-        assert!(start.elapsed() < WAIT, "no PANIC while Blender's main thread is stalled");
+        assert!(
+            start.elapsed() < WAIT,
+            "no PANIC while Blender's main thread is stalled"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     blender.wait_line("RESUMED").await;
     cl.resume().await;
-    let (_, phase) = cl.intent(json!([{"op": "rename_object", "args": {"id": "cube", "name": "Crate"}}]), "match the props list").await;
+    let (_, phase) = cl
+        .intent(
+            json!([{"op": "rename_object", "args": {"id": "cube", "name": "Crate"}}]),
+            "match the props list",
+        )
+        .await;
     assert_eq!(phase, "committed");
 
     // Host restart: the add-on reconnects (new session) and reconciles.
@@ -357,7 +472,10 @@ async fn blender_adapter_end_to_end() {
         if v["all_match"] == true {
             break;
         }
-        assert!(start.elapsed() < WAIT, "not reconciled after the restart: {v}");
+        assert!(
+            start.elapsed() < WAIT,
+            "not reconciled after the restart: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (_, phase) = cl.intent(json!([{"op": "set_transform", "args": {"id": "cube", "translation": [0.0, 1.0, 0.0]}}]), "move the cube back after the host restart").await;
@@ -383,10 +501,26 @@ struct BenchResult {
 /// `n` sequential set_transform intents through MCP against one engine named
 /// `blender` (real Blender, or the reference engine in Blender's convention).
 async fn bench_run(python: &Path, n: usize, real_blender: bool) -> BenchResult {
-    let kind = if real_blender { EngineKind::Blender } else { EngineKind::Reference };
-    let mut cl = Cluster::new(if real_blender { "bench-blender" } else { "bench-reference" }, kind, false);
+    let kind = if real_blender {
+        EngineKind::Blender
+    } else {
+        EngineKind::Reference
+    };
+    let mut cl = Cluster::new(
+        if real_blender {
+            "bench-blender"
+        } else {
+            "bench-reference"
+        },
+        kind,
+        false,
+    );
     cl.start_host().await;
-    let mut engine = if real_blender { spawn_blender(python, &cl.pairing("blender")) } else { spawn_reference(&cl.pairing("blender"), "blender") };
+    let mut engine = if real_blender {
+        spawn_blender(python, &cl.pairing("blender"))
+    } else {
+        spawn_reference(&cl.pairing("blender"), "blender")
+    };
     engine.wait_line("READY").await;
     cl.wait_connected().await;
     let (_, phase) = cl.intent(json!([{"op": "create_object", "args": {"id": "bench", "name": "Bench", "kind": "mesh"}}]), "object the benchmark moves").await;
@@ -416,7 +550,11 @@ async fn bench_run(python: &Path, n: usize, real_blender: bool) -> BenchResult {
     cl.stop_host().await;
     let _ = std::fs::remove_dir_all(&cl.dir);
     latencies.sort();
-    BenchResult { per_s: n as f64 / verified.as_secs_f64(), p50: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99) }
+    BenchResult {
+        per_s: n as f64 / verified.as_secs_f64(),
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+    }
 }
 
 /// Verified transform intents per second through real Blender, against the
@@ -427,8 +565,13 @@ async fn bench_run(python: &Path, n: usize, real_blender: bool) -> BenchResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run explicitly, see docs/PERFORMANCE.md"]
 async fn blender_transform_throughput() {
-    let Some(python) = common::bpy_python() else { return };
-    let n: usize = std::env::var("VIBESYNC_BENCH_INTENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
+    let Some(python) = common::bpy_python() else {
+        return;
+    };
+    let n: usize = std::env::var("VIBESYNC_BENCH_INTENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
     let reference = bench_run(&python, n, false).await;
     let blender = bench_run(&python, n, true).await;
     for (name, r) in [("reference", &reference), ("blender", &blender)] {
@@ -439,5 +582,8 @@ async fn blender_transform_throughput() {
             r.p99.as_secs_f64() * 1e3
         );
     }
-    println!("BENCH blender/reference throughput ratio {:.2}", blender.per_s / reference.per_s);
+    println!(
+        "BENCH blender/reference throughput ratio {:.2}",
+        blender.per_s / reference.per_s
+    );
 }

@@ -7,14 +7,21 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
-    status.lines().find_map(|l| l.strip_prefix(key)).map(str::trim)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
 }
 
 #[test]
 fn serve_is_confined_on_every_thread() {
     let exe = env!("CARGO_BIN_EXE_vibesync");
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = dir.path().join("vibesync.toml");
     std::fs::write(
         &config,
@@ -25,8 +32,16 @@ fn serve_is_confined_on_every_thread() {
         ),
     )
     .unwrap();
-    let init = Command::new(exe).args(["init", "--config"]).arg(&config).output().unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let init = Command::new(exe)
+        .args(["init", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
 
     let mut serve = Command::new(exe)
         .args(["serve", "--config"])
@@ -53,12 +68,25 @@ fn serve_is_confined_on_every_thread() {
     }
     assert!(log.contains("sandbox applied (required)"), "{log}");
 
-    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().map(|e| e.unwrap().path()).collect();
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert!(tasks.len() > 1, "the host runs tokio and wasmtime threads");
     for task in &tasks {
         let status = std::fs::read_to_string(task.join("status")).unwrap();
-        assert_eq!(status_field(&status, "NoNewPrivs:"), Some("1"), "{}: {status}", task.display());
-        assert_eq!(status_field(&status, "Seccomp:"), Some("2"), "{}: {status}", task.display());
+        assert_eq!(
+            status_field(&status, "NoNewPrivs:"),
+            Some("1"),
+            "{}: {status}",
+            task.display()
+        );
+        assert_eq!(
+            status_field(&status, "Seccomp:"),
+            Some("2"),
+            "{}: {status}",
+            task.display()
+        );
     }
 
     // Closing the agent's side of stdio ends the MCP session and the host.

@@ -8,10 +8,16 @@ use std::process::Command;
 
 #[test]
 fn demo_runs_every_step_end_to_end() {
-    let out = Command::new(env!("CARGO_BIN_EXE_vibesync")).arg("demo").output().expect("run vibesync demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_vibesync"))
+        .arg("demo")
+        .output()
+        .expect("run vibesync demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "demo failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(
+        out.status.success(),
+        "demo failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
     for evidence in [
         // A transform synced and verified on both engines.
         "blender  engine hash",
@@ -27,7 +33,10 @@ fn demo_runs_every_step_end_to_end() {
         "cluster live again",
         "all engines agree with the canonical scene: true",
     ] {
-        assert!(stdout.contains(evidence), "missing `{evidence}` in the demo output\n{stdout}\n--- stderr\n{stderr}");
+        assert!(
+            stdout.contains(evidence),
+            "missing `{evidence}` in the demo output\n{stdout}\n--- stderr\n{stderr}"
+        );
     }
     assert!(!stdout.contains("matches canonical: false"), "{stdout}");
 }

@@ -41,7 +41,6 @@ pub struct Token {
     pub line: usize,
 }
 
-
 /// Lex `code` into tokens, or say where it is malformed.
 pub fn lex(code: &str) -> Result<Vec<Token>, String> {
     let mut lexer = Lexer {

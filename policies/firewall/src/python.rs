@@ -146,7 +146,6 @@ const GUARDED: &[&str] = &["bpy", "bpy.app", "bpy.ops", "bpy.utils"];
 /// `super().__init__()`); every other `__x__` is refused.
 const SAFE_DUNDERS: &[&str] = &["__name__", "__main__", "__init__", "__doc__"];
 
-
 /// Analyse `code`.
 pub fn analyse(code: &str) -> Report {
     let suite = match ast::Suite::parse(code, "<run_script>") {

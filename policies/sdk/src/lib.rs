@@ -103,9 +103,9 @@ macro_rules! export_policy {
                     config: ::std::vec::Vec<$crate::bindings::vibesync::policy::types::Leaf>,
                 ) -> $crate::bindings::vibesync::policy::types::Verdict {
                     $crate::glue::evaluate::<$policy>(intent, context, config)
-        }
+                }
             }
-            $crate::bindings::export!(VibesyncPolicyExport with_types_in $crate::bindings);
+    $crate::bindings::export!(VibesyncPolicyExport with_types_in $crate::bindings);
         };
     };
 }

@@ -36,16 +36,28 @@ const RATIONALES: [&str; 4] = [
 ];
 
 fn op(name: &str, args: Value) -> OpSpec {
-    OpSpec { op: name.into(), args }
+    OpSpec {
+        op: name.into(),
+        args,
+    }
 }
 
 impl World {
     pub fn agent_act(&mut self) {
-        let every = if self.settling { 1_000 } else { self.rng.range(150, 1_200) };
+        let every = if self.settling {
+            1_000
+        } else {
+            self.rng.range(150, 1_200)
+        };
         self.after(every, Ev::Agent);
         // Retry what has waited too long (same key: the host answers a retry
         // with the first outcome, never a second application).
-        let stale: Option<String> = self.agent.outstanding.iter().find(|(_, p)| self.now >= p.last_try + 3_000).map(|(k, _)| k.clone());
+        let stale: Option<String> = self
+            .agent
+            .outstanding
+            .iter()
+            .find(|(_, p)| self.now >= p.last_try + 3_000)
+            .map(|(k, _)| k.clone());
         if let Some(key) = stale {
             let p = self.agent.outstanding.get_mut(&key).expect("present");
             if p.attempts >= 10 {
@@ -67,8 +79,18 @@ impl World {
             return self.agent_lock();
         }
         let req = self.agent_request();
-        let key = req.idempotency_key.clone().expect("agent requests carry a key");
-        self.agent.outstanding.insert(key, Pending { req: req.clone(), attempts: 1, last_try: self.now });
+        let key = req
+            .idempotency_key
+            .clone()
+            .expect("agent requests carry a key");
+        self.agent.outstanding.insert(
+            key,
+            Pending {
+                req: req.clone(),
+                attempts: 1,
+                last_try: self.now,
+            },
+        );
         self.agent_submit(req);
     }
 
@@ -80,11 +102,22 @@ impl World {
         let object = self.rng.pick(&ids).clone();
         let held = self.host.seq.locks().any(|l| l.object == object);
         let input = if held {
-            Input::Unlock { object: object.clone(), by: "bot-b".into(), source: Source::Agent }
+            Input::Unlock {
+                object: object.clone(),
+                by: "bot-b".into(),
+                source: Source::Agent,
+            }
         } else {
-            Input::Lock { object: object.clone(), holder: "bot-b".into(), human: false }
+            Input::Lock {
+                object: object.clone(),
+                holder: "bot-b".into(),
+                human: false,
+            }
         };
-        self.log(format!("agent: bot-b {} {object}", if held { "unlocks" } else { "locks" }));
+        self.log(format!(
+            "agent: bot-b {} {object}",
+            if held { "unlocks" } else { "locks" }
+        ));
         if self.host.wal_fault.is_none() {
             self.host_feed(input);
         }
@@ -100,9 +133,19 @@ impl World {
             version = version.saturating_sub(self.rng.range(1, 3));
         }
         let mut ops = Vec::new();
-        let count = if self.rng.chance(0.15) { self.rng.range(2, 3) } else { 1 };
+        let count = if self.rng.chance(0.15) {
+            self.rng.range(2, 3)
+        } else {
+            1
+        };
         for k in 0..count {
-            let pick = |w: &mut World| if ids.is_empty() { None } else { Some(w.rng.pick(&ids).clone()) };
+            let pick = |w: &mut World| {
+                if ids.is_empty() {
+                    None
+                } else {
+                    Some(w.rng.pick(&ids).clone())
+                }
+            };
             let roll = self.rng.range(0, 99);
             let target = pick(self);
             let spec = match (roll, target) {
@@ -121,10 +164,19 @@ impl World {
                 (25..=59, Some(id)) => {
                     let (a, b) = (self.rng.coord(1.0), self.rng.coord(1.0));
                     let norm = (a * a + b * b + 1.0f64).sqrt();
-                    op("set_transform", json!({"id": id, "translation": [self.rng.coord(20.0), self.rng.coord(5.0), self.rng.coord(20.0)], "rotation": [a / norm, b / norm, 0.0, 1.0 / norm]}))
+                    op(
+                        "set_transform",
+                        json!({"id": id, "translation": [self.rng.coord(20.0), self.rng.coord(5.0), self.rng.coord(20.0)], "rotation": [a / norm, b / norm, 0.0, 1.0 / norm]}),
+                    )
                 }
-                (60..=74, Some(id)) => op("set_material", json!({"id": id, "base_color": [self.rng.coord(1.0).abs(), 0.5, 0.25, 1.0], "roughness": self.rng.coord(1.0).abs()})),
-                (75..=84, Some(id)) => op("rename_object", json!({"id": id, "name": format!("Renamed{n}")})),
+                (60..=74, Some(id)) => op(
+                    "set_material",
+                    json!({"id": id, "base_color": [self.rng.coord(1.0).abs(), 0.5, 0.25, 1.0], "roughness": self.rng.coord(1.0).abs()}),
+                ),
+                (75..=84, Some(id)) => op(
+                    "rename_object",
+                    json!({"id": id, "name": format!("Renamed{n}")}),
+                ),
                 (85..=91, Some(id)) => op("delete_object", json!({"id": id})),
                 (_, Some(id)) => {
                     let parent = pick(self).filter(|p| *p != id);
@@ -137,13 +189,31 @@ impl World {
         if self.rng.chance(0.15) {
             let id = ids.first().cloned().unwrap_or_else(|| "obj-1-0".into());
             let hostile = match self.rng.range(0, 7) {
-                0 => op("run_script", json!({"language": "python", "code": "import socket\nsocket.create_connection(('198.51.100.7', 80))"})),
-                1 => op("set_transform", json!({"id": id, "translation": ["NaN", 0.0, 1.0]})),
+                0 => op(
+                    "run_script",
+                    json!({"language": "python", "code": "import socket\nsocket.create_connection(('198.51.100.7', 80))"}),
+                ),
+                1 => op(
+                    "set_transform",
+                    json!({"id": id, "translation": ["NaN", 0.0, 1.0]}),
+                ),
                 2 => op("set_transform", json!({"id": id, "scale": [1e9, 1.0, 1.0]})),
-                3 => op("create_object", json!({"name": "../../../etc/passwd", "kind": "mesh"})),
-                4 => op("set_transform", json!({"id": id, "rotaton": [0.0, 0.0, 0.0, 1.0]})),
-                5 => op("set_transform", json!({"id": "ghost-object", "translation": [1.0, 2.0, 3.0]})),
-                6 => op("run_script", json!({"language": "python", "code": "import bpy\nbpy.app.timers.register(lambda: None)"})),
+                3 => op(
+                    "create_object",
+                    json!({"name": "../../../etc/passwd", "kind": "mesh"}),
+                ),
+                4 => op(
+                    "set_transform",
+                    json!({"id": id, "rotaton": [0.0, 0.0, 0.0, 1.0]}),
+                ),
+                5 => op(
+                    "set_transform",
+                    json!({"id": "ghost-object", "translation": [1.0, 2.0, 3.0]}),
+                ),
+                6 => op(
+                    "run_script",
+                    json!({"language": "python", "code": "import bpy\nbpy.app.timers.register(lambda: None)"}),
+                ),
                 _ => {
                     rationale = "asdf asdf".into();
                     op("set_material", json!({"id": id, "roughness": 0.5}))
@@ -152,7 +222,12 @@ impl World {
             let at = self.rng.range(0, ops.len() as u64 - 1) as usize;
             ops[at] = hostile;
         }
-        Request { ops, rationale, scene_version: version, idempotency_key: Some(format!("k{n}")) }
+        Request {
+            ops,
+            rationale,
+            scene_version: version,
+            idempotency_key: Some(format!("k{n}")),
+        }
     }
 
     /// The front door: `submit_intent` as the orchestrator handles it.
@@ -171,10 +246,25 @@ impl World {
             self.stats.refused += 1;
             return self.log(format!("agent: {key}: refused, PANIC ({engine})"));
         }
-        let locks: BTreeMap<_, _> = self.host.seq.locks().map(|l| (l.object.clone(), l.clone())).collect();
-        let engines: Vec<String> = crate::world::ENGINES.iter().map(|(n, _)| n.to_string()).collect();
+        let locks: BTreeMap<_, _> = self
+            .host
+            .seq
+            .locks()
+            .map(|l| (l.object.clone(), l.clone()))
+            .collect();
+        let engines: Vec<String> = crate::world::ENGINES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
         let tid = self.host.seq.next_tid();
-        let sub = crate::policy::intake(&req, tid, self.host.seq.scene(), self.host.seq.scene_version(), &locks, &engines);
+        let sub = crate::policy::intake(
+            &req,
+            tid,
+            self.host.seq.scene(),
+            self.host.seq.scene_version(),
+            &locks,
+            &engines,
+        );
         let sub = match sub {
             Ok(s) => s,
             Err(e) => {
@@ -185,7 +275,10 @@ impl World {
         };
         self.stats.intents += 1;
         let ops: Vec<&str> = req.ops.iter().map(|o| o.op.as_str()).collect();
-        self.log(format!("agent: submits {key} {ops:?} at v{} ({:?})", req.scene_version, sub.decision));
+        self.log(format!(
+            "agent: submits {key} {ops:?} at v{} ({:?})",
+            req.scene_version, sub.decision
+        ));
         let now = self.clock(0);
         match self.host.seq.handle(now, Input::Submit(sub)) {
             Ok(step) => {
@@ -196,15 +289,25 @@ impl World {
                 self.host.effects.extend(step.effects);
                 self.flush();
             }
-            Err(e) => self.fail("submit-accepted", format!("the sequencer refused a submission as an error: {e}")),
+            Err(e) => self.fail(
+                "submit-accepted",
+                format!("the sequencer refused a submission as an error: {e}"),
+            ),
         }
     }
 
     /// The host's answer reaches the agent.
     pub fn agent_on_answer(&mut self, tid: u64, answer: Answer) {
-        let Some(key) = self.agent.by_tid.get(&tid).cloned() else { return };
-        let Answer::Final(outcome) = answer else { return };
-        self.log(format!("agent: {key} (tid {tid}) final: {}", short(&outcome)));
+        let Some(key) = self.agent.by_tid.get(&tid).cloned() else {
+            return;
+        };
+        let Answer::Final(outcome) = answer else {
+            return;
+        };
+        self.log(format!(
+            "agent: {key} (tid {tid}) final: {}",
+            short(&outcome)
+        ));
         if let Outcome::Committed { scene_version } = &outcome {
             self.oracle.acked_commits.insert(tid, *scene_version);
         }
@@ -213,7 +316,10 @@ impl World {
             && o0.is_committed()
             && outcome.is_committed()
         {
-            return self.fail("idempotent-commit", format!("key {key} committed as tid {t0} and again as tid {tid}"));
+            return self.fail(
+                "idempotent-commit",
+                format!("key {key} committed as tid {t0} and again as tid {tid}"),
+            );
         }
         if self.agent.outstanding.remove(&key).is_some() {
             match &outcome {

@@ -14,8 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vibesync_protocol::frame::Limits;
 use vibesync_protocol::Channel;
+use vibesync_protocol::frame::Limits;
 use vibesync_wal::{Outcome, Record};
 
 use crate::world::{FrameId, Packet, World};
@@ -42,19 +42,40 @@ impl World {
     pub fn accepted(&mut self, p: &Packet, conn: u64, ts: u64, now: u64, who: &str) {
         let id = p.id;
         if p.tampered {
-            return self.fail("no-replay-accepted", format!("{who} accepted a tampered copy of {id:?}"));
+            return self.fail(
+                "no-replay-accepted",
+                format!("{who} accepted a tampered copy of {id:?}"),
+            );
         }
         if id.stream.conn != conn || !self.oracle.sent.contains_key(&id) {
-            return self.fail("no-replay-accepted", format!("{who} accepted {id:?} on connection {conn}, where it was never sent"));
+            return self.fail(
+                "no-replay-accepted",
+                format!("{who} accepted {id:?} on connection {conn}, where it was never sent"),
+            );
         }
         if !self.oracle.accepted.insert(id) {
-            return self.fail("no-replay-accepted", format!("{who} accepted {id:?} a second time (injected copy: {})", p.injected));
+            return self.fail(
+                "no-replay-accepted",
+                format!(
+                    "{who} accepted {id:?} a second time (injected copy: {})",
+                    p.injected
+                ),
+            );
         }
         let limits = Limits::for_channel(Channel::Control);
         if ts + limits.max_age_ms < now {
-            self.fail("no-stale-accepted", format!("{who} accepted {id:?} stamped {ts}, {} ms old", now - ts));
+            self.fail(
+                "no-stale-accepted",
+                format!("{who} accepted {id:?} stamped {ts}, {} ms old", now - ts),
+            );
         } else if ts > now + limits.max_skew_ms {
-            self.fail("no-stale-accepted", format!("{who} accepted {id:?} stamped {} ms in its future", ts - now));
+            self.fail(
+                "no-stale-accepted",
+                format!(
+                    "{who} accepted {id:?} stamped {} ms in its future",
+                    ts - now
+                ),
+            );
         }
     }
 
@@ -74,7 +95,10 @@ impl World {
                 if let Some(last) = self.oracle.last_intent_tid
                     && i.tid <= last
                 {
-                    return self.fail("tids-increase", format!("intent tid {} appended after tid {last}", i.tid));
+                    return self.fail(
+                        "tids-increase",
+                        format!("intent tid {} appended after tid {last}", i.tid),
+                    );
                 }
                 self.oracle.last_intent_tid = Some(i.tid);
             }
@@ -92,7 +116,10 @@ impl World {
                     if let Some(l) = last
                         && i.tid <= l
                     {
-                        return self.fail("tids-increase", format!("the recovered log has intent tid {} after tid {l}", i.tid));
+                        return self.fail(
+                            "tids-increase",
+                            format!("the recovered log has intent tid {} after tid {l}", i.tid),
+                        );
                     }
                     last = Some(i.tid);
                 }
@@ -103,9 +130,18 @@ impl World {
             }
         }
         self.oracle.last_intent_tid = last;
-        let lost: Vec<u64> = self.oracle.acked_commits.keys().filter(|t| !commits.contains(t)).copied().collect();
+        let lost: Vec<u64> = self
+            .oracle
+            .acked_commits
+            .keys()
+            .filter(|t| !commits.contains(t))
+            .copied()
+            .collect();
         if !lost.is_empty() {
-            self.fail("committed-survives-crash", format!("tids {lost:?} were answered committed but are not in the recovered log"));
+            self.fail(
+                "committed-survives-crash",
+                format!("tids {lost:?} were answered committed but are not in the recovered log"),
+            );
         }
     }
 }

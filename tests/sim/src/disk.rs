@@ -67,7 +67,9 @@ impl Disk {
         rng: &mut Rng,
     ) -> Result<(), String> {
         if let Some(why) = &w.poisoned {
-            return Err(format!("the log writer is poisoned by an earlier error ({why}); restart the host"));
+            return Err(format!(
+                "the log writer is poisoned by an earlier error ({why}); restart the host"
+            ));
         }
         let mut chain = w.chain;
         let mut buf = Vec::new();
@@ -118,7 +120,10 @@ impl Disk {
     /// What `Wal::open` does, over the bytes: verify frames, CRCs and the
     /// chain from genesis, replay, cut a torn tail (corruption is an error).
     pub fn recover(&mut self) -> Result<Recovered, String> {
-        assert!(self.volatile.is_empty(), "recover runs after a crash or at boot");
+        assert!(
+            self.volatile.is_empty(),
+            "recover runs after a crash or at boot"
+        );
         let mut chain = Some(Chain::GENESIS);
         let mut replay = Replay::default();
         let mut records = Vec::new();

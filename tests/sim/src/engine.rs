@@ -13,11 +13,14 @@ use std::collections::VecDeque;
 
 use serde_json::json;
 use vibesync_protocol::{
-    AdapterHandshake, Channel, Command, CommandBody, Direction, Heartbeat, KeyRing, Message, Receiver, Reply, Sender,
+    AdapterHandshake, Channel, Command, CommandBody, Direction, Heartbeat, KeyRing, Message,
+    Receiver, Reply, Sender,
 };
 use vibesync_reference_engine::engine::{Convention, Engine};
 
-use crate::world::{ENGINES, Ev, FrameId, HEARTBEAT_EVERY_MS, IDLE_TIMEOUT_MS, Packet, Stream, World, secret};
+use crate::world::{
+    ENGINES, Ev, FrameId, HEARTBEAT_EVERY_MS, IDLE_TIMEOUT_MS, Packet, Stream, World, secret,
+};
 
 pub struct Conn {
     pub id: u64,
@@ -51,7 +54,11 @@ pub struct SimEngine {
 }
 
 fn convention(kind: &str) -> Convention {
-    if kind == "blender" { Convention::Blender } else { Convention::Unity }
+    if kind == "blender" {
+        Convention::Blender
+    } else {
+        Convention::Unity
+    }
 }
 
 impl SimEngine {
@@ -142,16 +149,37 @@ impl World {
         self.after(HEARTBEAT_EVERY_MS, Ev::EngineHeartbeat(e, conn));
     }
 
-    fn engine_emit(&mut self, _e: usize, conn: u64, chan: Channel, seq: u64, bytes: Vec<u8>, ts: u64) {
-        let id = FrameId { stream: Stream::new(conn, Direction::AdapterToHost, chan), seq };
+    fn engine_emit(
+        &mut self,
+        _e: usize,
+        conn: u64,
+        chan: Channel,
+        seq: u64,
+        bytes: Vec<u8>,
+        ts: u64,
+    ) {
+        let id = FrameId {
+            stream: Stream::new(conn, Direction::AdapterToHost, chan),
+            seq,
+        };
         self.oracle.sent(id, ts);
-        self.send(Packet { id, bytes, injected: false, tampered: false }, true);
+        self.send(
+            Packet {
+                id,
+                bytes,
+                injected: false,
+                tampered: false,
+            },
+            true,
+        );
     }
 
     /// Seal on the control stream of the current connection.
     fn engine_write(&mut self, e: usize, msg: &Message) {
         let now = self.eclock(e);
-        let Some(c) = self.engines[e].conn.as_mut() else { return };
+        let Some(c) = self.engines[e].conn.as_mut() else {
+            return;
+        };
         let seq = c.tx.next_seq();
         let bytes = c.tx.seal(c.ring.as_mut(), now, msg);
         let conn = c.id;
@@ -186,7 +214,9 @@ impl World {
             return;
         }
         let now = self.eclock(e);
-        let Some(c) = self.engines[e].conn.as_mut().filter(|c| c.id == conn) else { return };
+        let Some(c) = self.engines[e].conn.as_mut().filter(|c| c.id == conn) else {
+            return;
+        };
         let established = c.established;
         let opened = c.rx.open(&p.bytes, c.ring.as_mut(), now);
         let o = match opened {
@@ -236,7 +266,11 @@ impl World {
             _ => {}
         }
         if en.frozen && c.body.is_new_mutation() {
-            let r = Reply::err(c.id, "frozen", "the adapter is frozen (PANIC); the host must thaw it first");
+            let r = Reply::err(
+                c.id,
+                "frozen",
+                "the adapter is frozen (PANIC); the host must thaw it first",
+            );
             return self.engine_write(e, &Message::Reply(r));
         }
         en.queue.push_back(c);
@@ -291,7 +325,11 @@ impl World {
                 other => other.name().to_string(),
             };
             let r = en.engine.handle(c);
-            let outcome = if r.ok { "ok".to_string() } else { r.error.as_ref().map_or(String::new(), |e| e.code.clone()) };
+            let outcome = if r.ok {
+                "ok".to_string()
+            } else {
+                r.error.as_ref().map_or(String::new(), |e| e.code.clone())
+            };
             self.log(format!("{}: {what}: {outcome}", ENGINES[e].0));
             self.engine_write(e, &Message::Reply(r));
         }
@@ -301,7 +339,9 @@ impl World {
         if !self.engines[e].alive {
             return;
         }
-        let Some(c) = self.engines[e].conn.as_mut().filter(|c| c.id == conn) else { return };
+        let Some(c) = self.engines[e].conn.as_mut().filter(|c| c.id == conn) else {
+            return;
+        };
         if !c.established {
             if self.now >= c.opened_at + 3_000 {
                 return self.engine_drop_conn(e, "no welcome within 3 s");

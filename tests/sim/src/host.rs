@@ -21,17 +21,23 @@ use vibesync_ledger::{Answer, Config, Effect, Input, Sequencer};
 use vibesync_link::{PanicState, Readiness};
 use vibesync_protocol::health::{Health, Observed, judge};
 use vibesync_protocol::{
-    B32, Channel, Command, CommandBody, DEADMAN_MS, Direction, HostHandshake, KeyRing, Message, Receiver, Rekey, RotationPolicy,
-    Sender,
+    B32, Channel, Command, CommandBody, DEADMAN_MS, Direction, HostHandshake, KeyRing, Message,
+    Receiver, Rekey, RotationPolicy, Sender,
 };
 use vibesync_wal::{AckOutcome, Record};
 
 use crate::Plant;
 use crate::disk::Writer;
-use crate::world::{COMMAND_TIMEOUT_MS, ENGINES, Ev, FrameId, HOST_TICK_MS, Packet, Stream, World, secret};
+use crate::world::{
+    COMMAND_TIMEOUT_MS, ENGINES, Ev, FrameId, HOST_TICK_MS, Packet, Stream, World, secret,
+};
 
 /// Keys rotate often in the simulation so rotation races are exercised.
-pub const ROTATION: RotationPolicy = RotationPolicy { rotate_after_ms: 20_000, rotate_after_frames: 40, overlap_ms: 5_000 };
+pub const ROTATION: RotationPolicy = RotationPolicy {
+    rotate_after_ms: 20_000,
+    rotate_after_frames: 40,
+    overlap_ms: 5_000,
+};
 
 pub struct Session {
     pub engine: usize,
@@ -148,7 +154,10 @@ fn scene_of(objects: &[SceneObject]) -> Scene {
 }
 
 fn engine_index(name: &str) -> usize {
-    ENGINES.iter().position(|(n, _)| *n == name).expect("configured engine")
+    ENGINES
+        .iter()
+        .position(|(n, _)| *n == name)
+        .expect("configured engine")
 }
 
 impl Host {
@@ -184,7 +193,10 @@ impl Host {
     /// Connected, healthy, known to the sequencer, reconciled if it came back.
     pub fn engine_ready(&self, e: usize) -> bool {
         let i = &self.info[e];
-        self.current[e].is_some() && i.health == Health::Healthy && self.seq_up.contains(&e) && (i.sessions <= 1 || i.reconciled_at_ms.is_some())
+        self.current[e].is_some()
+            && i.health == Health::Healthy
+            && self.seq_up.contains(&e)
+            && (i.sessions <= 1 || i.reconciled_at_ms.is_some())
     }
 
     pub fn engine_state(&self, e: usize) -> String {
@@ -247,7 +259,12 @@ impl World {
         let (kept, of) = self.disk.crash(&mut self.rng);
         self.log(format!("host down: {kept} of {of} unsynced bytes survive"));
         self.host.up = false;
-        let conns: Vec<u64> = self.conns.iter().filter(|(_, c)| c.alive).map(|(id, _)| *id).collect();
+        let conns: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.alive)
+            .map(|(id, _)| *id)
+            .collect();
         for c in conns {
             let t = self.rng.range(100, crate::world::IDLE_TIMEOUT_MS);
             self.kill_conn(c, "host process gone", 0, t);
@@ -292,7 +309,9 @@ impl World {
                 let records = std::mem::take(&mut self.host.journal);
                 let at = self.hclock();
                 let fault = self.next_io_fault.take();
-                let Some(w) = self.host.writer.as_mut() else { return };
+                let Some(w) = self.host.writer.as_mut() else {
+                    return;
+                };
                 match self.disk.append(w, at, &records, fault, &mut self.rng) {
                     Ok(()) => self.check_append(&records),
                     Err(e) => {
@@ -340,31 +359,72 @@ impl World {
                     return self.fail("no-mutation-during-panic", format!("the sequencer emitted apply of tid {tid} to {engine} while in PANIC ({p})"));
                 }
                 let e = engine_index(&engine);
-                if let Err(why) = self.send_command(e, CommandBody::Apply { tid, ops }, Purpose::Apply { tid }) {
-                    self.host.internal.push_back(Input::Applied { tid, engine, ack: AckOutcome::Failed { error: why } });
+                if let Err(why) =
+                    self.send_command(e, CommandBody::Apply { tid, ops }, Purpose::Apply { tid })
+                {
+                    self.host.internal.push_back(Input::Applied {
+                        tid,
+                        engine,
+                        ack: AckOutcome::Failed { error: why },
+                    });
                 }
             }
-            Effect::Verify { engine, tid, objects } => {
+            Effect::Verify {
+                engine,
+                tid,
+                objects,
+            } => {
                 let e = engine_index(&engine);
-                if let Err(why) = self.send_command(e, CommandBody::Verify { tid, ids: objects }, Purpose::Verify { tid }) {
-                    self.host.internal.push_back(Input::Verified { tid, engine, observed: Err(why) });
+                if let Err(why) = self.send_command(
+                    e,
+                    CommandBody::Verify { tid, ids: objects },
+                    Purpose::Verify { tid },
+                ) {
+                    self.host.internal.push_back(Input::Verified {
+                        tid,
+                        engine,
+                        observed: Err(why),
+                    });
                 }
             }
             Effect::Undo { engine, tid, token } => {
                 if self.plant(Plant::SkipUndo) {
                     // PLANTED BUG: report the undo done without sending it.
-                    self.host.internal.push_back(Input::Undone { tid, engine, result: Ok(()) });
+                    self.host.internal.push_back(Input::Undone {
+                        tid,
+                        engine,
+                        result: Ok(()),
+                    });
                     return;
                 }
                 let e = engine_index(&engine);
-                if let Err(why) = self.send_command(e, CommandBody::Rollback { tid, undo_token: token }, Purpose::Undo { tid }) {
-                    self.host.internal.push_back(Input::Undone { tid, engine, result: Err(why) });
+                if let Err(why) = self.send_command(
+                    e,
+                    CommandBody::Rollback {
+                        tid,
+                        undo_token: token,
+                    },
+                    Purpose::Undo { tid },
+                ) {
+                    self.host.internal.push_back(Input::Undone {
+                        tid,
+                        engine,
+                        result: Err(why),
+                    });
                 }
             }
             Effect::Commit { engine, tid } => {
-                let _ = self.send_command(engine_index(&engine), CommandBody::Commit { tid }, Purpose::Commit);
+                let _ = self.send_command(
+                    engine_index(&engine),
+                    CommandBody::Commit { tid },
+                    Purpose::Commit,
+                );
             }
-            Effect::Resync { engine, scene, scene_version } => {
+            Effect::Resync {
+                engine,
+                scene,
+                scene_version,
+            } => {
                 let e = engine_index(&engine);
                 self.log(format!("host: resync {engine} to v{scene_version}"));
                 let objects = scene.objects.values().cloned().collect();
@@ -375,19 +435,39 @@ impl World {
     }
 
     /// `Link::send`: the gates, then seal (rotating the key when due) and write.
-    fn send_command(&mut self, e: usize, body: CommandBody, purpose: Purpose) -> Result<(), String> {
+    fn send_command(
+        &mut self,
+        e: usize,
+        body: CommandBody,
+        purpose: Purpose,
+    ) -> Result<(), String> {
         let name = ENGINES[e].0;
         if body.is_new_mutation() && matches!(self.host.panic, PanicState::Panic { .. }) {
             return Err(format!("PANIC: no {} is sent to {name}", body.name()));
         }
-        let Some(conn) = self.host.current[e] else { return Err(format!("engine `{name}` is not connected")) };
-        if body.is_new_mutation() && self.host.info[e].sessions > 1 && self.host.info[e].reconciled_at_ms.is_none() {
-            return Err(format!("engine `{name}` reconnected and is not reconciled yet"));
+        let Some(conn) = self.host.current[e] else {
+            return Err(format!("engine `{name}` is not connected"));
+        };
+        if body.is_new_mutation()
+            && self.host.info[e].sessions > 1
+            && self.host.info[e].reconciled_at_ms.is_none()
+        {
+            return Err(format!(
+                "engine `{name}` reconnected and is not reconciled yet"
+            ));
         }
         let id = self.host.next_cmd;
         self.host.next_cmd += 1;
         let deadline = self.hclock() + COMMAND_TIMEOUT_MS;
-        self.host.pending.insert(id, Pending { engine: e, conn, purpose, deadline });
+        self.host.pending.insert(
+            id,
+            Pending {
+                engine: e,
+                conn,
+                purpose,
+                deadline,
+            },
+        );
         self.host_write(conn, Message::Command(Command { id, body }));
         Ok(())
     }
@@ -396,31 +476,64 @@ impl World {
     fn host_write(&mut self, conn: u64, msg: Message) {
         let now = self.hclock();
         let mut out = Vec::new();
-        let Some(s) = self.host.sessions.get_mut(&conn) else { return };
+        let Some(s) = self.host.sessions.get_mut(&conn) else {
+            return;
+        };
         if s.ring.should_rotate(now) {
             let (kid, key) = (s.ring.next_id(), self.rng.bytes32());
             let seq = s.tx.next_seq();
-            let bytes = s.tx.seal(Some(&mut s.ring), now, &Message::Rekey(Rekey { key_id: kid, key: B32(key) }));
+            let bytes = s.tx.seal(
+                Some(&mut s.ring),
+                now,
+                &Message::Rekey(Rekey {
+                    key_id: kid,
+                    key: B32(key),
+                }),
+            );
             s.ring.install(kid, key, now);
             out.push((seq, bytes));
         }
         let seq = s.tx.next_seq();
         out.push((seq, s.tx.seal(Some(&mut s.ring), now, &msg)));
         for (seq, bytes) in out {
-            let id = FrameId { stream: Stream::new(conn, Direction::HostToAdapter, Channel::Control), seq };
+            let id = FrameId {
+                stream: Stream::new(conn, Direction::HostToAdapter, Channel::Control),
+                seq,
+            };
             self.oracle.sent(id, now);
-            self.send(Packet { id, bytes, injected: false, tampered: false }, false);
+            self.send(
+                Packet {
+                    id,
+                    bytes,
+                    injected: false,
+                    tampered: false,
+                },
+                false,
+            );
         }
     }
 
     fn host_handshake_write(&mut self, conn: u64, msg: Message) {
         let now = self.hclock();
-        let Some(h) = self.host.handshakes.get_mut(&conn) else { return };
+        let Some(h) = self.host.handshakes.get_mut(&conn) else {
+            return;
+        };
         let seq = h.tx.next_seq();
         let bytes = h.tx.seal(None, now, &msg);
-        let id = FrameId { stream: Stream::new(conn, Direction::HostToAdapter, Channel::Control), seq };
+        let id = FrameId {
+            stream: Stream::new(conn, Direction::HostToAdapter, Channel::Control),
+            seq,
+        };
         self.oracle.sent(id, now);
-        self.send(Packet { id, bytes, injected: false, tampered: false }, false);
+        self.send(
+            Packet {
+                id,
+                bytes,
+                injected: false,
+                tampered: false,
+            },
+            false,
+        );
     }
 
     pub fn host_receive(&mut self, p: Packet) {
@@ -459,7 +572,9 @@ impl World {
             match msg {
                 Message::Hello(hello) => {
                     let h = self.host.handshakes.get_mut(&conn).expect("present");
-                    match h.hs.on_hello(hello, |name| ENGINES.iter().position(|(n, _)| *n == name).map(secret)) {
+                    match h.hs.on_hello(hello, |name| {
+                        ENGINES.iter().position(|(n, _)| *n == name).map(secret)
+                    }) {
                         Ok(c) => self.host_handshake_write(conn, Message::Challenge(c)),
                         Err(e) => {
                             self.log(format!("host: handshake refused: {e}"));
@@ -487,7 +602,10 @@ impl World {
                     }
                 }
                 other => {
-                    self.log(format!("host: unexpected `{}` during the handshake", other.kind()));
+                    self.log(format!(
+                        "host: unexpected `{}` during the handshake",
+                        other.kind()
+                    ));
                     self.kill_conn(conn, "protocol", 0, 50);
                 }
             }
@@ -525,7 +643,11 @@ impl World {
                     self.complete(pend, result);
                 }
             }
-            other => self.log(format!("host: unexpected `{}` from {}", other.kind(), ENGINES[e].0)),
+            other => self.log(format!(
+                "host: unexpected `{}` from {}",
+                other.kind(),
+                ENGINES[e].0
+            )),
         }
         self.flush();
     }
@@ -537,7 +659,13 @@ impl World {
         self.host.sessions.insert(
             conn,
             // The control stream goes on with the handshake's receiver and sender.
-            Session { engine: e, rx_ctl: h.rx, rx_hb: Receiver::new(Channel::Heartbeat, Direction::AdapterToHost), tx: h.tx, ring },
+            Session {
+                engine: e,
+                rx_ctl: h.rx,
+                rx_hb: Receiver::new(Channel::Heartbeat, Direction::AdapterToHost),
+                tx: h.tx,
+                ring,
+            },
         );
         self.host.current[e] = Some(conn);
         let i = &mut self.host.info[e];
@@ -547,8 +675,14 @@ impl World {
         i.reconciled_at_ms = None;
         i.reconcile_failed = false;
         let n = i.sessions;
-        self.log(format!("host: {} connected (session {sid}, conn {conn}, #{n})", ENGINES[e].0));
-        self.host_input(Input::EngineBack { engine: ENGINES[e].0.into(), session: sid });
+        self.log(format!(
+            "host: {} connected (session {sid}, conn {conn}, #{n})",
+            ENGINES[e].0
+        ));
+        self.host_input(Input::EngineBack {
+            engine: ENGINES[e].0.into(),
+            session: sid,
+        });
         if matches!(self.host.panic, PanicState::Panic { .. }) {
             self.freeze_all();
         }
@@ -560,21 +694,35 @@ impl World {
             return;
         }
         self.host.handshakes.remove(&conn);
-        let Some(s) = self.host.sessions.remove(&conn) else { return };
+        let Some(s) = self.host.sessions.remove(&conn) else {
+            return;
+        };
         let e = s.engine;
         if self.host.current[e] == Some(conn) {
             self.host.current[e] = None;
         } else {
-            self.log(format!("host: an older session of {} ended after a newer one registered", ENGINES[e].0));
+            self.log(format!(
+                "host: an older session of {} ended after a newer one registered",
+                ENGINES[e].0
+            ));
         }
-        let dead: Vec<u64> = self.host.pending.iter().filter(|(_, p)| p.conn == conn).map(|(id, _)| *id).collect();
+        let dead: Vec<u64> = self
+            .host
+            .pending
+            .iter()
+            .filter(|(_, p)| p.conn == conn)
+            .map(|(id, _)| *id)
+            .collect();
         for id in dead {
             let p = self.host.pending.remove(&id).expect("present");
             self.complete(p, Err(format!("engine `{}` disconnected", ENGINES[e].0)));
         }
         self.log(format!("host: {} disconnected ({why})", ENGINES[e].0));
         // The link emits `Disconnected` whenever a session ends.
-        self.host_input(Input::EngineLost { engine: ENGINES[e].0.into(), reason: why.into() });
+        self.host_input(Input::EngineLost {
+            engine: ENGINES[e].0.into(),
+            reason: why.into(),
+        });
         self.flush();
     }
 
@@ -584,19 +732,34 @@ impl World {
         match p.purpose {
             Purpose::Apply { tid } => {
                 let ack = match result {
-                    Ok(v) => AckOutcome::Applied { undo_token: v.get("undo_token").cloned().unwrap_or_default() },
+                    Ok(v) => AckOutcome::Applied {
+                        undo_token: v.get("undo_token").cloned().unwrap_or_default(),
+                    },
                     Err(error) => AckOutcome::Failed { error },
                 };
-                self.host.internal.push_back(Input::Applied { tid, engine, ack });
+                self.host
+                    .internal
+                    .push_back(Input::Applied { tid, engine, ack });
             }
             Purpose::Verify { tid } => {
                 let observed = result.and_then(|v| {
-                    v.get("hash").and_then(Value::as_str).and_then(StateHash::from_hex).ok_or_else(|| "the verify reply has no valid `hash`".to_owned())
+                    v.get("hash")
+                        .and_then(Value::as_str)
+                        .and_then(StateHash::from_hex)
+                        .ok_or_else(|| "the verify reply has no valid `hash`".to_owned())
                 });
-                self.host.internal.push_back(Input::Verified { tid, engine, observed });
+                self.host.internal.push_back(Input::Verified {
+                    tid,
+                    engine,
+                    observed,
+                });
             }
             Purpose::Undo { tid } => {
-                self.host.internal.push_back(Input::Undone { tid, engine, result: result.map(|_| ()) });
+                self.host.internal.push_back(Input::Undone {
+                    tid,
+                    engine,
+                    result: result.map(|_| ()),
+                });
             }
             Purpose::Commit | Purpose::Freeze | Purpose::Thaw => {
                 if let Err(e) = result {
@@ -612,16 +775,31 @@ impl World {
         let want = scene_of(&objects).hash().to_hex();
         let job = self.host.next_job;
         self.host.next_job += 1;
-        self.host.jobs.insert(job, Job { engine: e, objects, want, for_resume });
+        self.host.jobs.insert(
+            job,
+            Job {
+                engine: e,
+                objects,
+                want,
+                for_resume,
+            },
+        );
         if let Err(why) = self.send_command(e, CommandBody::Snapshot, Purpose::Snapshot { job }) {
             self.end_reconcile(job, Err(why));
         }
     }
 
     fn reconcile_snapshot(&mut self, job: u64, result: Result<Value, String>) {
-        let Some(j) = self.host.jobs.get(&job) else { return };
+        let Some(j) = self.host.jobs.get(&job) else {
+            return;
+        };
         let (e, want) = (j.engine, j.want.clone());
-        let got = match result.and_then(|v| v.get("hash").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| "no `hash`".into())) {
+        let got = match result.and_then(|v| {
+            v.get("hash")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| "no `hash`".into())
+        }) {
             Ok(h) => h,
             Err(why) => return self.end_reconcile(job, Err(why)),
         };
@@ -629,24 +807,37 @@ impl World {
             return self.end_reconcile(job, Ok(false));
         }
         let objects = j.objects.clone();
-        if let Err(why) = self.send_command(e, CommandBody::Resync { objects }, Purpose::Resync { job }) {
+        if let Err(why) =
+            self.send_command(e, CommandBody::Resync { objects }, Purpose::Resync { job })
+        {
             self.end_reconcile(job, Err(why));
         }
     }
 
     fn reconcile_resynced(&mut self, job: u64, result: Result<Value, String>) {
-        let Some(j) = self.host.jobs.get(&job) else { return };
+        let Some(j) = self.host.jobs.get(&job) else {
+            return;
+        };
         let want = j.want.clone();
-        let r = match result.and_then(|v| v.get("hash").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| "no `hash`".into())) {
+        let r = match result.and_then(|v| {
+            v.get("hash")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| "no `hash`".into())
+        }) {
             Ok(h) if h == want => Ok(true),
-            Ok(h) => Err(format!("after resync the engine hash is {h}, the canonical hash is {want}")),
+            Ok(h) => Err(format!(
+                "after resync the engine hash is {h}, the canonical hash is {want}"
+            )),
             Err(why) => Err(why),
         };
         self.end_reconcile(job, r);
     }
 
     fn end_reconcile(&mut self, job: u64, r: Result<bool, String>) {
-        let Some(j) = self.host.jobs.remove(&job) else { return };
+        let Some(j) = self.host.jobs.remove(&job) else {
+            return;
+        };
         let name = ENGINES[j.engine].0;
         match &r {
             Ok(resynced) => {
@@ -660,7 +851,10 @@ impl World {
             }
         }
         if j.for_resume {
-            self.resume_step(r.map(|_| ()).map_err(|why| format!("engine `{name}` could not be reconciled: {why}")));
+            self.resume_step(
+                r.map(|_| ())
+                    .map_err(|why| format!("engine `{name}` could not be reconciled: {why}")),
+            );
         }
     }
 
@@ -678,9 +872,17 @@ impl World {
             if self.host.info[e].sessions == 0 {
                 continue;
             }
-            let pending = self.host.pending.values().any(|p| p.engine == e && Some(p.conn) == self.host.current[e]);
+            let pending = self
+                .host
+                .pending
+                .values()
+                .any(|p| p.engine == e && Some(p.conn) == self.host.current[e]);
             let i = &self.host.info[e];
-            let o = Observed { last_heartbeat_ms: i.last_heartbeat_ms, last_pump_ms: i.last_pump_ms, pending_work: pending || i.queue_depth > 0 };
+            let o = Observed {
+                last_heartbeat_ms: i.last_heartbeat_ms,
+                last_pump_ms: i.last_pump_ms,
+                pending_work: pending || i.queue_depth > 0,
+            };
             let h = judge(ENGINES[e].0, o, now, DEADMAN_MS);
             if h != self.host.info[e].health {
                 self.log(format!("host: {} health {:?}", ENGINES[e].0, h));
@@ -691,7 +893,9 @@ impl World {
                 if self.host.panic.trip(&engine, &reason, now) {
                     self.stats.panics += 1;
                     self.log(format!("host: PANIC: {engine}: {reason}"));
-                    self.host_input(Input::Panic { reason: format!("engine `{engine}`: {reason}") });
+                    self.host_input(Input::Panic {
+                        reason: format!("engine `{engine}`: {reason}"),
+                    });
                     tripped = true;
                 }
             }
@@ -699,25 +903,46 @@ impl World {
         if tripped {
             self.freeze_all();
         }
-        let due: Vec<u64> = self.host.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
+        let due: Vec<u64> = self
+            .host
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in due {
             let p = self.host.pending.remove(&id).expect("present");
-            let what = format!("engine `{}` did not answer within {COMMAND_TIMEOUT_MS} ms", ENGINES[p.engine].0);
+            let what = format!(
+                "engine `{}` did not answer within {COMMAND_TIMEOUT_MS} ms",
+                ENGINES[p.engine].0
+            );
             self.complete(p, Err(what));
         }
         for e in 0..ENGINES.len() {
             let stale = self.host.current[e].is_some() && !self.host.seq_up.contains(&e);
             let i = &mut self.host.info[e];
-            i.stale_since = if stale { Some(i.stale_since.unwrap_or(self.now)) } else { None };
+            i.stale_since = if stale {
+                Some(i.stale_since.unwrap_or(self.now))
+            } else {
+                None
+            };
         }
         self.flush();
     }
 
     fn freeze_all(&mut self) {
-        let PanicState::Panic { engine, reason, .. } = &self.host.panic else { return };
+        let PanicState::Panic { engine, reason, .. } = &self.host.panic else {
+            return;
+        };
         let reason = format!("PANIC: engine `{engine}`: {reason}");
         for e in 0..ENGINES.len() {
-            let _ = self.send_command(e, CommandBody::Freeze { reason: reason.clone() }, Purpose::Freeze);
+            let _ = self.send_command(
+                e,
+                CommandBody::Freeze {
+                    reason: reason.clone(),
+                },
+                Purpose::Freeze,
+            );
         }
     }
 
@@ -728,12 +953,18 @@ impl World {
         }
         let objects = self.host.seq.scene().objects.values().cloned().collect();
         self.log("operator: resume (reconcile every engine first)".into());
-        self.host.resume = Some(Resume { order: (0..ENGINES.len()).collect(), next: 0, objects });
+        self.host.resume = Some(Resume {
+            order: (0..ENGINES.len()).collect(),
+            next: 0,
+            objects,
+        });
         self.resume_step(Ok(()));
     }
 
     fn resume_step(&mut self, r: Result<(), String>) {
-        let Some(res) = self.host.resume.as_mut() else { return };
+        let Some(res) = self.host.resume.as_mut() else {
+            return;
+        };
         if let Err(why) = r {
             self.host.resume = None;
             self.log(format!("operator: resume refused: {why}"));
@@ -752,7 +983,11 @@ impl World {
                 let i = &self.host.info[e];
                 (
                     ENGINES[e].0.to_string(),
-                    Readiness { connected: self.host.current[e].is_some(), healthy: i.health == Health::Healthy, reconciled_at_ms: i.reconciled_at_ms },
+                    Readiness {
+                        connected: self.host.current[e].is_some(),
+                        healthy: i.health == Health::Healthy,
+                        reconciled_at_ms: i.reconciled_at_ms,
+                    },
                 )
             })
             .collect();
@@ -777,13 +1012,20 @@ impl World {
                 return;
             }
         }
-        match self.host.seq.handle(self.hclock(), Input::Resume { operator: "operator".into() }) {
+        match self.host.seq.handle(
+            self.hclock(),
+            Input::Resume {
+                operator: "operator".into(),
+            },
+        ) {
             Ok(step) => {
                 self.log("operator: resumed".into());
                 self.host.journal.extend(step.journal);
                 self.host.effects.extend(step.effects);
             }
-            Err(e) if self.host.seq.panic().is_none() => self.log(format!("operator: sequencer was not in PANIC ({e})")),
+            Err(e) if self.host.seq.panic().is_none() => {
+                self.log(format!("operator: sequencer was not in PANIC ({e})"))
+            }
             Err(e) => self.log(format!("operator: sequencer refused resume: {e}")),
         }
         self.flush();
@@ -792,7 +1034,11 @@ impl World {
     /// What the operator does, periodically: decide escalations, restart
     /// adapters the host has lost track of, resume after PANIC.
     pub fn operator(&mut self) {
-        let every = if self.settling { 1_000 } else { self.rng.range(2_000, 6_000) };
+        let every = if self.settling {
+            1_000
+        } else {
+            self.rng.range(2_000, 6_000)
+        };
         self.after(every, Ev::Operator);
         if !self.host.up || self.host.wal_fault.is_some() {
             return;
@@ -801,7 +1047,15 @@ impl World {
             if self.settling || self.rng.chance(0.3) {
                 let approve = self.rng.chance(0.5);
                 let now = self.hclock();
-                if let Ok(step) = self.host.seq.handle(now, Input::Decide { tid, operator: "operator".into(), approve, note: "simulated operator".into() }) {
+                if let Ok(step) = self.host.seq.handle(
+                    now,
+                    Input::Decide {
+                        tid,
+                        operator: "operator".into(),
+                        approve,
+                        note: "simulated operator".into(),
+                    },
+                ) {
                     self.log(format!("operator: tid {tid} approve={approve}"));
                     self.host.journal.extend(step.journal);
                     self.host.effects.extend(step.effects);
@@ -812,10 +1066,18 @@ impl World {
         for e in 0..ENGINES.len() {
             let i = &self.host.info[e];
             let stale = i.stale_since.is_some_and(|t| self.now >= t + 3_000);
-            let unreconciled = i.reconcile_failed && !self.host.jobs.values().any(|j| j.engine == e);
+            let unreconciled =
+                i.reconcile_failed && !self.host.jobs.values().any(|j| j.engine == e);
             if (stale || unreconciled) && self.engines[e].alive {
-                let why = if stale { "the host holds its session but the sequencer thinks it is disconnected" } else { "it could not be reconciled" };
-                self.log(format!("operator: restarts the {} adapter: {why}", ENGINES[e].0));
+                let why = if stale {
+                    "the host holds its session but the sequencer thinks it is disconnected"
+                } else {
+                    "it could not be reconciled"
+                };
+                self.log(format!(
+                    "operator: restarts the {} adapter: {why}",
+                    ENGINES[e].0
+                ));
                 if stale {
                     self.stats.stale_disconnects += 1;
                 }
@@ -833,5 +1095,4 @@ impl World {
     fn agent_answer(&mut self, tid: u64, answer: Answer) {
         self.agent_on_answer(tid, answer);
     }
-
 }

@@ -55,7 +55,12 @@ pub struct Options {
 
 impl Options {
     pub fn new(seed: u64) -> Options {
-        Options { seed, active_ms: 20_000, settle_ms: 90_000, plant: None }
+        Options {
+            seed,
+            active_ms: 20_000,
+            settle_ms: 90_000,
+            plant: None,
+        }
     }
 }
 
@@ -79,7 +84,9 @@ pub struct Outcome {
 impl Outcome {
     /// The failure with the seed and the last `tail` lines of the trace.
     pub fn report(&self, tail: usize) -> String {
-        let Some(f) = &self.failure else { return format!("seed {}: ok", self.seed) };
+        let Some(f) = &self.failure else {
+            return format!("seed {}: ok", self.seed);
+        };
         let from = self.trace.len().saturating_sub(tail);
         format!(
             "seed {} FAILED invariant `{}` at t={} ms: {}\nreplay: vibesync-sim --seed {} --trace\n--- last {} trace lines ---\n{}",

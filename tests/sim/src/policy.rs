@@ -18,7 +18,9 @@ use std::time::Duration;
 use serde_json::Value;
 use vibesync_canonical::{Op, Scene, SceneObject};
 use vibesync_ledger::{Decision, Submission};
-use vibesync_policy_runtime::{Budgets, Pipeline, PolicyConfigs, Runtime, RuntimeConfig, load_builtins};
+use vibesync_policy_runtime::{
+    Budgets, Pipeline, PolicyConfigs, Runtime, RuntimeConfig, load_builtins,
+};
 use vibesync_policy_types as t;
 use vibesync_wal::{LockEntry, PolicyRecord, Source};
 
@@ -31,11 +33,16 @@ static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 pub fn pipeline() -> &'static Pipeline {
     PIPELINE.get_or_init(|| {
         let config = RuntimeConfig {
-            budgets: Budgets { deadline: Duration::from_secs(30), ..Budgets::default() },
+            budgets: Budgets {
+                deadline: Duration::from_secs(30),
+                ..Budgets::default()
+            },
             ..RuntimeConfig::default()
         };
         let runtime = Runtime::new(config).expect("the policy runtime starts");
-        let builtins = vibesync_policies::BUILTINS.iter().map(|b| (b.name, b.wasm, b.sha256));
+        let builtins = vibesync_policies::BUILTINS
+            .iter()
+            .map(|b| (b.name, b.wasm, b.sha256));
         let policies = load_builtins(&runtime, builtins).expect("the built-in policies load");
         Pipeline::new(runtime, policies, PolicyConfigs::default())
     })
@@ -89,7 +96,10 @@ fn object_state(o: &SceneObject, lock: Option<&LockEntry>) -> t::ObjectState {
             emission: m.emission,
             emission_strength: m.emission_strength,
         }),
-        lock: lock.map(|l| t::ObjectLock { holder: l.holder.clone(), human: l.human }),
+        lock: lock.map(|l| t::ObjectLock {
+            holder: l.holder.clone(),
+            human: l.human,
+        }),
     }
 }
 
@@ -113,9 +123,14 @@ pub fn intake(
     for (i, spec) in req.ops.iter().enumerate() {
         let current = scratch.as_ref().unwrap_or(scene);
         let ids = named_ids(&spec.args);
-        let (objects, missing): (Vec<_>, Vec<_>) = ids.iter().partition(|id| current.get(id).is_some());
+        let (objects, missing): (Vec<_>, Vec<_>) =
+            ids.iter().partition(|id| current.get(id).is_some());
         let ctx = t::Context {
-            objects: objects.iter().filter_map(|id| current.get(id)).map(|o| object_state(o, locks.get(&o.id))).collect(),
+            objects: objects
+                .iter()
+                .filter_map(|id| current.get(id))
+                .map(|o| object_state(o, locks.get(&o.id)))
+                .collect(),
             missing: missing.into_iter().cloned().collect(),
             scene_object_count: current.objects.len() as u32,
             scene_version,
@@ -141,7 +156,9 @@ pub fn intake(
         }
     }
     let deny = decisions.iter().any(|d| d.verdict.is_deny());
-    let escalate = decisions.iter().any(|d| matches!(d.verdict, t::Verdict::Escalate(_)));
+    let escalate = decisions
+        .iter()
+        .any(|d| matches!(d.verdict, t::Verdict::Escalate(_)));
     let mut ops = Vec::new();
     for (i, spec) in req.ops.iter().enumerate() {
         match Op::parse(&spec.op, spec.args.clone()) {
@@ -164,10 +181,19 @@ pub fn intake(
             });
         }
         if (deny && d.verdict.is_deny()) || (!deny && escalate) {
-            reasons.extend(d.verdict.findings().iter().map(|f| format!("`{}` at `/ops/{i}/args{}`", f.rule, f.path)));
+            reasons.extend(
+                d.verdict
+                    .findings()
+                    .iter()
+                    .map(|f| format!("`{}` at `/ops/{i}/args{}`", f.rule, f.path)),
+            );
         }
     }
-    let reason = if reasons.is_empty() { "refused by policy".to_owned() } else { reasons.join("; ") };
+    let reason = if reasons.is_empty() {
+        "refused by policy".to_owned()
+    } else {
+        reasons.join("; ")
+    };
     let decision = if deny {
         Decision::Deny { reason }
     } else if escalate {

@@ -42,7 +42,11 @@ pub struct Stream {
 
 impl Stream {
     pub fn new(conn: u64, dir: Direction, chan: Channel) -> Stream {
-        Stream { conn, dir: dir as u8, chan: chan as u8 }
+        Stream {
+            conn,
+            dir: dir as u8,
+            chan: chan as u8,
+        }
     }
 }
 
@@ -68,7 +72,11 @@ pub enum Ev {
     ToHost(Packet),
     ToEngine(usize, Packet),
     /// One side learns that a connection is gone.
-    ConnDown { conn: u64, to_host: bool, why: String },
+    ConnDown {
+        conn: u64,
+        to_host: bool,
+        why: String,
+    },
     HostTick(u64),
     HostBoot,
     /// The operator restarts the host of this boot (poisoned WAL).
@@ -165,7 +173,11 @@ impl World {
             disk: Disk::default(),
             next_io_fault: None,
             host: Host::down(),
-            engines: ENGINES.iter().enumerate().map(|(i, (n, k))| SimEngine::new(i, n, k)).collect(),
+            engines: ENGINES
+                .iter()
+                .enumerate()
+                .map(|(i, (n, k))| SimEngine::new(i, n, k))
+                .collect(),
             agent: crate::agent::Agent::default(),
             oracle: Oracle::default(),
             trace: Vec::new(),
@@ -191,7 +203,10 @@ impl World {
     /// Node `n`'s clock in unix ms.
     pub fn clock(&self, n: usize) -> u64 {
         let c = self.clocks[n];
-        let t = EPOCH_MS as i64 + self.now as i64 + c.offset_ms + self.now as i64 * c.drift_ppm / 1_000_000;
+        let t = EPOCH_MS as i64
+            + self.now as i64
+            + c.offset_ms
+            + self.now as i64 * c.drift_ppm / 1_000_000;
         t.max(0) as u64
     }
 
@@ -203,7 +218,11 @@ impl World {
     pub fn fail(&mut self, invariant: &'static str, detail: String) {
         if self.failure.is_none() {
             self.log(format!("INVARIANT VIOLATED [{invariant}]: {detail}"));
-            self.failure = Some(Failure { invariant, detail, at_ms: self.now });
+            self.failure = Some(Failure {
+                invariant,
+                detail,
+                at_ms: self.now,
+            });
         }
     }
 
@@ -211,19 +230,43 @@ impl World {
     pub fn open_conn(&mut self, e: usize) -> u64 {
         let id = self.next_conn;
         self.next_conn += 1;
-        self.conns.insert(id, Conn { engine: e, alive: true, held_until: 0, last: BTreeMap::new() });
+        self.conns.insert(
+            id,
+            Conn {
+                engine: e,
+                alive: true,
+                held_until: 0,
+                last: BTreeMap::new(),
+            },
+        );
         id
     }
 
     /// Close a connection; each side learns it after its own delay.
     pub fn kill_conn(&mut self, conn: u64, why: &str, host_after: u64, engine_after: u64) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if !c.alive {
             return;
         }
         c.alive = false;
-        self.after(host_after, Ev::ConnDown { conn, to_host: true, why: why.into() });
-        self.after(engine_after, Ev::ConnDown { conn, to_host: false, why: why.into() });
+        self.after(
+            host_after,
+            Ev::ConnDown {
+                conn,
+                to_host: true,
+                why: why.into(),
+            },
+        );
+        self.after(
+            engine_after,
+            Ev::ConnDown {
+                conn,
+                to_host: false,
+                why: why.into(),
+            },
+        );
     }
 
     /// Put a sealed record on the wire. Streams are ordered and reliable
@@ -234,7 +277,9 @@ impl World {
         // `seal` returns the record with its 4-byte length prefix; the
         // stream reader (`wire::read`) strips it before `Receiver::open`.
         p.bytes.drain(..4.min(p.bytes.len()));
-        let Some(c) = self.conns.get(&p.id.stream.conn) else { return };
+        let Some(c) = self.conns.get(&p.id.stream.conn) else {
+            return;
+        };
         if !c.alive {
             return;
         }
@@ -245,22 +290,49 @@ impl World {
         }
         let key = (p.id.stream.dir, p.id.stream.chan);
         let c = self.conns.get_mut(&p.id.stream.conn).expect("present");
-        let t = (self.now + delay).max(c.held_until + delay / 2).max(c.last.get(&key).copied().unwrap_or(0));
+        let t = (self.now + delay)
+            .max(c.held_until + delay / 2)
+            .max(c.last.get(&key).copied().unwrap_or(0));
         c.last.insert(key, t);
-        let mk = |p: Packet| if to_host { Ev::ToHost(p) } else { Ev::ToEngine(engine, p) };
+        let mk = |p: Packet| {
+            if to_host {
+                Ev::ToHost(p)
+            } else {
+                Ev::ToEngine(engine, p)
+            }
+        };
         if !self.settling && self.rng.chance(0.02) {
             let later = self.rng.range(0, 7_000);
-            self.at(t + later, mk(Packet { injected: true, ..p.clone() }));
+            self.at(
+                t + later,
+                mk(Packet {
+                    injected: true,
+                    ..p.clone()
+                }),
+            );
         }
         if !self.settling && self.rng.chance(0.01) {
             let mut bytes = p.bytes.clone();
             let i = self.rng.range(0, bytes.len() as u64 - 1) as usize;
             bytes[i] ^= 1 << self.rng.range(0, 7);
-            self.at(t + 1, mk(Packet { bytes, injected: true, tampered: true, ..p.clone() }));
+            self.at(
+                t + 1,
+                mk(Packet {
+                    bytes,
+                    injected: true,
+                    tampered: true,
+                    ..p.clone()
+                }),
+            );
         }
         if !self.settling && self.rng.chance(0.005) {
             // A frame of this engine replayed into its newest connection.
-            let newest = self.conns.iter().rev().find(|(_, c)| c.engine == engine && c.alive).map(|(id, _)| *id);
+            let newest = self
+                .conns
+                .iter()
+                .rev()
+                .find(|(_, c)| c.engine == engine && c.alive)
+                .map(|(id, _)| *id);
             if let Some(newest) = newest
                 && newest != p.id.stream.conn
             {
@@ -280,7 +352,10 @@ impl World {
             "seed {} engines {:?} clocks {:?}",
             self.opts.seed,
             ENGINES,
-            self.clocks.iter().map(|c| (c.offset_ms, c.drift_ppm)).collect::<Vec<_>>()
+            self.clocks
+                .iter()
+                .map(|c| (c.offset_ms, c.drift_ppm))
+                .collect::<Vec<_>>()
         ));
         self.at(0, Ev::HostBoot);
         for e in 0..self.engines.len() {
@@ -295,7 +370,9 @@ impl World {
         let deadline = self.opts.active_ms + self.opts.settle_ms;
         let mut quiet_since = None;
         while self.failure.is_none() {
-            let Some(((t, _), ev)) = self.queue.pop_first() else { break };
+            let Some(((t, _), ev)) = self.queue.pop_first() else {
+                break;
+            };
             if t > deadline {
                 break;
             }
@@ -319,7 +396,13 @@ impl World {
         }
         if self.failure.is_none() {
             let why = self.not_quiescent_because();
-            self.fail("liveness", format!("the cluster did not settle within {} ms after the faults stopped: {why}", self.opts.settle_ms));
+            self.fail(
+                "liveness",
+                format!(
+                    "the cluster did not settle within {} ms after the faults stopped: {why}",
+                    self.opts.settle_ms
+                ),
+            );
         }
         self.finish(false)
     }
@@ -327,15 +410,28 @@ impl World {
     fn finish(mut self, settled: bool) -> crate::Outcome {
         self.stats.torn_tails = self.disk.torn_tails;
         self.log(format!("end settled={settled} stats={:?}", self.stats));
-        crate::Outcome { seed: self.opts.seed, trace: self.trace, failure: self.failure, stats: self.stats }
+        crate::Outcome {
+            seed: self.opts.seed,
+            trace: self.trace,
+            failure: self.failure,
+            stats: self.stats,
+        }
     }
 
     fn dispatch(&mut self, ev: Ev) {
         match ev {
             Ev::ToHost(p) => self.host_receive(p),
             Ev::ToEngine(e, p) => self.engine_receive(e, p),
-            Ev::ConnDown { conn, to_host: true, why } => self.host_conn_down(conn, &why),
-            Ev::ConnDown { conn, to_host: false, why } => self.engine_conn_down(conn, &why),
+            Ev::ConnDown {
+                conn,
+                to_host: true,
+                why,
+            } => self.host_conn_down(conn, &why),
+            Ev::ConnDown {
+                conn,
+                to_host: false,
+                why,
+            } => self.engine_conn_down(conn, &why),
             Ev::HostTick(b) => self.host_tick(b),
             Ev::HostRestart(b) => self.host_restart(b),
             Ev::HostBoot => self.host_boot(),
@@ -362,11 +458,23 @@ impl World {
         match self.rng.range(0, 99) {
             0..=14 => {
                 let ms = self.rng.range(200, 6_000);
-                let conns: Vec<u64> = self.conns.iter().filter(|(_, c)| c.alive && c.engine == e).map(|(id, _)| *id).collect();
-                self.log(format!("FAULT partition {name} for {ms} ms (conns {conns:?})"));
+                let conns: Vec<u64> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.alive && c.engine == e)
+                    .map(|(id, _)| *id)
+                    .collect();
+                self.log(format!(
+                    "FAULT partition {name} for {ms} ms (conns {conns:?})"
+                ));
                 for id in conns {
                     if ms >= IDLE_TIMEOUT_MS {
-                        self.kill_conn(id, "idle timeout during a partition", IDLE_TIMEOUT_MS, IDLE_TIMEOUT_MS);
+                        self.kill_conn(
+                            id,
+                            "idle timeout during a partition",
+                            IDLE_TIMEOUT_MS,
+                            IDLE_TIMEOUT_MS,
+                        );
                     } else if let Some(c) = self.conns.get_mut(&id) {
                         c.held_until = self.now + ms;
                     }
@@ -400,17 +508,29 @@ impl World {
                 self.host_crash(back);
             }
             66..=73 => {
-                let f = if self.rng.chance(0.5) { IoFault::Write } else { IoFault::Sync };
+                let f = if self.rng.chance(0.5) {
+                    IoFault::Write
+                } else {
+                    IoFault::Sync
+                };
                 self.log(format!("FAULT next WAL append fails: {f:?}"));
                 self.next_io_fault = Some(f);
             }
             74..=89 => {
                 let node = self.rng.range(0, 2) as usize;
                 let big = self.rng.chance(0.2);
-                let mag = if big { self.rng.range(1_500, 8_000) } else { self.rng.range(10, 900) } as i64;
+                let mag = if big {
+                    self.rng.range(1_500, 8_000)
+                } else {
+                    self.rng.range(10, 900)
+                } as i64;
                 let jump = if self.rng.chance(0.5) { mag } else { -mag };
                 self.clocks[node].offset_ms += jump;
-                let who = if node == 0 { "host" } else { ENGINES[node - 1].0 };
+                let who = if node == 0 {
+                    "host"
+                } else {
+                    ENGINES[node - 1].0
+                };
                 self.log(format!("FAULT clock of {who} jumps {jump:+} ms"));
             }
             _ => {
@@ -420,7 +540,9 @@ impl World {
                 let c = &mut self.clocks[node];
                 c.offset_ms += self.now as i64 * (c.drift_ppm - drift) / 1_000_000;
                 c.drift_ppm = drift;
-                self.log(format!("FAULT clock drift of node {node} is now {drift} ppm"));
+                self.log(format!(
+                    "FAULT clock drift of node {node} is now {drift} ppm"
+                ));
             }
         }
     }
@@ -437,7 +559,10 @@ impl World {
         // NTP brings the clocks back within the protocol's 1 s skew: a
         // permanent skew beyond it refuses every handshake (by design).
         for n in 0..self.clocks.len() {
-            let (off, drift) = (self.rng.range(0, 600) as i64 - 300, self.rng.range(0, 200) as i64 - 100);
+            let (off, drift) = (
+                self.rng.range(0, 600) as i64 - 300,
+                self.rng.range(0, 200) as i64 - 100,
+            );
             let c = &mut self.clocks[n];
             c.offset_ms = off - self.now as i64 * drift / 1_000_000;
             c.drift_ppm = drift;
@@ -485,7 +610,10 @@ impl World {
             }
         }
         if !self.agent.outstanding.is_empty() {
-            why.push(format!("agent waits on {:?}", self.agent.outstanding.keys().collect::<Vec<_>>()));
+            why.push(format!(
+                "agent waits on {:?}",
+                self.agent.outstanding.keys().collect::<Vec<_>>()
+            ));
         }
         why.join(", ")
     }
@@ -495,7 +623,11 @@ impl World {
     fn final_checks(&mut self) {
         let host_scene = self.host.seq.scene().clone();
         let want = host_scene.hash();
-        self.log(format!("quiescent: scene v{} hash {}", self.host.seq.scene_version(), want.to_hex()));
+        self.log(format!(
+            "quiescent: scene v{} hash {}",
+            self.host.seq.scene_version(),
+            want.to_hex()
+        ));
         // Every transaction in the log is final.
         let recovered = {
             let mut d = std::mem::take(&mut self.disk);
@@ -508,10 +640,16 @@ impl World {
             Ok(r) => {
                 let open: Vec<u64> = r.replay.open.keys().copied().collect();
                 if !open.is_empty() {
-                    self.fail("every-transaction-final", format!("the log leaves tids {open:?} without a final state"));
+                    self.fail(
+                        "every-transaction-final",
+                        format!("the log leaves tids {open:?} without a final state"),
+                    );
                 }
                 if r.replay.scene.hash() != want {
-                    self.fail("wal-matches-host", "the scene replayed from the log differs from the host's".into());
+                    self.fail(
+                        "wal-matches-host",
+                        "the scene replayed from the log differs from the host's".into(),
+                    );
                 }
                 let rolled_back: BTreeSet<u64> = r
                     .records
@@ -525,7 +663,11 @@ impl World {
                     .records
                     .iter()
                     .filter_map(|rec| match rec {
-                        vibesync_wal::Record::Begin { tid, touched, .. } if rolled_back.contains(tid) => Some((*tid, touched.clone())),
+                        vibesync_wal::Record::Begin { tid, touched, .. }
+                            if rolled_back.contains(tid) =>
+                        {
+                            Some((*tid, touched.clone()))
+                        }
                         _ => None,
                     })
                     .collect();
@@ -545,11 +687,20 @@ impl World {
                             break;
                         }
                     }
-                    let diff: Vec<&String> =
-                        scene.objects.keys().chain(host_scene.objects.keys()).filter(|id| scene.get(id) != host_scene.get(id)).collect();
+                    let diff: Vec<&String> = scene
+                        .objects
+                        .keys()
+                        .chain(host_scene.objects.keys())
+                        .filter(|id| scene.get(id) != host_scene.get(id))
+                        .collect();
                     self.fail(
                         "converged-hashes",
-                        format!("{} hash {} != host {} after quiescence (objects differing: {diff:?})", ENGINES[e].0, got.to_hex(), want.to_hex()),
+                        format!(
+                            "{} hash {} != host {} after quiescence (objects differing: {diff:?})",
+                            ENGINES[e].0,
+                            got.to_hex(),
+                            want.to_hex()
+                        ),
                     );
                 }
             }

@@ -21,9 +21,17 @@ fn ci_seed_budget_holds_every_invariant() {
             failures.push(out.report(80));
         }
     }
-    assert!(failures.is_empty(), "{} of {CI_SEEDS} seeds failed; first:\n{}", failures.len(), failures[0]);
+    assert!(
+        failures.is_empty(),
+        "{} of {CI_SEEDS} seeds failed; first:\n{}",
+        failures.len(),
+        failures[0]
+    );
     // The budget must exercise both ends of a transaction, or it proves nothing.
-    assert!(committed > CI_SEEDS && rolled_back > CI_SEEDS / 4, "committed {committed}, rolled back {rolled_back}");
+    assert!(
+        committed > CI_SEEDS && rolled_back > CI_SEEDS / 4,
+        "committed {committed}, rolled back {rolled_back}"
+    );
 }
 
 #[test]
@@ -36,7 +44,11 @@ fn one_seed_replays_exactly() {
         assert_eq!(a.trace, b.trace, "seed {seed} is not deterministic");
         assert_eq!(a.failure, b.failure);
     }
-    assert_ne!(run(Options::new(1)).trace, run(Options::new(2)).trace, "the seed matters");
+    assert_ne!(
+        run(Options::new(1)).trace,
+        run(Options::new(2)).trace,
+        "the seed matters"
+    );
 }
 
 #[test]

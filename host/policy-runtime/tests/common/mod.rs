@@ -9,23 +9,34 @@ use vibesync_policy_types as t;
 
 /// The compiled component of fixture crate `policies/fixtures/<name>`.
 pub fn fixture(name: &str) -> &'static [u8] {
-    vibesync_policies::test_fixture(name).unwrap_or_else(|| panic!("fixture `{name}` was not built"))
+    vibesync_policies::test_fixture(name)
+        .unwrap_or_else(|| panic!("fixture `{name}` was not built"))
 }
 
 /// A runtime with `budgets`, compiling through a cache shared by the tests
 /// of this crate (compiling in a debug build is slow).
 pub fn runtime(budgets: Budgets) -> Runtime {
     let cache_dir = Some(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-cache"));
-    Runtime::new(RuntimeConfig { budgets, cache_dir, ..Default::default() }).expect("runtime starts")
+    Runtime::new(RuntimeConfig {
+        budgets,
+        cache_dir,
+        ..Default::default()
+    })
+    .expect("runtime starts")
 }
 
 pub fn budgets(fuel: u64, deadline_ms: u64) -> Budgets {
-    Budgets { fuel, deadline: Duration::from_millis(deadline_ms), ..Default::default() }
+    Budgets {
+        fuel,
+        deadline: Duration::from_millis(deadline_ms),
+        ..Default::default()
+    }
 }
 
 /// A fixture loaded as trusted (the tests are the reviewer).
 pub fn load(rt: &Runtime, name: &str) -> Policy {
-    rt.load_for_review(name, fixture(name)).unwrap_or_else(|e| panic!("{name} loads: {e}"))
+    rt.load_for_review(name, fixture(name))
+        .unwrap_or_else(|e| panic!("{name} loads: {e}"))
 }
 
 /// A typical, honest `set_transform` intent.
@@ -51,7 +62,11 @@ pub fn transform_intent(tid: u64) -> t::Intent {
 }
 
 pub fn empty_context() -> t::Context {
-    t::Context { project_root: "/project".into(), scene_version: 7, ..Default::default() }
+    t::Context {
+        project_root: "/project".into(),
+        scene_version: 7,
+        ..Default::default()
+    }
 }
 
 /// Evaluate `policy` once on the honest intent.
@@ -61,5 +76,10 @@ pub fn eval(rt: &Runtime, policy: &Policy, tid: u64) -> PolicyRun {
 
 /// Evaluate with a configuration table.
 pub fn eval_with(rt: &Runtime, policy: &Policy, tid: u64, config: serde_json::Value) -> PolicyRun {
-    rt.evaluate(policy, &transform_intent(tid), &empty_context(), &t::flatten(&config))
+    rt.evaluate(
+        policy,
+        &transform_intent(tid),
+        &empty_context(),
+        &t::flatten(&config),
+    )
 }

@@ -14,7 +14,8 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use serde::Serialize;
 use vibesync_policy_runtime::{
-    Lockfile, Pipeline, Policy, PolicyConfigs, Runtime, RuntimeConfig, inspect, lock, module_name, review, testing,
+    Lockfile, Pipeline, Policy, PolicyConfigs, Runtime, RuntimeConfig, inspect, lock, module_name,
+    review, testing,
 };
 use vibesync_policy_types as t;
 use vibesync_wal::Record;
@@ -128,34 +129,65 @@ pub enum PolicyCmd {
 pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         PolicyCmd::Inspect { file, json } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let report = inspect::inspect(&runtime()?, &bytes)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.render(&file.display().to_string()));
             }
-            Ok(if report.world_mismatch.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if report.world_mismatch.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         PolicyCmd::Lock { dir, reviewer } => {
             let lock = Lockfile::approve_dir(&dir, &reviewer)?;
             for (name, e) in &lock.modules {
-                println!("{name:<24} {}  {:>9} bytes  {}  {}", e.sha256, e.size, e.reviewer, e.approved_at);
+                println!(
+                    "{name:<24} {}  {:>9} bytes  {}  {}",
+                    e.sha256, e.size, e.reviewer, e.approved_at
+                );
             }
-            println!("wrote {} ({} modules)", dir.join(lock::LOCK_FILE).display(), lock.modules.len());
+            println!(
+                "wrote {} ({} modules)",
+                dir.join(lock::LOCK_FILE).display(),
+                lock.modules.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCmd::Approve { dir, module, reviewer } => {
+        PolicyCmd::Approve {
+            dir,
+            module,
+            reviewer,
+        } => {
             let lock = Lockfile::approve_module(&dir, &module, &reviewer)?;
             let e = &lock.modules[&module];
-            println!("{module:<24} {}  {:>9} bytes  {}  {}", e.sha256, e.size, e.reviewer, e.approved_at);
-            println!("wrote {} ({} modules)", dir.join(lock::LOCK_FILE).display(), lock.modules.len());
+            println!(
+                "{module:<24} {}  {:>9} bytes  {}  {}",
+                e.sha256, e.size, e.reviewer, e.approved_at
+            );
+            println!(
+                "wrote {} ({} modules)",
+                dir.join(lock::LOCK_FILE).display(),
+                lock.modules.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCmd::Diff { old, new, fixtures, json } => {
+        PolicyCmd::Diff {
+            old,
+            new,
+            fixtures,
+            json,
+        } => {
             let rt = runtime()?;
             let (old_bytes, new_bytes) = (read_file(&old)?, read_file(&new)?);
-            let (old_report, new_report) = (inspect::inspect(&rt, &old_bytes)?, inspect::inspect(&rt, &new_bytes)?);
+            let (old_report, new_report) = (
+                inspect::inspect(&rt, &old_bytes)?,
+                inspect::inspect(&rt, &new_bytes)?,
+            );
             let tests = match &fixtures {
                 Some(dir) => {
                     let run = |file: &Path, bytes: &[u8]| -> anyhow::Result<testing::TestReport> {
@@ -166,21 +198,47 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            let d = review::diff(&old_report, &new_report, tests.as_ref().map(|(o, n)| (o, n)));
+            let d = review::diff(
+                &old_report,
+                &new_report,
+                tests.as_ref().map(|(o, n)| (o, n)),
+            );
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {
-                print!("{}", d.render(&old.display().to_string(), &new.display().to_string()));
+                print!(
+                    "{}",
+                    d.render(&old.display().to_string(), &new.display().to_string())
+                );
             }
-            Ok(if d.verdict_changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if d.verdict_changes.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        PolicyCmd::Decisions { wal, module, tid, policy, json } => {
+        PolicyCmd::Decisions {
+            wal,
+            module,
+            tid,
+            policy,
+            json,
+        } => {
             if vibesync_wal::segments(&wal)?.is_empty() {
-                anyhow::bail!("no WAL segments (*.wal) in {}; pass the journal directory with --wal", wal.display());
+                anyhow::bail!(
+                    "no WAL segments (*.wal) in {}; pass the journal directory with --wal",
+                    wal.display()
+                );
             }
             let mut records = Vec::new();
-            vibesync_wal::read_all(&wal, |_, e| records.push((e.seq, e.at_ms, e.record.clone())))?;
-            let filter = DecisionFilter { module, tid, policy };
+            vibesync_wal::read_all(&wal, |_, e| {
+                records.push((e.seq, e.at_ms, e.record.clone()))
+            })?;
+            let filter = DecisionFilter {
+                module,
+                tid,
+                policy,
+            };
             let log = decision_log(records.iter().map(|(s, a, r)| (*s, *a, r)), &filter);
             if json {
                 println!("{}", serde_json::to_string_pretty(&log)?);
@@ -190,19 +248,34 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PolicyCmd::Bench(args) => bench::run(args, runtime_config()),
-        PolicyCmd::Eval { file, intent, context, config, unlocked, json } => {
+        PolicyCmd::Eval {
+            file,
+            intent,
+            context,
+            config,
+            unlocked,
+            json,
+        } => {
             let rt = runtime()?;
             let policy = if unlocked {
-                let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-                eprintln!("warning: --unlocked: {} is evaluated without checking policies.lock", file.display());
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                eprintln!(
+                    "warning: --unlocked: {} is evaluated without checking policies.lock",
+                    file.display()
+                );
                 rt.load_for_review(&module_name(&file), &bytes)?
             } else {
                 rt.load_file(&file)?
             };
             let intent = read_intent(&intent)?;
             let ctx = match context {
-                Some(p) => serde_json::from_value(read_json(&p)?).with_context(|| format!("{} is not a context", p.display()))?,
-                None => t::Context { project_root: t::fixture::DEFAULT_PROJECT_ROOT.into(), ..Default::default() },
+                Some(p) => serde_json::from_value(read_json(&p)?)
+                    .with_context(|| format!("{} is not a context", p.display()))?,
+                None => t::Context {
+                    project_root: t::fixture::DEFAULT_PROJECT_ROOT.into(),
+                    ..Default::default()
+                },
             };
             let configs = match config {
                 Some(p) => read_configs(&p)?,
@@ -225,14 +298,32 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 }
                 println!("verdict: {}", decision.verdict.kind());
                 for f in decision.verdict.findings() {
-                    println!("  {:?} {} {}: {}", f.severity, f.rule, if f.path.is_empty() { "-" } else { &f.path }, f.message);
+                    println!(
+                        "  {:?} {} {}: {}",
+                        f.severity,
+                        f.rule,
+                        if f.path.is_empty() { "-" } else { &f.path },
+                        f.message
+                    );
                 }
             }
-            Ok(if decision.verdict.is_deny() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if decision.verdict.is_deny() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        PolicyCmd::Test { dirs, modules, module_files, unlocked, json } => {
+        PolicyCmd::Test {
+            dirs,
+            modules,
+            module_files,
+            unlocked,
+            json,
+        } => {
             let rt = runtime()?;
-            let builtins = vibesync_policies::BUILTINS.iter().map(|b| (b.name, b.wasm, b.sha256));
+            let builtins = vibesync_policies::BUILTINS
+                .iter()
+                .map(|b| (b.name, b.wasm, b.sha256));
             let mut policies: Vec<Policy> = vibesync_policy_runtime::load_builtins(&rt, builtins)?;
             if let Some(m) = modules {
                 let lock = Lockfile::read_dir(&m)?;
@@ -242,30 +333,47 @@ pub fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             }
             for file in &module_files {
                 policies.push(if unlocked {
-                    eprintln!("warning: --unlocked: {} is tested without checking policies.lock", file.display());
+                    eprintln!(
+                        "warning: --unlocked: {} is tested without checking policies.lock",
+                        file.display()
+                    );
                     rt.load_for_review(&module_name(file), &read_file(file)?)?
                 } else {
                     rt.load_file(file)?
                 });
             }
             // A module's own `metadata().name` is what fixture files name.
-            let lookup = |name: &str| policies.iter().rev().find(|p| p.info().name == name || p.name() == name);
+            let lookup = |name: &str| {
+                policies
+                    .iter()
+                    .rev()
+                    .find(|p| p.info().name == name || p.name() == name)
+            };
             let mut report = testing::TestReport::default();
             for dir in &dirs {
-                report.results.extend(testing::run_dir(&rt, &lookup, dir)?.results);
+                report
+                    .results
+                    .extend(testing::run_dir(&rt, &lookup, dir)?.results);
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.render());
             }
-            Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
 
 fn runtime_config() -> RuntimeConfig {
-    RuntimeConfig { cache_dir: Some(cache_dir()), ..Default::default() }
+    RuntimeConfig {
+        cache_dir: Some(cache_dir()),
+        ..Default::default()
+    }
 }
 
 fn runtime() -> anyhow::Result<Runtime> {
@@ -303,35 +411,61 @@ pub enum LogLine {
         outcome: Option<String>,
     },
     /// A module was added, replaced or removed while serving.
-    Swap { seq: u64, at: String, policy: String, old_sha256: Option<String>, new_sha256: String, operator: String },
+    Swap {
+        seq: u64,
+        at: String,
+        policy: String,
+        old_sha256: Option<String>,
+        new_sha256: String,
+        operator: String,
+    },
 }
 
 /// The decision log of a journal: every policy verdict and every swap that
 /// passes `filter`, in journal order, each verdict with its transaction's
 /// final outcome. Pure.
-pub fn decision_log<'a>(records: impl Iterator<Item = (u64, u64, &'a Record)> + Clone, filter: &DecisionFilter) -> Vec<LogLine> {
+pub fn decision_log<'a>(
+    records: impl Iterator<Item = (u64, u64, &'a Record)> + Clone,
+    filter: &DecisionFilter,
+) -> Vec<LogLine> {
     let module = filter.module.as_ref().map(|m| m.to_ascii_lowercase());
     let module_ok = |hash: &str| module.as_ref().is_none_or(|m| hash.starts_with(m.as_str()));
     let policy_ok = |p: &str| filter.policy.as_ref().is_none_or(|f| f == p);
     let mut outcomes = std::collections::HashMap::new();
     for (_, _, r) in records.clone() {
         let (tid, outcome) = match r {
-            Record::Commit { tid, scene_version, .. } => (*tid, format!("committed v{scene_version}")),
+            Record::Commit {
+                tid, scene_version, ..
+            } => (*tid, format!("committed v{scene_version}")),
             Record::Rollback { tid, .. } => (*tid, "rolled back".to_owned()),
             Record::Denied { tid, .. } => (*tid, "denied".to_owned()),
             Record::Refused { tid, rule, .. } => (*tid, format!("refused ({rule})")),
             Record::Escalated { tid, .. } => (*tid, "escalated".to_owned()),
-            Record::OperatorDecision { tid, operator, approve, .. } => {
-                (*tid, format!("{} by {operator}", if *approve { "approved" } else { "denied" }))
-            }
+            Record::OperatorDecision {
+                tid,
+                operator,
+                approve,
+                ..
+            } => (
+                *tid,
+                format!(
+                    "{} by {operator}",
+                    if *approve { "approved" } else { "denied" }
+                ),
+            ),
             _ => continue,
         };
         outcomes.insert(tid, outcome);
     }
-    let at = |ms: u64| lock::rfc3339_utc(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
+    let at =
+        |ms: u64| lock::rfc3339_utc(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms));
     records
         .filter_map(|(seq, at_ms, r)| match r {
-            Record::Policy(p) if filter.tid.is_none_or(|t| t == p.tid) && module_ok(&p.module_hash) && policy_ok(&p.policy) => {
+            Record::Policy(p)
+                if filter.tid.is_none_or(|t| t == p.tid)
+                    && module_ok(&p.module_hash)
+                    && policy_ok(&p.policy) =>
+            {
                 Some(LogLine::Decision {
                     seq,
                     at: at(at_ms),
@@ -343,10 +477,14 @@ pub fn decision_log<'a>(records: impl Iterator<Item = (u64, u64, &'a Record)> + 
                     outcome: outcomes.get(&p.tid).cloned(),
                 })
             }
-            Record::PolicySwap { policy, old_hash, new_hash, operator }
-                if filter.tid.is_none()
-                    && policy_ok(policy)
-                    && (module_ok(new_hash) || old_hash.as_deref().is_some_and(&module_ok)) =>
+            Record::PolicySwap {
+                policy,
+                old_hash,
+                new_hash,
+                operator,
+            } if filter.tid.is_none()
+                && policy_ok(policy)
+                && (module_ok(new_hash) || old_hash.as_deref().is_some_and(&module_ok)) =>
             {
                 Some(LogLine::Swap {
                     seq,
@@ -367,26 +505,53 @@ pub fn decision_log<'a>(records: impl Iterator<Item = (u64, u64, &'a Record)> + 
 fn rules_of(evidence: &serde_json::Value) -> Vec<String> {
     let list = evidence.get("findings").unwrap_or(evidence);
     list.as_array()
-        .map(|a| a.iter().filter_map(|f| f.get("rule")?.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.get("rule")?.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn render_decisions(log: &[LogLine]) -> String {
     use std::fmt::Write;
-    let mut s = format!("{:>6}  {:<20}  {:>6}  {:<14}  {:<12}  {:<8}  {:<22}  rules\n", "seq", "at", "tid", "policy", "module", "verdict", "outcome");
+    let mut s = format!(
+        "{:>6}  {:<20}  {:>6}  {:<14}  {:<12}  {:<8}  {:<22}  rules\n",
+        "seq", "at", "tid", "policy", "module", "verdict", "outcome"
+    );
     let short = |h: &str| h.chars().take(12).collect::<String>();
     for l in log {
         match l {
-            LogLine::Decision { seq, at, tid, policy, module_sha256, verdict, rules, outcome } => {
+            LogLine::Decision {
+                seq,
+                at,
+                tid,
+                policy,
+                module_sha256,
+                verdict,
+                rules,
+                outcome,
+            } => {
                 let _ = writeln!(
                     s,
                     "{seq:>6}  {at:<20}  {tid:>6}  {policy:<14}  {:<12}  {verdict:<8}  {:<22}  {}",
                     short(module_sha256),
                     outcome.as_deref().unwrap_or("-"),
-                    if rules.is_empty() { "-".to_owned() } else { rules.join(", ") }
+                    if rules.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        rules.join(", ")
+                    }
                 );
             }
-            LogLine::Swap { seq, at, policy, old_sha256, new_sha256, operator } => {
+            LogLine::Swap {
+                seq,
+                at,
+                policy,
+                old_sha256,
+                new_sha256,
+                operator,
+            } => {
                 let _ = writeln!(
                     s,
                     "{seq:>6}  {at:<20}  {:>6}  {policy:<14}  swap {} -> {} by {operator}",
@@ -397,8 +562,15 @@ fn render_decisions(log: &[LogLine]) -> String {
             }
         }
     }
-    let decisions = log.iter().filter(|l| matches!(l, LogLine::Decision { .. })).count();
-    let _ = writeln!(s, "\n{decisions} decisions, {} swaps", log.len() - decisions);
+    let decisions = log
+        .iter()
+        .filter(|l| matches!(l, LogLine::Decision { .. }))
+        .count();
+    let _ = writeln!(
+        s,
+        "\n{decisions} decisions, {} swaps",
+        log.len() - decisions
+    );
     s
 }
 
@@ -416,12 +588,14 @@ fn cache_dir() -> PathBuf {
 }
 
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     t::json::parse_lenient(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
 fn read_configs(path: &Path) -> anyhow::Result<PolicyConfigs> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let parsed = if path.extension().is_some_and(|e| e == "toml") {
         PolicyConfigs::from_toml(&text)
     } else {
@@ -449,7 +623,10 @@ fn read_intent(path: &Path) -> anyhow::Result<t::Intent> {
         engines: Option<Vec<String>>,
     }
     let f: IntentFile = serde_json::from_value(read_json(path)?).with_context(|| {
-        format!("{} is not an intent (expected {{\"op\": NAME, \"args\": {{...}}}})", path.display())
+        format!(
+            "{} is not an intent (expected {{\"op\": NAME, \"args\": {{...}}}})",
+            path.display()
+        )
     })?;
     Ok(t::Intent::for_op(
         f.tid,
@@ -458,9 +635,15 @@ fn read_intent(path: &Path) -> anyhow::Result<t::Intent> {
         &f.args,
         0,
         1,
-        f.engines.unwrap_or_else(|| t::fixture::FIXTURE_ENGINES.iter().map(|s| s.to_string()).collect()),
+        f.engines.unwrap_or_else(|| {
+            t::fixture::FIXTURE_ENGINES
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        }),
         f.objects,
-        f.rationale.unwrap_or_else(|| t::fixture::DEFAULT_RATIONALE.into()),
+        f.rationale
+            .unwrap_or_else(|| t::fixture::DEFAULT_RATIONALE.into()),
         f.scene_version,
     ))
 }
@@ -474,7 +657,10 @@ mod tests {
     const B: &str = "bbbb2222";
 
     fn policy(tid: u64, name: &str, hash: &str, verdict: &str, rules: &[&str]) -> Record {
-        let findings: Vec<serde_json::Value> = rules.iter().map(|r| serde_json::json!({"rule": r, "message": "m"})).collect();
+        let findings: Vec<serde_json::Value> = rules
+            .iter()
+            .map(|r| serde_json::json!({"rule": r, "message": "m"}))
+            .collect();
         Record::Policy(PolicyRecord {
             tid,
             policy: name.into(),
@@ -487,9 +673,29 @@ mod tests {
     fn journal() -> Vec<(u64, u64, Record)> {
         vec![
             (1, 0, policy(1, "team", A, "allow", &[])),
-            (2, 1000, Record::Denied { tid: 2, reason: "r".into() }),
-            (3, 2000, policy(2, "team", A, "deny", &["team.prefix", "team.budget"])),
-            (4, 3000, Record::PolicySwap { policy: "team".into(), old_hash: Some(A.into()), new_hash: B.into(), operator: "ctl".into() }),
+            (
+                2,
+                1000,
+                Record::Denied {
+                    tid: 2,
+                    reason: "r".into(),
+                },
+            ),
+            (
+                3,
+                2000,
+                policy(2, "team", A, "deny", &["team.prefix", "team.budget"]),
+            ),
+            (
+                4,
+                3000,
+                Record::PolicySwap {
+                    policy: "team".into(),
+                    old_hash: Some(A.into()),
+                    new_hash: B.into(),
+                    operator: "ctl".into(),
+                },
+            ),
             (5, 4000, policy(3, "team", B, "allow", &[])),
             (6, 4000, policy(3, "firewall", "cccc", "allow", &[])),
         ]
@@ -501,15 +707,35 @@ mod tests {
     }
 
     fn seqs(log: &[LogLine]) -> Vec<u64> {
-        log.iter().map(|l| match l { LogLine::Decision { seq, .. } | LogLine::Swap { seq, .. } => *seq }).collect()
+        log.iter()
+            .map(|l| match l {
+                LogLine::Decision { seq, .. } | LogLine::Swap { seq, .. } => *seq,
+            })
+            .collect()
     }
 
     #[test]
     fn every_verdict_and_swap_in_journal_order() {
         let log = run(DecisionFilter::default());
         assert_eq!(seqs(&log), [1, 3, 4, 5, 6]);
-        let LogLine::Decision { tid, rules, outcome, at, .. } = &log[1] else { panic!("{log:?}") };
-        assert_eq!((*tid, rules.clone(), outcome.as_deref()), (2, vec!["team.prefix".to_owned(), "team.budget".to_owned()], Some("denied")));
+        let LogLine::Decision {
+            tid,
+            rules,
+            outcome,
+            at,
+            ..
+        } = &log[1]
+        else {
+            panic!("{log:?}")
+        };
+        assert_eq!(
+            (*tid, rules.clone(), outcome.as_deref()),
+            (
+                2,
+                vec!["team.prefix".to_owned(), "team.budget".to_owned()],
+                Some("denied")
+            )
+        );
         assert_eq!(at, "1970-01-01T00:00:02Z");
         let text = render_decisions(&log);
         assert!(text.contains("swap aaaa1111 -> bbbb2222 by ctl"), "{text}");
@@ -518,10 +744,41 @@ mod tests {
 
     #[test]
     fn filters_by_module_prefix_tid_and_policy() {
-        assert_eq!(seqs(&run(DecisionFilter { module: Some("AAAA".into()), ..Default::default() })), [1, 3, 4]);
-        assert_eq!(seqs(&run(DecisionFilter { module: Some(B.into()), ..Default::default() })), [4, 5]);
-        assert_eq!(seqs(&run(DecisionFilter { tid: Some(3), ..Default::default() })), [5, 6]);
-        assert_eq!(seqs(&run(DecisionFilter { tid: Some(3), policy: Some("firewall".into()), ..Default::default() })), [6]);
-        assert!(run(DecisionFilter { module: Some("ffff".into()), ..Default::default() }).is_empty());
+        assert_eq!(
+            seqs(&run(DecisionFilter {
+                module: Some("AAAA".into()),
+                ..Default::default()
+            })),
+            [1, 3, 4]
+        );
+        assert_eq!(
+            seqs(&run(DecisionFilter {
+                module: Some(B.into()),
+                ..Default::default()
+            })),
+            [4, 5]
+        );
+        assert_eq!(
+            seqs(&run(DecisionFilter {
+                tid: Some(3),
+                ..Default::default()
+            })),
+            [5, 6]
+        );
+        assert_eq!(
+            seqs(&run(DecisionFilter {
+                tid: Some(3),
+                policy: Some("firewall".into()),
+                ..Default::default()
+            })),
+            [6]
+        );
+        assert!(
+            run(DecisionFilter {
+                module: Some("ffff".into()),
+                ..Default::default()
+            })
+            .is_empty()
+        );
     }
 }

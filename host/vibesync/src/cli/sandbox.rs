@@ -60,8 +60,17 @@ fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
     let (paths, net) = match &a.config {
         Some(file) => vibesync::serve::sandbox_inputs(&vibesync::config::Config::load(Some(file))?),
         None => (
-            HostPaths { state_dir: a.state_dir, policy_dir: a.policy_dir, cache_dir: a.cache_dir, extra_read_only: vec![] },
-            NetRules { udp_listen: a.udp_listen, tcp_bind: a.tcp_bind, tcp_connect: a.tcp_connect },
+            HostPaths {
+                state_dir: a.state_dir,
+                policy_dir: a.policy_dir,
+                cache_dir: a.cache_dir,
+                extra_read_only: vec![],
+            },
+            NetRules {
+                udp_listen: a.udp_listen,
+                tcp_bind: a.tcp_bind,
+                tcp_connect: a.tcp_connect,
+            },
         ),
     };
     let report = Report::plan(&Profile::for_host(&paths, &net)?);
@@ -70,5 +79,9 @@ fn report(a: ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", report.render_text());
     }
-    Ok(if a.check && !report.not_enforced.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if a.check && !report.not_enforced.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -40,7 +40,12 @@ pub fn bind(path: &Path) -> anyhow::Result<std::os::unix::net::UnixListener> {
 }
 
 /// Serves the control socket until the task is dropped.
-pub async fn serve(listener: std::os::unix::net::UnixListener, core: CoreHandle, metrics: Arc<Metrics>, path: PathBuf) {
+pub async fn serve(
+    listener: std::os::unix::net::UnixListener,
+    core: CoreHandle,
+    metrics: Arc<Metrics>,
+    path: PathBuf,
+) {
     let listener = match UnixListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {

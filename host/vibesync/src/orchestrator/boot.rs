@@ -47,17 +47,29 @@ pub fn pipeline(config: &Config) -> anyhow::Result<Pipeline> {
         ..Default::default()
     })
     .context("starting the policy runtime")?;
-    let builtins = load_builtins(&runtime, vibesync_policies::BUILTINS.iter().map(|b| (b.name, b.wasm, b.sha256)))
-        .context("loading the built-in policies")?;
+    let builtins = load_builtins(
+        &runtime,
+        vibesync_policies::BUILTINS
+            .iter()
+            .map(|b| (b.name, b.wasm, b.sha256)),
+    )
+    .context("loading the built-in policies")?;
     let mut configs = BTreeMap::new();
     for (name, table) in &config.policies.config {
-        configs.insert(name.clone(), serde_json::to_value(table).context("policy configuration")?);
+        configs.insert(
+            name.clone(),
+            serde_json::to_value(table).context("policy configuration")?,
+        );
     }
     let configs = PolicyConfigs(configs);
     let dir = config.policy_dir();
     if dir.is_dir() {
-        Pipeline::with_dir(runtime, builtins, dir.clone(), configs)
-            .with_context(|| format!("loading the policies of {} (each must be approved in its policies.lock)", dir.display()))
+        Pipeline::with_dir(runtime, builtins, dir.clone(), configs).with_context(|| {
+            format!(
+                "loading the policies of {} (each must be approved in its policies.lock)",
+                dir.display()
+            )
+        })
     } else {
         Ok(Pipeline::new(runtime, builtins, configs))
     }
@@ -73,26 +85,47 @@ pub struct Sequencing {
 
 impl Sequencing {
     /// What `serve` runs: writers on different objects proceed together.
-    pub const CONCURRENT: Sequencing = Sequencing { max_active: 64, stale_rule: vibesync_ledger::StaleRule::Footprint };
+    pub const CONCURRENT: Sequencing = Sequencing {
+        max_active: 64,
+        stale_rule: vibesync_ledger::StaleRule::Footprint,
+    };
     /// One transaction at a time, any commit makes older reads stale (the
-    /// sequencer's default; `serve --serial-sequencer`, the bench baseline).
-    pub const SERIAL: Sequencing = Sequencing { max_active: 1, stale_rule: vibesync_ledger::StaleRule::Scene };
+    /// sequencer's default and what `serve` runs).
+    pub const SERIAL: Sequencing = Sequencing {
+        max_active: 1,
+        stale_rule: vibesync_ledger::StaleRule::Scene,
+    };
 }
 
 /// Opens everything the core owns. Must run inside the tokio runtime.
-pub async fn open(config: &Config, metrics: Arc<Metrics>, sequencing: Sequencing) -> anyhow::Result<Parts> {
+pub async fn open(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    sequencing: Sequencing,
+) -> anyhow::Result<Parts> {
     let state = &config.state_dir;
     if config.engines.is_empty() {
-        bail!("no engines are configured; add [[engines]] entries to the config (see vibesync.example.toml)");
+        bail!(
+            "no engines are configured; add [[engines]] entries to the config (see vibesync.example.toml)"
+        );
     }
 
     let wal_path = wal_dir(state);
-    let (wal, recovered) = Wal::open(&wal_path, WalOptions::default())
-        .with_context(|| format!("opening the WAL in {} (`vibesync wal verify {}` shows what is wrong)", wal_path.display(), wal_path.display()))?;
+    let (wal, recovered) = Wal::open(&wal_path, WalOptions::default()).with_context(|| {
+        format!(
+            "opening the WAL in {} (`vibesync wal verify {}` shows what is wrong)",
+            wal_path.display(),
+            wal_path.display()
+        )
+    })?;
     if let Some(t) = &recovered.torn_tail {
         tracing::warn!(segment = %t.segment.display(), offset = t.offset, "cut a torn final record (an incomplete write from a crash)");
     }
-    tracing::info!(records = recovered.records_replayed, segments = recovered.segments_read, "WAL recovered");
+    tracing::info!(
+        records = recovered.records_replayed,
+        segments = recovered.segments_read,
+        "WAL recovered"
+    );
 
     let names: Vec<String> = config.engines.iter().map(|e| e.name.clone()).collect();
     let mut seq_cfg = vibesync_ledger::Config::new(names);
@@ -102,7 +135,10 @@ pub async fn open(config: &Config, metrics: Arc<Metrics>, sequencing: Sequencing
     seq_cfg.stale_rule = sequencing.stale_rule;
     let (sequencer, recovery) = Sequencer::recover(seq_cfg, recovered.replay);
     if !recovery.journal.is_empty() {
-        tracing::warn!(records = recovery.journal.len(), "resolving in-doubt transactions left by the last run");
+        tracing::warn!(
+            records = recovery.journal.len(),
+            "resolving in-doubt transactions left by the last run"
+        );
     }
 
     let pipeline = tokio::task::block_in_place(|| pipeline(config))?;
@@ -111,13 +147,23 @@ pub async fn open(config: &Config, metrics: Arc<Metrics>, sequencing: Sequencing
     link_cfg.deadman_ms = config.health.deadman_ms;
     for engine in &config.engines {
         let path = pairing_path(state, &engine.name);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the pairing file of engine `{}` at {}; run `vibesync init` first", engine.name, path.display()))?;
-        let pairing = Pairing::parse(&text).with_context(|| format!("pairing file {}", path.display()))?;
-        let secret = pairing.secret().with_context(|| format!("bootstrap secret in {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading the pairing file of engine `{}` at {}; run `vibesync init` first",
+                engine.name,
+                path.display()
+            )
+        })?;
+        let pairing =
+            Pairing::parse(&text).with_context(|| format!("pairing file {}", path.display()))?;
+        let secret = pairing
+            .secret()
+            .with_context(|| format!("bootstrap secret in {}", path.display()))?;
         link_cfg.engines.insert(engine.name.clone(), secret);
     }
-    let link = Link::start(link_cfg).await.context("starting the QUIC link")?;
+    let link = Link::start(link_cfg)
+        .await
+        .context("starting the QUIC link")?;
     tracing::info!(addr = %link.local_addr(), fingerprint = %hex::encode(link.fingerprint()), "QUIC link listening for engines");
 
     Ok(Parts {
@@ -127,7 +173,11 @@ pub async fn open(config: &Config, metrics: Arc<Metrics>, sequencing: Sequencing
         pipeline: Arc::new(pipeline),
         link,
         quantum: Quantum((1.0 / config.canonical.quantum).round() as u32),
-        engines: config.engines.iter().map(|e| (e.name.clone(), e.kind.as_str().to_owned())).collect(),
+        engines: config
+            .engines
+            .iter()
+            .map(|e| (e.name.clone(), e.kind.as_str().to_owned()))
+            .collect(),
         project_root: config.project_root.clone(),
         metrics,
     })

@@ -22,8 +22,8 @@ use vibesync_wal::{LockEntry, Outcome, PolicyRecord};
 
 use super::views::PolicyEvidence;
 use crate::core_api::{
-    CoreError, ErrorCode, Finding, IntentRequest, LockView, MaterialView, ObjectView, PolicyVerdict, Severity,
-    Source, TransformView, ValidationView, VerdictKind,
+    CoreError, ErrorCode, Finding, IntentRequest, LockView, MaterialView, ObjectView,
+    PolicyVerdict, Severity, Source, TransformView, ValidationView, VerdictKind,
 };
 
 /// What the policies are shown of one intent, op by op.
@@ -67,9 +67,14 @@ pub fn policy_input(
     for (i, spec) in req.ops.iter().enumerate() {
         let current = scratch.as_ref().unwrap_or(scene);
         let ids = named_ids(&spec.args);
-        let (objects, missing): (Vec<_>, Vec<_>) = ids.iter().partition(|id| current.get(id).is_some());
+        let (objects, missing): (Vec<_>, Vec<_>) =
+            ids.iter().partition(|id| current.get(id).is_some());
         contexts.push(t::Context {
-            objects: objects.iter().filter_map(|id| current.get(id)).map(|o| object_state(o, locks.get(&o.id))).collect(),
+            objects: objects
+                .iter()
+                .filter_map(|id| current.get(id))
+                .map(|o| object_state(o, locks.get(&o.id)))
+                .collect(),
             missing: missing.into_iter().cloned().collect(),
             scene_object_count: current.objects.len() as u32,
             scene_version,
@@ -132,7 +137,10 @@ fn object_state(o: &SceneObject, lock: Option<&LockEntry>) -> t::ObjectState {
             emission: m.emission,
             emission_strength: m.emission_strength,
         }),
-        lock: lock.map(|l| t::ObjectLock { holder: l.holder.clone(), human: l.human }),
+        lock: lock.map(|l| t::ObjectLock {
+            holder: l.holder.clone(),
+            human: l.human,
+        }),
     }
 }
 
@@ -189,7 +197,10 @@ pub fn overall(decisions: &[Decision]) -> (VerdictKind, Vec<Finding>) {
     };
     if decisions.iter().any(|d| d.verdict.is_deny()) {
         (VerdictKind::Deny, collect(VerdictKind::Deny))
-    } else if decisions.iter().any(|d| matches!(d.verdict, t::Verdict::Escalate(_))) {
+    } else if decisions
+        .iter()
+        .any(|d| matches!(d.verdict, t::Verdict::Escalate(_)))
+    {
         (VerdictKind::Escalate, collect(VerdictKind::Escalate))
     } else {
         (VerdictKind::Allow, Vec::new())
@@ -197,13 +208,24 @@ pub fn overall(decisions: &[Decision]) -> (VerdictKind, Vec<Finding>) {
 }
 
 pub fn validation_view(decisions: &[Decision], scene_version: u64) -> ValidationView {
-    ValidationView { verdict: overall(decisions).0, verdicts: verdicts(decisions), scene_version }
+    ValidationView {
+        verdict: overall(decisions).0,
+        verdicts: verdicts(decisions),
+        scene_version,
+    }
 }
 
 /// One line per finding, for the WAL's denial reason and the author.
 fn reason(findings: &[Finding]) -> String {
-    let lines: Vec<String> = findings.iter().map(|f| format!("`{}` at `{}`: {}", f.rule, f.path, f.message)).collect();
-    if lines.is_empty() { "refused by policy".into() } else { lines.join("; ") }
+    let lines: Vec<String> = findings
+        .iter()
+        .map(|f| format!("`{}` at `{}`: {}", f.rule, f.path, f.message))
+        .collect();
+    if lines.is_empty() {
+        "refused by policy".into()
+    } else {
+        lines.join("; ")
+    }
 }
 
 /// The sequencer's view of an intent the pipeline has judged.
@@ -211,7 +233,11 @@ fn reason(findings: &[Finding]) -> String {
 /// Ops that do not parse can only belong to a denied intent (the
 /// `validation` policy refuses malformed arguments): an allowed intent with
 /// an unparsable op is an error naming the op, never applied.
-pub fn submission(req: &IntentRequest, author: String, decisions: &[Decision]) -> Result<Submission, CoreError> {
+pub fn submission(
+    req: &IntentRequest,
+    author: String,
+    decisions: &[Decision],
+) -> Result<Submission, CoreError> {
     let (verdict, findings) = overall(decisions);
     let mut ops = Vec::with_capacity(req.ops.len());
     for (i, spec) in req.ops.iter().enumerate() {
@@ -234,7 +260,12 @@ pub fn submission(req: &IntentRequest, author: String, decisions: &[Decision]) -
         for run in &d.runs {
             let evidence = PolicyEvidence {
                 op_index: i as u32,
-                findings: run.verdict.findings().iter().map(|f| finding(i, f)).collect(),
+                findings: run
+                    .verdict
+                    .findings()
+                    .iter()
+                    .map(|f| finding(i, f))
+                    .collect(),
                 duration_ns: run.duration_ns,
                 fault: run.fault.map(|f| format!("{f:?}")),
             };
@@ -249,8 +280,12 @@ pub fn submission(req: &IntentRequest, author: String, decisions: &[Decision]) -
     }
     let decision = match verdict {
         VerdictKind::Allow => SeqDecision::Allow,
-        VerdictKind::Deny => SeqDecision::Deny { reason: reason(&findings) },
-        VerdictKind::Escalate => SeqDecision::Escalate { reason: reason(&findings) },
+        VerdictKind::Deny => SeqDecision::Deny {
+            reason: reason(&findings),
+        },
+        VerdictKind::Escalate => SeqDecision::Escalate {
+            reason: reason(&findings),
+        },
     };
     Ok(Submission {
         source: wal_source(req.source),
@@ -266,7 +301,13 @@ pub fn submission(req: &IntentRequest, author: String, decisions: &[Decision]) -
 }
 
 /// What the author is told when a transaction ends without committing.
-pub fn refusal(tid: u64, outcome: &Outcome, findings: Vec<Finding>, current_version: u64, read_version: u64) -> CoreError {
+pub fn refusal(
+    tid: u64,
+    outcome: &Outcome,
+    findings: Vec<Finding>,
+    current_version: u64,
+    read_version: u64,
+) -> CoreError {
     match outcome {
         Outcome::Committed { .. } => unreachable!("a commit is not a refusal"),
         Outcome::Denied { reason } if findings.is_empty() => CoreError::new(
@@ -334,7 +375,10 @@ pub fn object_view(o: &SceneObject, lock: Option<&LockEntry>) -> ObjectView {
             emission: m.emission,
             emission_strength: m.emission_strength,
         }),
-        lock: lock.map(|l| LockView { holder: l.holder.clone(), human: l.human }),
+        lock: lock.map(|l| LockView {
+            holder: l.holder.clone(),
+            human: l.human,
+        }),
     }
 }
 
@@ -347,7 +391,13 @@ mod tests {
 
     fn req(ops: Vec<(&str, serde_json::Value)>) -> IntentRequest {
         IntentRequest {
-            ops: ops.into_iter().map(|(op, args)| OpSpec { op: op.into(), args }).collect(),
+            ops: ops
+                .into_iter()
+                .map(|(op, args)| OpSpec {
+                    op: op.into(),
+                    args,
+                })
+                .collect(),
             rationale: "build the table for the kitchen scene".into(),
             scene_version: 0,
             idempotency_key: None,
@@ -360,12 +410,30 @@ mod tests {
     fn later_ops_see_objects_earlier_ops_create() {
         let scene = Scene::new(Quantum::default());
         let r = req(vec![
-            ("create_object", json!({"id": "table", "name": "Table", "kind": "mesh"})),
+            (
+                "create_object",
+                json!({"id": "table", "name": "Table", "kind": "mesh"}),
+            ),
             ("set_material", json!({"id": "table", "roughness": 0.3})),
         ]);
-        let input = policy_input(&r, 5, &scene, 0, &BTreeMap::new(), &["blender".into()], "/project");
-        assert_eq!(input.contexts[0].missing, ["table"], "op 0: the table does not exist yet");
-        assert!(input.contexts[1].missing.is_empty(), "op 1 sees the table op 0 creates");
+        let input = policy_input(
+            &r,
+            5,
+            &scene,
+            0,
+            &BTreeMap::new(),
+            &["blender".into()],
+            "/project",
+        );
+        assert_eq!(
+            input.contexts[0].missing,
+            ["table"],
+            "op 0: the table does not exist yet"
+        );
+        assert!(
+            input.contexts[1].missing.is_empty(),
+            "op 1 sees the table op 0 creates"
+        );
         assert_eq!(input.contexts[1].objects[0].name, "Table");
         assert_eq!(input.intents[1].op_index, 1);
         assert_eq!(input.intents[1].op_count, 2);
@@ -374,10 +442,31 @@ mod tests {
 
     #[test]
     fn refusals_name_rule_and_remedy() {
-        let e = refusal(3, &Outcome::Refused { rule: "stale-scene-version".into(), message: "x".into() }, vec![], 9, 4);
+        let e = refusal(
+            3,
+            &Outcome::Refused {
+                rule: "stale-scene-version".into(),
+                message: "x".into(),
+            },
+            vec![],
+            9,
+            4,
+        );
         assert_eq!(e.code, ErrorCode::StaleSceneVersion);
         assert!(e.to_string().contains("scene_version 4 is stale"), "{e}");
-        let e = refusal(3, &Outcome::RolledBack { reason: "unity reported a different hash".into() }, vec![], 9, 9);
-        assert!(e.to_string().contains("rolled back on every engine: unity reported"), "{e}");
+        let e = refusal(
+            3,
+            &Outcome::RolledBack {
+                reason: "unity reported a different hash".into(),
+            },
+            vec![],
+            9,
+            9,
+        );
+        assert!(
+            e.to_string()
+                .contains("rolled back on every engine: unity reported"),
+            "{e}"
+        );
     }
 }

@@ -37,9 +37,9 @@ use vibesync_protocol::CommandBody;
 use vibesync_wal::{AckOutcome, Outcome, Record, Tid, Wal};
 
 use crate::core_api::{
-    Caller, CoreCall, CoreError, CoreInbox, CoreRequest, EngineSceneView, EngineView, ErrorCode, IntentOutcome,
-    IntentRequest, PROVISIONAL_NOTE, PanicView, Phase, PolicyView, Reply, SceneView, Source, StatusView, TxProgress,
-    VerificationView, authorize,
+    Caller, CoreCall, CoreError, CoreInbox, CoreRequest, EngineSceneView, EngineView, ErrorCode,
+    IntentOutcome, IntentRequest, PROVISIONAL_NOTE, PanicView, Phase, PolicyView, Reply, SceneView,
+    Source, StatusView, TxProgress, VerificationView, authorize,
 };
 use crate::metrics::{IntentOutcomeLabel, Metrics};
 use views::Views;
@@ -63,7 +63,10 @@ pub struct Parts {
 enum Internal {
     Input(Input),
     /// The link let the cluster out of PANIC; the sequencer follows.
-    Resumed { operator: String, reply: Reply<StatusView> },
+    Resumed {
+        operator: String,
+        reply: Reply<StatusView>,
+    },
 }
 
 /// A submit waiting for its provisional (or final) answer.
@@ -93,7 +96,9 @@ struct Core {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Most messages folded into one group commit.
@@ -120,7 +125,8 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
         journal: parts.recovery.journal,
         effects: parts.recovery.effects,
     };
-    core.flush().context("journaling the recovery of in-doubt transactions")?;
+    core.flush()
+        .context("journaling the recovery of in-doubt transactions")?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -162,7 +168,9 @@ impl Core {
         if !self.journal.is_empty() {
             let at = now_ms();
             let records = std::mem::take(&mut self.journal);
-            let result = tokio::task::block_in_place(|| self.wal.append_batch(records.iter().map(|r| (at, r))));
+            let result = tokio::task::block_in_place(|| {
+                self.wal.append_batch(records.iter().map(|r| (at, r)))
+            });
             if let Err(e) = result {
                 self.effects.clear();
                 self.fail_waiters(&e.to_string());
@@ -210,11 +218,19 @@ impl Core {
                     }
                     // The link may be out of PANIC while the sequencer never
                     // entered it (a trip between two batches): nothing to do.
-                    Err(vibesync_ledger::SequencerError::CannotResume(why)) if self.seq.panic().is_none() => {
+                    Err(vibesync_ledger::SequencerError::CannotResume(why))
+                        if self.seq.panic().is_none() =>
+                    {
                         tracing::debug!(%why, "sequencer was not in PANIC");
                         Ok(())
                     }
-                    Err(e) => Err(CoreError::new(ErrorCode::Conflict, "", e.to_string(), "see `vibesync ctl status`").with_rule("host.resume")),
+                    Err(e) => Err(CoreError::new(
+                        ErrorCode::Conflict,
+                        "",
+                        e.to_string(),
+                        "see `vibesync ctl status`",
+                    )
+                    .with_rule("host.resume")),
                 };
                 let _ = reply.send(result.map(|()| self.status()));
             }
@@ -223,17 +239,28 @@ impl Core {
 
     fn link_event(&mut self, ev: LinkEvent) {
         match ev {
-            LinkEvent::Connected { engine, session_id, .. } => {
-                self.metrics.set_engines_connected(self.link.engines().iter().filter(|e| e.connected).count() as u64);
-                self.input(Input::EngineBack { engine, session: session_id });
+            LinkEvent::Connected {
+                engine, session_id, ..
+            } => {
+                self.metrics.set_engines_connected(
+                    self.link.engines().iter().filter(|e| e.connected).count() as u64,
+                );
+                self.input(Input::EngineBack {
+                    engine,
+                    session: session_id,
+                });
             }
             LinkEvent::Disconnected { engine, reason } => {
-                self.metrics.set_engines_connected(self.link.engines().iter().filter(|e| e.connected).count() as u64);
+                self.metrics.set_engines_connected(
+                    self.link.engines().iter().filter(|e| e.connected).count() as u64,
+                );
                 self.input(Input::EngineLost { engine, reason });
             }
             LinkEvent::Panic { engine, reason, .. } => {
                 self.metrics.inc_panic();
-                self.input(Input::Panic { reason: format!("engine `{engine}`: {reason}") });
+                self.input(Input::Panic {
+                    reason: format!("engine `{engine}`: {reason}"),
+                });
             }
             LinkEvent::Change { engine, event } => self.engine_edit(engine, event),
             LinkEvent::Health { .. } | LinkEvent::Resumed => {}
@@ -244,12 +271,20 @@ impl Core {
     /// goes through the same policies and is applied to the other engines.
     fn engine_edit(&mut self, engine: String, event: vibesync_protocol::Event) {
         let vibesync_protocol::Event::Change { ops } = event;
-        let others: Vec<String> = self.engines.iter().map(|(n, _)| n.clone()).filter(|n| *n != engine).collect();
+        let others: Vec<String> = self
+            .engines
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| *n != engine)
+            .collect();
         let specs = ops
             .iter()
             .map(|op| {
                 let v = serde_json::to_value(op).unwrap_or_default();
-                crate::core_api::OpSpec { op: op.name().to_owned(), args: v.get("args").cloned().unwrap_or_default() }
+                crate::core_api::OpSpec {
+                    op: op.name().to_owned(),
+                    args: v.get("args").cloned().unwrap_or_default(),
+                }
             })
             .collect();
         let req = IntentRequest {
@@ -276,7 +311,12 @@ impl Core {
                 let _ = reply.send(Ok(self.scene_view()));
             }
             CoreCall::GetTransaction { tid, reply } => {
-                let _ = reply.send(self.views.transaction(tid).cloned().ok_or_else(|| not_found_tid(tid)));
+                let _ = reply.send(
+                    self.views
+                        .transaction(tid)
+                        .cloned()
+                        .ok_or_else(|| not_found_tid(tid)),
+                );
             }
             CoreCall::Journal { filter, reply } => {
                 let _ = reply.send(Ok(self.views.journal(&filter)));
@@ -313,13 +353,32 @@ impl Core {
             CoreCall::ApproveEscalation { tid, who, reply } => {
                 self.decide(tid, who, true, "approved by the operator".into(), reply)
             }
-            CoreCall::DenyEscalation { tid, who, reason, reply } => self.decide(tid, who, false, reason, reply),
+            CoreCall::DenyEscalation {
+                tid,
+                who,
+                reason,
+                reply,
+            } => self.decide(tid, who, false, reason, reply),
             CoreCall::Lock { id, who, reply } => {
-                let r = self.seq.handle(now_ms(), Input::Lock { object: id.clone(), holder: who, human: true });
+                let r = self.seq.handle(
+                    now_ms(),
+                    Input::Lock {
+                        object: id.clone(),
+                        holder: who,
+                        human: true,
+                    },
+                );
                 self.lock_reply(id, r, reply);
             }
             CoreCall::Unlock { id, who, reply } => {
-                let r = self.seq.handle(now_ms(), Input::Unlock { object: id.clone(), by: who, source: vibesync_wal::Source::Operator });
+                let r = self.seq.handle(
+                    now_ms(),
+                    Input::Unlock {
+                        object: id.clone(),
+                        by: who,
+                        source: vibesync_wal::Source::Operator,
+                    },
+                );
                 self.lock_reply(id, r, reply);
             }
             CoreCall::ListPolicies(reply) => {
@@ -353,9 +412,24 @@ impl Core {
 
     /// Run the pipeline on every op of `req`, as transaction `tid`.
     fn evaluate(&self, req: &IntentRequest, tid: u64) -> Vec<Decision> {
-        let locks = self.seq.locks().map(|l| (l.object.clone(), l.clone())).collect();
-        let engines = req.engines.clone().unwrap_or_else(|| self.engines.iter().map(|(n, _)| n.clone()).collect());
-        let input = intake::policy_input(req, tid, self.seq.scene(), self.seq.scene_version(), &locks, &engines, &self.project_root);
+        let locks = self
+            .seq
+            .locks()
+            .map(|l| (l.object.clone(), l.clone()))
+            .collect();
+        let engines = req
+            .engines
+            .clone()
+            .unwrap_or_else(|| self.engines.iter().map(|(n, _)| n.clone()).collect());
+        let input = intake::policy_input(
+            req,
+            tid,
+            self.seq.scene(),
+            self.seq.scene_version(),
+            &locks,
+            &engines,
+            &self.project_root,
+        );
         tokio::task::block_in_place(|| {
             input
                 .intents
@@ -363,7 +437,8 @@ impl Core {
                 .zip(&input.contexts)
                 .map(|(i, c)| {
                     let d = self.pipeline.evaluate(i, c);
-                    self.metrics.observe_policy_latency(Duration::from_nanos(d.duration_ns));
+                    self.metrics
+                        .observe_policy_latency(Duration::from_nanos(d.duration_ns));
                     d
                 })
                 .collect()
@@ -403,12 +478,21 @@ impl Core {
         let step = match self.seq.handle(now_ms(), Input::Submit(sub)) {
             Ok(step) => step,
             Err(e) => {
-                let _ = reply.send(Err(CoreError::new(ErrorCode::Internal, "", e.to_string(), "report this; the intent was not applied")));
+                let _ = reply.send(Err(CoreError::new(
+                    ErrorCode::Internal,
+                    "",
+                    e.to_string(),
+                    "report this; the intent was not applied",
+                )));
                 return;
             }
         };
         if let Some(tid) = step.tid {
-            self.waiting.entry(tid).or_default().push(Waiter { reply, findings, read_version: req.scene_version });
+            self.waiting.entry(tid).or_default().push(Waiter {
+                reply,
+                findings,
+                read_version: req.scene_version,
+            });
         }
         self.stage(step);
     }
@@ -416,33 +500,56 @@ impl Core {
     fn effect(&mut self, effect: Effect) {
         match effect {
             Effect::Apply { engine, tid, ops } => {
-                self.round_trip(engine.clone(), CommandBody::Apply { tid, ops }, move |r| Input::Applied {
-                    tid,
-                    engine,
-                    ack: match r {
-                        Ok(v) => AckOutcome::Applied { undo_token: v.get("undo_token").cloned().unwrap_or_default() },
-                        Err(e) => AckOutcome::Failed { error: e.to_string() },
-                    },
+                self.round_trip(engine.clone(), CommandBody::Apply { tid, ops }, move |r| {
+                    Input::Applied {
+                        tid,
+                        engine,
+                        ack: match r {
+                            Ok(v) => AckOutcome::Applied {
+                                undo_token: v.get("undo_token").cloned().unwrap_or_default(),
+                            },
+                            Err(e) => AckOutcome::Failed {
+                                error: e.to_string(),
+                            },
+                        },
+                    }
                 });
             }
-            Effect::Verify { engine, tid, objects } => {
-                self.round_trip(engine.clone(), CommandBody::Verify { tid, ids: objects }, move |r| Input::Verified {
-                    tid,
-                    engine,
-                    observed: r.map_err(|e| e.to_string()).and_then(|v| {
-                        v.get("hash")
-                            .and_then(|h| h.as_str())
-                            .and_then(StateHash::from_hex)
-                            .ok_or_else(|| "the engine's verify reply has no valid `hash`".to_owned())
-                    }),
-                });
+            Effect::Verify {
+                engine,
+                tid,
+                objects,
+            } => {
+                self.round_trip(
+                    engine.clone(),
+                    CommandBody::Verify { tid, ids: objects },
+                    move |r| Input::Verified {
+                        tid,
+                        engine,
+                        observed: r.map_err(|e| e.to_string()).and_then(|v| {
+                            v.get("hash")
+                                .and_then(|h| h.as_str())
+                                .and_then(StateHash::from_hex)
+                                .ok_or_else(|| {
+                                    "the engine's verify reply has no valid `hash`".to_owned()
+                                })
+                        }),
+                    },
+                );
             }
             Effect::Undo { engine, tid, token } => {
-                self.round_trip(engine.clone(), CommandBody::Rollback { tid, undo_token: token }, move |r| Input::Undone {
-                    tid,
-                    engine,
-                    result: r.map(|_| ()).map_err(|e| e.to_string()),
-                });
+                self.round_trip(
+                    engine.clone(),
+                    CommandBody::Rollback {
+                        tid,
+                        undo_token: token,
+                    },
+                    move |r| Input::Undone {
+                        tid,
+                        engine,
+                        result: r.map(|_| ()).map_err(|e| e.to_string()),
+                    },
+                );
             }
             Effect::Commit { engine, tid } => {
                 let link = self.link.clone();
@@ -458,8 +565,12 @@ impl Core {
                 let quantum = self.quantum;
                 tokio::spawn(async move {
                     match link.reconcile(&engine, &objects, quantum).await {
-                        Ok(r) => tracing::info!(%engine, resynced = r.resynced, hash = %r.hash, "engine reconciled"),
-                        Err(e) => tracing::warn!(%engine, error = %e, "engine could not be reconciled; it stays unreconciled"),
+                        Ok(r) => {
+                            tracing::info!(%engine, resynced = r.resynced, hash = %r.hash, "engine reconciled")
+                        }
+                        Err(e) => {
+                            tracing::warn!(%engine, error = %e, "engine could not be reconciled; it stays unreconciled")
+                        }
                     }
                 });
             }
@@ -484,14 +595,29 @@ impl Core {
     }
 
     fn answer(&mut self, tid: Tid, answer: Answer) {
-        let outcome = |phase, scene_version, note: &str, acks| IntentOutcome { tid, phase, scene_version, acks, note: note.to_owned() };
+        let outcome = |phase, scene_version, note: &str, acks| IntentOutcome {
+            tid,
+            phase,
+            scene_version,
+            acks,
+            note: note.to_owned(),
+        };
         match answer {
             Answer::Queued { .. } | Answer::InProgress => {}
             Answer::Provisional { scene_version } => {
                 self.metrics.record_intent(IntentOutcomeLabel::Provisional);
-                let acks = self.views.transaction(tid).map(|t| t.acks.clone()).unwrap_or_default();
+                let acks = self
+                    .views
+                    .transaction(tid)
+                    .map(|t| t.acks.clone())
+                    .unwrap_or_default();
                 for w in self.waiting.remove(&tid).unwrap_or_default() {
-                    let _ = w.reply.send(Ok(outcome(Phase::Provisional, scene_version, PROVISIONAL_NOTE, acks.clone())));
+                    let _ = w.reply.send(Ok(outcome(
+                        Phase::Provisional,
+                        scene_version,
+                        PROVISIONAL_NOTE,
+                        acks.clone(),
+                    )));
                 }
             }
             Answer::Escalated { .. } => {
@@ -510,13 +636,26 @@ impl Core {
                 if matches!(o, Outcome::RolledBack { .. }) {
                     self.metrics.inc_verification_failure();
                 }
-                let acks = self.views.transaction(tid).map(|t| t.acks.clone()).unwrap_or_default();
+                let acks = self
+                    .views
+                    .transaction(tid)
+                    .map(|t| t.acks.clone())
+                    .unwrap_or_default();
                 for w in self.waiting.remove(&tid).unwrap_or_default() {
                     let r = match &o {
-                        Outcome::Committed { scene_version } => {
-                            Ok(outcome(Phase::Committed, *scene_version, "committed and verified on every engine", acks.clone()))
-                        }
-                        other => Err(intake::refusal(tid, other, w.findings, self.seq.scene_version(), w.read_version)),
+                        Outcome::Committed { scene_version } => Ok(outcome(
+                            Phase::Committed,
+                            *scene_version,
+                            "committed and verified on every engine",
+                            acks.clone(),
+                        )),
+                        other => Err(intake::refusal(
+                            tid,
+                            other,
+                            w.findings,
+                            self.seq.scene_version(),
+                            w.read_version,
+                        )),
                     };
                     let _ = w.reply.send(r);
                 }
@@ -527,14 +666,22 @@ impl Core {
     /// Tell subscribers of a transaction about its journaled progress.
     fn progress(&mut self, record: &Record) {
         let Some(tid) = record.tid() else { return };
-        let Some(subs) = self.subscribers.get_mut(&tid) else { return };
-        let Some(view) = self.views.transaction(tid) else { return };
+        let Some(subs) = self.subscribers.get_mut(&tid) else {
+            return;
+        };
+        let Some(view) = self.views.transaction(tid) else {
+            return;
+        };
         let msg = TxProgress {
             tid,
             phase: view.phase,
             progress: view.phases.len() as f64,
             total: None,
-            message: view.phases.last().and_then(|p| p.detail.clone()).unwrap_or_else(|| format!("{:?}", view.phase)),
+            message: view
+                .phases
+                .last()
+                .and_then(|p| p.detail.clone())
+                .unwrap_or_else(|| format!("{:?}", view.phase)),
         };
         subs.retain(|s| s.try_send(msg.clone()).is_ok());
         if view.is_final {
@@ -542,15 +689,35 @@ impl Core {
         }
     }
 
-    fn decide(&mut self, tid: u64, operator: String, approve: bool, note: String, reply: Reply<crate::core_api::TransactionView>) {
-        match self.seq.handle(now_ms(), Input::Decide { tid, operator, approve, note }) {
+    fn decide(
+        &mut self,
+        tid: u64,
+        operator: String,
+        approve: bool,
+        note: String,
+        reply: Reply<crate::core_api::TransactionView>,
+    ) {
+        match self.seq.handle(
+            now_ms(),
+            Input::Decide {
+                tid,
+                operator,
+                approve,
+                note,
+            },
+        ) {
             Ok(step) => {
                 self.stage(step);
                 if let Err(e) = self.flush() {
                     let _ = reply.send(Err(wal_error(&e.to_string())));
                     return;
                 }
-                let _ = reply.send(self.views.transaction(tid).cloned().ok_or_else(|| not_found_tid(tid)));
+                let _ = reply.send(
+                    self.views
+                        .transaction(tid)
+                        .cloned()
+                        .ok_or_else(|| not_found_tid(tid)),
+                );
             }
             Err(e) => {
                 let _ = reply.send(Err(CoreError::new(
@@ -577,13 +744,28 @@ impl Core {
                     return;
                 }
                 let lock = self.seq.locks().find(|l| l.object == id).cloned();
-                let view = self.seq.scene().get(&id).map(|o| intake::object_view(o, lock.as_ref()));
+                let view = self
+                    .seq
+                    .scene()
+                    .get(&id)
+                    .map(|o| intake::object_view(o, lock.as_ref()));
                 let _ = reply.send(view.ok_or_else(|| {
-                    CoreError::new(ErrorCode::NotFound, "/id", format!("no object `{id}` in the canonical scene"), "`read_scene` lists the objects")
+                    CoreError::new(
+                        ErrorCode::NotFound,
+                        "/id",
+                        format!("no object `{id}` in the canonical scene"),
+                        "`read_scene` lists the objects",
+                    )
                 }));
             }
             Err(e) => {
-                let _ = reply.send(Err(CoreError::new(ErrorCode::Conflict, "/id", e.to_string(), "see `vibesync ctl status`").with_rule("host.lock")));
+                let _ = reply.send(Err(CoreError::new(
+                    ErrorCode::Conflict,
+                    "/id",
+                    e.to_string(),
+                    "see `vibesync ctl status`",
+                )
+                .with_rule("host.lock")));
             }
         }
     }
@@ -601,13 +783,21 @@ impl Core {
         tokio::spawn(async move {
             for name in &names {
                 if let Err(e) = link.reconcile(name, &canonical, quantum).await {
-                    let _ = reply.send(Err(resume_refused(format!("engine `{name}` could not be reconciled: {e}"))));
+                    let _ = reply.send(Err(resume_refused(format!(
+                        "engine `{name}` could not be reconciled: {e}"
+                    ))));
                     return;
                 }
             }
             match link.resume().await {
-                Ok(()) => {
-                    let _ = tx.send(Internal::Resumed { operator: caller.label(), reply });
+                // The link is not in PANIC when the host restarted while the
+                // journal was: the journal's PANIC still stands, and every
+                // engine has just been reconciled, so the sequencer may leave.
+                Ok(()) | Err(vibesync_link::ResumeRefused::NotInPanic) => {
+                    let _ = tx.send(Internal::Resumed {
+                        operator: caller.label(),
+                        reply,
+                    });
                 }
                 Err(e) => {
                     let _ = reply.send(Err(resume_refused(e.to_string())));
@@ -637,7 +827,10 @@ impl Core {
             for name in names {
                 let got = link.send(&name, CommandBody::Snapshot).await;
                 let (engine_hash, detail) = match got {
-                    Ok(v) => (v.get("hash").and_then(|h| h.as_str()).map(str::to_owned), None),
+                    Ok(v) => (
+                        v.get("hash").and_then(|h| h.as_str()).map(str::to_owned),
+                        None,
+                    ),
                     Err(e) => (None, Some(e.to_string())),
                 };
                 out.push(VerificationView {
@@ -676,13 +869,23 @@ impl Core {
         SceneView {
             version: self.seq.scene_version(),
             hash: self.seq.scene().hash().to_hex(),
-            objects: self.seq.scene().objects.values().map(|o| intake::object_view(o, locks.get(&o.id).copied())).collect(),
+            objects: self
+                .seq
+                .scene()
+                .objects
+                .values()
+                .map(|o| intake::object_view(o, locks.get(&o.id).copied()))
+                .collect(),
             engines: self
                 .engines
                 .iter()
                 .map(|(name, _)| {
                     let v = self.views.verified().get(name);
-                    EngineSceneView { engine: name.clone(), verified_hash: v.map(|(h, _)| h.clone()), verified_version: v.map(|(_, n)| *n) }
+                    EngineSceneView {
+                        engine: name.clone(),
+                        verified_hash: v.map(|(h, _)| h.clone()),
+                        verified_version: v.map(|(_, n)| *n),
+                    }
                 })
                 .collect(),
             panic: self.panic_view(),
@@ -693,8 +896,20 @@ impl Core {
     /// it, and remembers it across a restart) knows it.
     fn panic_view(&self) -> Option<PanicView> {
         match self.link.panic_state() {
-            vibesync_link::PanicState::Panic { engine, reason, since_ms } => Some(PanicView { engine, reason, since_ms }),
-            _ => self.seq.panic().map(|r| PanicView { engine: String::new(), reason: r.to_owned(), since_ms: 0 }),
+            vibesync_link::PanicState::Panic {
+                engine,
+                reason,
+                since_ms,
+            } => Some(PanicView {
+                engine,
+                reason,
+                since_ms,
+            }),
+            _ => self.seq.panic().map(|r| PanicView {
+                engine: String::new(),
+                reason: r.to_owned(),
+                since_ms: 0,
+            }),
         }
     }
 
@@ -729,7 +944,8 @@ fn engine_view(e: &vibesync_link::EngineInfo) -> EngineView {
         name: e.name.clone(),
         kind: e.kind.clone(),
         connected: e.connected,
-        last_heartbeat_age_ms: (e.last_heartbeat_ms > 0).then(|| now.saturating_sub(e.last_heartbeat_ms)),
+        last_heartbeat_age_ms: (e.last_heartbeat_ms > 0)
+            .then(|| now.saturating_sub(e.last_heartbeat_ms)),
         main_thread_lag_ms: Some(e.main_thread_lag_ms),
         queue_depth: e.queue_depth,
         frozen: e.frozen,

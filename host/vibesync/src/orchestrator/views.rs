@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, VecDeque};
 use vibesync_wal::{AckOutcome, Record, Tid};
 
 use crate::core_api::{
-    EngineAck, Finding, JournalEntry, JournalFilter, OpSpec, Phase, PhaseStamp, PolicyVerdict, Source,
-    TransactionView, VerdictKind,
+    EngineAck, Finding, JournalEntry, JournalFilter, OpSpec, Phase, PhaseStamp, PolicyVerdict,
+    Source, TransactionView, VerdictKind,
 };
 
 /// Journal entries kept in memory for `get_operation_journal` (older ones
@@ -53,7 +53,11 @@ impl Views {
     }
 
     pub fn pending_escalations(&self) -> Vec<u64> {
-        self.txns.values().filter(|t| t.phase == Phase::Escalated).map(|t| t.tid).collect()
+        self.txns
+            .values()
+            .filter(|t| t.phase == Phase::Escalated)
+            .map(|t| t.tid)
+            .collect()
     }
 
     /// The hash each engine was last verified at (touched objects only), and
@@ -102,17 +106,29 @@ impl Views {
                     why: None,
                 };
                 self.txns.insert(i.tid, view);
-                self.stamp(i.tid, at_ms, Phase::Submitted, None, format!("{} op(s): {}", i.ops.len(), i.rationale));
+                self.stamp(
+                    i.tid,
+                    at_ms,
+                    Phase::Submitted,
+                    None,
+                    format!("{} op(s): {}", i.ops.len(), i.rationale),
+                );
             }
             Record::Policy(p) => {
-                let evidence: Option<PolicyEvidence> = serde_json::from_value(p.findings.clone()).ok();
+                let evidence: Option<PolicyEvidence> =
+                    serde_json::from_value(p.findings.clone()).ok();
                 let verdict = match p.verdict.as_str() {
                     "allow" => VerdictKind::Allow,
                     "escalate" => VerdictKind::Escalate,
                     _ => VerdictKind::Deny,
                 };
                 if let Some(t) = self.txns.get_mut(&p.tid) {
-                    let e = evidence.unwrap_or(PolicyEvidence { op_index: 0, findings: Vec::new(), duration_ns: 0, fault: None });
+                    let e = evidence.unwrap_or(PolicyEvidence {
+                        op_index: 0,
+                        findings: Vec::new(),
+                        duration_ns: 0,
+                        fault: None,
+                    });
                     t.verdicts.push(PolicyVerdict {
                         policy: p.policy.clone(),
                         op_index: e.op_index,
@@ -123,13 +139,31 @@ impl Views {
                 }
             }
             Record::Refused { tid, rule, message } => {
-                self.finish(*tid, at_ms, Phase::Denied, format!("refused by `{rule}`: {message}"));
+                self.finish(
+                    *tid,
+                    at_ms,
+                    Phase::Denied,
+                    format!("refused by `{rule}`: {message}"),
+                );
             }
-            Record::Denied { tid, reason } => self.finish(*tid, at_ms, Phase::Denied, reason.clone()),
+            Record::Denied { tid, reason } => {
+                self.finish(*tid, at_ms, Phase::Denied, reason.clone())
+            }
             Record::Escalated { tid, reason, .. } => {
-                self.stamp(*tid, at_ms, Phase::Escalated, Some(reason.clone()), format!("escalated: {reason}"));
+                self.stamp(
+                    *tid,
+                    at_ms,
+                    Phase::Escalated,
+                    Some(reason.clone()),
+                    format!("escalated: {reason}"),
+                );
             }
-            Record::OperatorDecision { tid, operator, approve, note } => {
+            Record::OperatorDecision {
+                tid,
+                operator,
+                approve,
+                note,
+            } => {
                 let what = if *approve { "approved" } else { "denied" };
                 let detail = format!("{what} by {operator}: {note}");
                 if *approve {
@@ -160,12 +194,27 @@ impl Views {
                 }
             }
             Record::Provisional { tid } => {
-                self.stamp(*tid, at_ms, Phase::Provisional, None, "applied on every engine; verifying".into());
+                self.stamp(
+                    *tid,
+                    at_ms,
+                    Phase::Provisional,
+                    None,
+                    "applied on every engine; verifying".into(),
+                );
             }
-            Record::Verification { tid, engine, expected, observed, error } => {
+            Record::Verification {
+                tid,
+                engine,
+                expected,
+                observed,
+                error,
+            } => {
                 let ok = observed.as_ref() == Some(expected);
                 if ok {
-                    self.matched.entry(*tid).or_default().push((engine.clone(), expected.to_hex()));
+                    self.matched
+                        .entry(*tid)
+                        .or_default()
+                        .push((engine.clone(), expected.to_hex()));
                 }
                 if let Some(t) = self.txns.get_mut(tid) {
                     let detail = match (ok, error) {
@@ -177,14 +226,25 @@ impl Views {
                             observed.map_or("nothing".into(), |h| h.to_hex())
                         ),
                     };
-                    t.phases.push(PhaseStamp { phase: Phase::Verified, at_ms, detail: Some(detail) });
+                    t.phases.push(PhaseStamp {
+                        phase: Phase::Verified,
+                        at_ms,
+                        detail: Some(detail),
+                    });
                 }
             }
-            Record::Commit { tid, scene_version, .. } => {
+            Record::Commit {
+                tid, scene_version, ..
+            } => {
                 for (engine, hash) in self.matched.remove(tid).unwrap_or_default() {
                     self.verified.insert(engine, (hash, *scene_version));
                 }
-                self.finish(*tid, at_ms, Phase::Committed, format!("committed at scene version {scene_version}"));
+                self.finish(
+                    *tid,
+                    at_ms,
+                    Phase::Committed,
+                    format!("committed at scene version {scene_version}"),
+                );
             }
             Record::Rollback { tid, reason } => {
                 self.matched.remove(tid);
@@ -194,12 +254,34 @@ impl Views {
         }
     }
 
-    fn stamp(&mut self, tid: Tid, at_ms: u64, phase: Phase, detail: Option<String>, summary: String) {
-        let Some(t) = self.txns.get_mut(&tid) else { return };
+    fn stamp(
+        &mut self,
+        tid: Tid,
+        at_ms: u64,
+        phase: Phase,
+        detail: Option<String>,
+        summary: String,
+    ) {
+        let Some(t) = self.txns.get_mut(&tid) else {
+            return;
+        };
         t.phase = phase;
-        t.phases.push(PhaseStamp { phase, at_ms, detail });
+        t.phases.push(PhaseStamp {
+            phase,
+            at_ms,
+            detail,
+        });
         let objects = objects_of(&t.ops);
-        let entry = JournalEntry { seq: self.next_seq, tid, at_ms, phase, source: t.source, author: t.author.clone(), objects, summary };
+        let entry = JournalEntry {
+            seq: self.next_seq,
+            tid,
+            at_ms,
+            phase,
+            source: t.source,
+            author: t.author.clone(),
+            objects,
+            summary,
+        };
         self.next_seq += 1;
         self.journal.push_back(entry);
         if self.journal.len() > JOURNAL_KEEP {
@@ -236,7 +318,10 @@ fn source(s: vibesync_wal::Source) -> Source {
 /// An op as the agent wrote it (`{"op", "args"}`), from its parsed form.
 fn op_spec(op: &vibesync_canonical::Op) -> OpSpec {
     let v = serde_json::to_value(op).unwrap_or_default();
-    OpSpec { op: op.name().to_owned(), args: v.get("args").cloned().unwrap_or_default() }
+    OpSpec {
+        op: op.name().to_owned(),
+        args: v.get("args").cloned().unwrap_or_default(),
+    }
 }
 
 fn objects_of(ops: &[OpSpec]) -> Vec<String> {
@@ -265,7 +350,10 @@ mod tests {
             tid,
             source: vibesync_wal::Source::Agent,
             author: "agent".into(),
-            ops: vec![Op::RenameObject { id: "obj-1".into(), name: "Lamp".into() }],
+            ops: vec![Op::RenameObject {
+                id: "obj-1".into(),
+                name: "Lamp".into(),
+            }],
             rationale: "rename the lamp so the artist finds it".into(),
             idempotency_key: None,
             scene_version_read: 3,
@@ -277,39 +365,101 @@ mod tests {
     fn a_committed_transaction_reads_back_every_phase() {
         let mut v = Views::default();
         v.apply(1, &intent(7));
-        let evidence = PolicyEvidence { op_index: 0, findings: vec![], duration_ns: 12_000, fault: None };
-        v.apply(2, &Record::Policy(PolicyRecord {
-            tid: 7,
-            policy: "firewall".into(),
-            module_hash: "ab".into(),
-            verdict: "allow".into(),
-            findings: serde_json::to_value(&evidence).unwrap(),
-        }));
-        v.apply(3, &Record::Begin { tid: 7, touched: vec!["obj-1".into()], engines: vec!["blender".into()], expected: StateHash([1; 32]) });
+        let evidence = PolicyEvidence {
+            op_index: 0,
+            findings: vec![],
+            duration_ns: 12_000,
+            fault: None,
+        };
+        v.apply(
+            2,
+            &Record::Policy(PolicyRecord {
+                tid: 7,
+                policy: "firewall".into(),
+                module_hash: "ab".into(),
+                verdict: "allow".into(),
+                findings: serde_json::to_value(&evidence).unwrap(),
+            }),
+        );
+        v.apply(
+            3,
+            &Record::Begin {
+                tid: 7,
+                touched: vec!["obj-1".into()],
+                engines: vec!["blender".into()],
+                expected: StateHash([1; 32]),
+            },
+        );
         v.apply(4, &Record::Provisional { tid: 7 });
-        v.apply(5, &Record::Verification { tid: 7, engine: "blender".into(), expected: StateHash([1; 32]), observed: Some(StateHash([1; 32])), error: None });
-        v.apply(6, &Record::Commit { tid: 7, scene_version: 4, scene_hash: StateHash([2; 32]) });
+        v.apply(
+            5,
+            &Record::Verification {
+                tid: 7,
+                engine: "blender".into(),
+                expected: StateHash([1; 32]),
+                observed: Some(StateHash([1; 32])),
+                error: None,
+            },
+        );
+        v.apply(
+            6,
+            &Record::Commit {
+                tid: 7,
+                scene_version: 4,
+                scene_hash: StateHash([2; 32]),
+            },
+        );
         let t = v.transaction(7).unwrap();
         assert!(t.is_final);
         assert_eq!(t.phase, Phase::Committed);
         assert_eq!(t.verdicts[0].latency_us, 12);
         let phases: Vec<Phase> = t.phases.iter().map(|p| p.phase).collect();
-        assert_eq!(phases, [Phase::Submitted, Phase::Begun, Phase::Provisional, Phase::Verified, Phase::Committed]);
-        let journal = v.journal(&JournalFilter { object: Some("obj-1".into()), ..Default::default() });
+        assert_eq!(
+            phases,
+            [
+                Phase::Submitted,
+                Phase::Begun,
+                Phase::Provisional,
+                Phase::Verified,
+                Phase::Committed
+            ]
+        );
+        let journal = v.journal(&JournalFilter {
+            object: Some("obj-1".into()),
+            ..Default::default()
+        });
         assert_eq!(journal.len(), 4, "one entry per phase change: {journal:?}");
-        assert!(v.journal(&JournalFilter { object: Some("obj-2".into()), ..Default::default() }).is_empty());
+        assert!(
+            v.journal(&JournalFilter {
+                object: Some("obj-2".into()),
+                ..Default::default()
+            })
+            .is_empty()
+        );
     }
 
     #[test]
     fn a_rollback_is_final_and_says_why() {
         let mut v = Views::default();
         v.apply(1, &intent(9));
-        v.apply(2, &Record::Rollback { tid: 9, reason: "unity reported a different hash".into() });
+        v.apply(
+            2,
+            &Record::Rollback {
+                tid: 9,
+                reason: "unity reported a different hash".into(),
+            },
+        );
         let t = v.transaction(9).unwrap();
         assert_eq!(t.phase, Phase::RolledBack);
         assert_eq!(t.why.as_deref(), Some("unity reported a different hash"));
         // A late record does not reopen it.
-        v.apply(3, &Record::Denied { tid: 9, reason: "late".into() });
+        v.apply(
+            3,
+            &Record::Denied {
+                tid: 9,
+                reason: "late".into(),
+            },
+        );
         assert_eq!(v.transaction(9).unwrap().phase, Phase::RolledBack);
     }
 }

@@ -65,7 +65,14 @@ pub fn bpy_python() -> Option<PathBuf> {
         return Some(python);
     }
     let out = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "bpy==5.0.1"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "bpy==5.0.1",
+        ])
         .output()
         .expect("run pip");
     if out.status.success() && imports() {
@@ -98,7 +105,11 @@ pub fn sdk_cdylib() -> PathBuf {
             .expect("run cargo build -p vibesync-adapter-sdk");
         assert!(status.success(), "building the adapter SDK cdylib failed");
     }
-    assert!(lib.exists(), "{} missing after building the SDK", lib.display());
+    assert!(
+        lib.exists(),
+        "{} missing after building the SDK",
+        lib.display()
+    );
     lib
 }
 

@@ -11,7 +11,10 @@ use std::time::SystemTime;
 pub const BIN: &str = env!("CARGO_BIN_EXE_vibesync");
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Where built example components and the compile cache live: the test
@@ -37,7 +40,12 @@ pub fn stdout(o: &Output) -> String {
 
 /// Both streams, for assertion messages.
 pub fn both(o: &Output) -> String {
-    format!("status {}\n--- stdout\n{}\n--- stderr\n{}", o.status, stdout(o), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        stdout(o),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// The example policies of `policies/examples`.
@@ -77,9 +85,14 @@ static BUILD: Mutex<()> = Mutex::new(());
 fn newest_mtime(paths: &[PathBuf]) -> SystemTime {
     let mut newest = SystemTime::UNIX_EPOCH;
     for p in paths {
-        let Ok(meta) = std::fs::metadata(p) else { continue };
+        let Ok(meta) = std::fs::metadata(p) else {
+            continue;
+        };
         if meta.is_dir() {
-            let children: Vec<PathBuf> = std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).collect();
+            let children: Vec<PathBuf> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             newest = newest.max(newest_mtime(&children));
         } else if let Ok(m) = meta.modified() {
             newest = newest.max(m);
@@ -99,18 +112,29 @@ pub fn example(e: Example) -> Option<PathBuf> {
         return Some(build_rust(&e.dir(), &out, "rust-target"));
     }
     let inputs = [e.dir(), repo_root().join("wit")];
-    let fresh = std::fs::metadata(&out).and_then(|m| m.modified()).is_ok_and(|built| built > newest_mtime(&inputs));
+    let fresh = std::fs::metadata(&out)
+        .and_then(|m| m.modified())
+        .is_ok_and(|built| built > newest_mtime(&inputs));
     if fresh {
         return Some(out);
     }
     let script = e.dir().join("build.sh");
     let tmp = out.with_extension(format!("tmp{}.wasm", std::process::id()));
-    let build = || Command::new("bash").arg(&script).arg(&tmp).output().expect("run the example's build.sh");
+    let build = || {
+        Command::new("bash")
+            .arg(&script)
+            .arg(&tmp)
+            .output()
+            .expect("run the example's build.sh")
+    };
     let mut o = build();
     if o.status.code() == Some(3) {
         // Toolchain missing: install it the way tests/run.sh does, then retry.
         let setup = repo_root().join("policies/examples/setup-toolchains.sh");
-        let s = Command::new("bash").arg(&setup).output().expect("run setup-toolchains.sh");
+        let s = Command::new("bash")
+            .arg(&setup)
+            .output()
+            .expect("run setup-toolchains.sh");
         eprintln!("{}", both(&s));
         o = build();
     }
@@ -122,7 +146,11 @@ pub fn example(e: Example) -> Option<PathBuf> {
         eprintln!("\n!!!!! SKIPPING the {e:?} example policy: {why}\n");
         return None;
     }
-    assert!(o.status.success(), "building the {e:?} example failed: {}", both(&o));
+    assert!(
+        o.status.success(),
+        "building the {e:?} example failed: {}",
+        both(&o)
+    );
     std::fs::rename(&tmp, &out).unwrap();
     Some(out)
 }
@@ -134,7 +162,13 @@ pub fn example(e: Example) -> Option<PathBuf> {
 pub fn build_rust(crate_dir: &Path, out: &Path, target_dir: &str) -> PathBuf {
     let target = scratch().join(target_dir);
     let o = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(crate_dir.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
@@ -142,7 +176,12 @@ pub fn build_rust(crate_dir: &Path, out: &Path, target_dir: &str) -> PathBuf {
         .env_remove("CARGO_BUILD_TARGET")
         .output()
         .expect("run cargo");
-    assert!(o.status.success(), "building {} failed: {}", crate_dir.display(), both(&o));
+    assert!(
+        o.status.success(),
+        "building {} failed: {}",
+        crate_dir.display(),
+        both(&o)
+    );
     std::fs::copy(target.join("wasm32-wasip2/release/team_protect.wasm"), out).unwrap();
     out.to_owned()
 }
@@ -155,12 +194,22 @@ pub fn rust_template_variant(dest: &Path, prefix: &str) -> PathBuf {
     let sdk = repo_root().join("policies/sdk");
     let manifest = std::fs::read_to_string(src.join("Cargo.toml"))
         .unwrap()
-        .replace("path = \"../../sdk\"", &format!("path = {:?}", sdk.display().to_string()));
+        .replace(
+            "path = \"../../sdk\"",
+            &format!("path = {:?}", sdk.display().to_string()),
+        );
     std::fs::write(dest.join("Cargo.toml"), manifest).unwrap();
     let _ = std::fs::copy(src.join("Cargo.lock"), dest.join("Cargo.lock"));
     let lib = std::fs::read_to_string(src.join("src/lib.rs")).unwrap();
-    assert!(lib.contains("\"HERO_\""), "the template's default prefix moved; update this helper");
-    std::fs::write(dest.join("src/lib.rs"), lib.replace("\"HERO_\"", &format!("{prefix:?}"))).unwrap();
+    assert!(
+        lib.contains("\"HERO_\""),
+        "the template's default prefix moved; update this helper"
+    );
+    std::fs::write(
+        dest.join("src/lib.rs"),
+        lib.replace("\"HERO_\"", &format!("{prefix:?}")),
+    )
+    .unwrap();
     let out = dest.join("team-protect.wasm");
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     build_rust(dest, &out, "rust-target-variant")

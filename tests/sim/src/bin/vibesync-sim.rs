@@ -7,14 +7,19 @@ use std::time::Instant;
 
 use vibesync_sim::{Options, Plant, run};
 
-const USAGE: &str = "usage: vibesync-sim (--seed N | --seeds A..B) [--trace] [--plant skip-undo] [--active-ms MS]";
+const USAGE: &str =
+    "usage: vibesync-sim (--seed N | --seeds A..B) [--trace] [--plant skip-undo] [--active-ms MS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut seeds, mut trace, mut plant, mut active) = (None, false, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().ok_or_else(|| format!("{a} needs a value\n{USAGE}"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
+        };
         let r: Result<(), String> = (|| {
             match a.as_str() {
                 "--seed" => {
@@ -23,14 +28,22 @@ fn main() -> ExitCode {
                 }
                 "--seeds" => {
                     let v = val()?;
-                    let (a, b) = v.split_once("..").ok_or_else(|| format!("--seeds wants A..B, got `{v}`"))?;
+                    let (a, b) = v
+                        .split_once("..")
+                        .ok_or_else(|| format!("--seeds wants A..B, got `{v}`"))?;
                     let a: u64 = a.parse().map_err(|e| format!("--seeds: {e}"))?;
                     let b: u64 = b.parse().map_err(|e| format!("--seeds: {e}"))?;
                     seeds = Some(a..b);
                 }
                 "--trace" => trace = true,
                 "--plant" => plant = Some(val()?.parse::<Plant>()?),
-                "--active-ms" => active = Some(val()?.parse::<u64>().map_err(|e| format!("--active-ms: {e}"))?),
+                "--active-ms" => {
+                    active = Some(
+                        val()?
+                            .parse::<u64>()
+                            .map_err(|e| format!("--active-ms: {e}"))?,
+                    )
+                }
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
             Ok(())
@@ -85,5 +98,9 @@ fn main() -> ExitCode {
         secs,
         total as f64 / secs.max(1e-9)
     );
-    if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

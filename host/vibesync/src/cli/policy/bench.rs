@@ -77,7 +77,8 @@ fn us(d: Duration) -> f64 {
 /// The op every policy is measured on: allowed by every built-in and by the
 /// example policies, so each evaluates all of its rules.
 fn typical_op() -> (t::Intent, t::Context) {
-    let args = serde_json::json!({"id": "obj-1", "base_color": [0.8, 0.05, 0.05, 1.0], "roughness": 0.5});
+    let args =
+        serde_json::json!({"id": "obj-1", "base_color": [0.8, 0.05, 0.05, 1.0], "roughness": 0.5});
     let intent = t::Intent::for_op(
         1,
         t::Source::Agent,
@@ -85,7 +86,10 @@ fn typical_op() -> (t::Intent, t::Context) {
         &args,
         0,
         1,
-        t::fixture::FIXTURE_ENGINES.iter().map(|e| e.to_string()).collect(),
+        t::fixture::FIXTURE_ENGINES
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
         vec!["obj-1".into()],
         t::fixture::DEFAULT_RATIONALE.into(),
         3,
@@ -104,7 +108,10 @@ impl ScratchDir {
     fn new(tag: &str) -> Self {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self(std::env::temp_dir().join(format!("vibesync-policy-bench-{}-{tag}-{n}", std::process::id())))
+        Self(std::env::temp_dir().join(format!(
+            "vibesync-policy-bench-{}-{tag}-{n}",
+            std::process::id()
+        )))
     }
 }
 impl Drop for ScratchDir {
@@ -113,8 +120,16 @@ impl Drop for ScratchDir {
     }
 }
 
-fn measure(base: &RuntimeConfig, name: &str, bytes: &[u8], args: &BenchArgs) -> anyhow::Result<Row> {
-    let config = |dir: &ScratchDir| RuntimeConfig { cache_dir: Some(dir.0.clone()), ..base.clone() };
+fn measure(
+    base: &RuntimeConfig,
+    name: &str,
+    bytes: &[u8],
+    args: &BenchArgs,
+) -> anyhow::Result<Row> {
+    let config = |dir: &ScratchDir| RuntimeConfig {
+        cache_dir: Some(dir.0.clone()),
+        ..base.clone()
+    };
     let (mut cold, mut cached) = (Vec::new(), Vec::new());
     let warm_dir = ScratchDir::new("warm");
     let rt = Runtime::new(config(&warm_dir))?;
@@ -124,7 +139,10 @@ fn measure(base: &RuntimeConfig, name: &str, bytes: &[u8], args: &BenchArgs) -> 
         let start = Instant::now();
         let p = fresh.load_for_review(name, bytes)?;
         cold.push(us(start.elapsed()));
-        anyhow::ensure!(p.cache_outcome() == CacheOutcome::Miss, "{name}: a cold load hit the cache");
+        anyhow::ensure!(
+            p.cache_outcome() == CacheOutcome::Miss,
+            "{name}: a cold load hit the cache"
+        );
     }
     rt.load_for_review(name, bytes)?; // fills the warm cache
     let mut policy = None;
@@ -132,7 +150,10 @@ fn measure(base: &RuntimeConfig, name: &str, bytes: &[u8], args: &BenchArgs) -> 
         let start = Instant::now();
         let p = rt.load_for_review(name, bytes)?;
         cached.push(us(start.elapsed()));
-        anyhow::ensure!(p.cache_outcome() == CacheOutcome::Hit, "{name}: a cached load missed the cache");
+        anyhow::ensure!(
+            p.cache_outcome() == CacheOutcome::Hit,
+            "{name}: a cached load missed the cache"
+        );
         policy = Some(p);
     }
     let policy = policy.expect("at least one sample");
@@ -171,7 +192,13 @@ pub fn render(rows: &[Row]) -> String {
     let ratio = |v: f64, b: Option<f64>| b.map_or(String::new(), |b| format!(" ({:.0}x)", v / b));
     let mut s = format!(
         "{:<14} {:>10}  {:>22}  {:>22}  {:>18}  {:>18}  {:>18}\n",
-        "policy", "bytes", "start-up cold ms", "start-up cached ms", "first call µs", "warm p50 µs", "warm p99 µs"
+        "policy",
+        "bytes",
+        "start-up cold ms",
+        "start-up cached ms",
+        "first call µs",
+        "warm p50 µs",
+        "warm p99 µs"
     );
     for r in rows {
         let _ = writeln!(
@@ -179,22 +206,47 @@ pub fn render(rows: &[Row]) -> String {
             "{:<14} {:>10}  {:>22}  {:>22}  {:>18}  {:>18}  {:>18}",
             r.policy,
             r.size,
-            format!("{:.1}{}", r.startup_cold_us / 1e3, ratio(r.startup_cold_us, base.map(|b| b.startup_cold_us))),
-            format!("{:.1}{}", r.startup_cached_us / 1e3, ratio(r.startup_cached_us, base.map(|b| b.startup_cached_us))),
-            format!("{:.0}{}", r.first_call_us, ratio(r.first_call_us, base.map(|b| b.first_call_us))),
-            format!("{:.1}{}", r.warm_p50_us, ratio(r.warm_p50_us, base.map(|b| b.warm_p50_us))),
-            format!("{:.1}{}", r.warm_p99_us, ratio(r.warm_p99_us, base.map(|b| b.warm_p99_us))),
+            format!(
+                "{:.1}{}",
+                r.startup_cold_us / 1e3,
+                ratio(r.startup_cold_us, base.map(|b| b.startup_cold_us))
+            ),
+            format!(
+                "{:.1}{}",
+                r.startup_cached_us / 1e3,
+                ratio(r.startup_cached_us, base.map(|b| b.startup_cached_us))
+            ),
+            format!(
+                "{:.0}{}",
+                r.first_call_us,
+                ratio(r.first_call_us, base.map(|b| b.first_call_us))
+            ),
+            format!(
+                "{:.1}{}",
+                r.warm_p50_us,
+                ratio(r.warm_p50_us, base.map(|b| b.warm_p50_us))
+            ),
+            format!(
+                "{:.1}{}",
+                r.warm_p99_us,
+                ratio(r.warm_p99_us, base.map(|b| b.warm_p99_us))
+            ),
         );
     }
     if base.is_some() {
-        let _ = writeln!(s, "(Nx) = ratio to the Rust built-in `{BASELINE}` in this run");
+        let _ = writeln!(
+            s,
+            "(Nx) = ratio to the Rust built-in `{BASELINE}` in this run"
+        );
     }
     s
 }
 
 pub fn run(args: BenchArgs, base: RuntimeConfig) -> anyhow::Result<ExitCode> {
-    let mut inputs: Vec<(String, Vec<u8>)> =
-        vibesync_policies::BUILTINS.iter().map(|b| (b.name.to_owned(), b.wasm.to_vec())).collect();
+    let mut inputs: Vec<(String, Vec<u8>)> = vibesync_policies::BUILTINS
+        .iter()
+        .map(|b| (b.name.to_owned(), b.wasm.to_vec()))
+        .collect();
     for m in &args.modules {
         let bytes = std::fs::read(m).with_context(|| format!("cannot read {}", m.display()))?;
         inputs.push((module_name(m), bytes));
@@ -244,7 +296,10 @@ mod tests {
             warm_p99_us: v,
         };
         let text = render(&[row(BASELINE, 10.0), row("team-naming", 300.0)]);
-        assert!(text.lines().nth(2).unwrap().contains("300.0 (30x)"), "{text}");
+        assert!(
+            text.lines().nth(2).unwrap().contains("300.0 (30x)"),
+            "{text}"
+        );
         assert!(text.lines().nth(1).unwrap().contains("10.0 (1x)"), "{text}");
     }
 }
