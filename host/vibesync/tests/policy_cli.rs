@@ -160,17 +160,20 @@ fn lock_approve_and_eval_refuse_what_is_not_approved() {
     let intent = write_intent(tmp.path(), DELETE_HERO);
     let ctx = tmp.path().join("ctx.json");
     std::fs::write(&ctx, HERO_CONTEXT).unwrap();
+    let eval = || {
+        vibesync(&[
+            &"policy",
+            &"eval",
+            &module,
+            &"--intent",
+            &intent,
+            &"--context",
+            &ctx,
+        ])
+    };
 
     // Not approved: refused, with the remedy.
-    let o = vibesync(&[
-        &"policy",
-        &"eval",
-        &module,
-        &"--intent",
-        &intent,
-        &"--context",
-        &ctx,
-    ]);
+    let o = eval();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -190,15 +193,7 @@ fn lock_approve_and_eval_refuse_what_is_not_approved() {
             && lock.contains("approved-at = \"20"),
         "{lock}"
     );
-    let o = vibesync(&[
-        &"policy",
-        &"eval",
-        &module,
-        &"--intent",
-        &intent,
-        &"--context",
-        &ctx,
-    ]);
+    let o = eval();
     assert_eq!(o.status.code(), Some(2), "a deny exits 2: {}", both(&o));
     let out = stdout(&o);
     assert!(
@@ -211,15 +206,7 @@ fn lock_approve_and_eval_refuse_what_is_not_approved() {
     // The module changes: refused again until bob approves this one module.
     let v2 = rust_template_variant(&tmp.path().join("v2"), "KEEP_");
     std::fs::copy(&v2, &module).unwrap();
-    let o = vibesync(&[
-        &"policy",
-        &"eval",
-        &module,
-        &"--intent",
-        &intent,
-        &"--context",
-        &ctx,
-    ]);
+    let o = eval();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -237,15 +224,7 @@ fn lock_approve_and_eval_refuse_what_is_not_approved() {
     ]);
     assert!(o.status.success(), "{}", both(&o));
     assert!(stdout(&o).contains("bob"), "{}", both(&o));
-    let o = vibesync(&[
-        &"policy",
-        &"eval",
-        &module,
-        &"--intent",
-        &intent,
-        &"--context",
-        &ctx,
-    ]);
+    let o = eval();
     assert!(
         o.status.success(),
         "v2 protects KEEP_, not HERO_: {}",
@@ -374,4 +353,33 @@ fn a_locked_directory_of_the_template_and_its_fixtures() {
             .iter()
             .all(|c| c["passed"] == true && c["policy"] == "team-protect")
     );
+}
+
+#[test]
+fn bench_measures_every_builtin_with_its_ratio_to_the_baseline() {
+    let o = vibesync(&[
+        &"policy",
+        &"bench",
+        &"--iterations",
+        &"20",
+        &"--startup-samples",
+        &"1",
+        &"--json",
+    ]);
+    assert!(o.status.success(), "{}", both(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).expect("JSON rows");
+    let names: Vec<&str> = rows.iter().map(|r| r["policy"].as_str().unwrap()).collect();
+    assert_eq!(names, ["firewall", "nan-audit", "validation"], "{rows:?}");
+    for r in &rows {
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+        // Every figure was measured (a real, positive duration), a cold
+        // start-up (compiling) costs more than a cached one (deserialising),
+        // and p99 is never below p50.
+        for k in ["startup_cold_us", "startup_cached_us", "first_call_us", "warm_p50_us"] {
+            assert!(f(k) > 0.0, "{k} in {r}");
+        }
+        assert!(f("startup_cold_us") > f("startup_cached_us"), "{r}");
+        assert!(f("warm_p99_us") >= f("warm_p50_us"), "{r}");
+        assert!(r["size"].as_u64().unwrap() > 1000, "{r}");
+    }
 }
