@@ -83,9 +83,13 @@ def snap(v, steps=DEFAULT_QUANTUM):
 
 
 def snap_transform(t, steps=DEFAULT_QUANTUM):
+    """``hash::snap_transform``: idempotent; a rotation whose snapped norm is
+    within one grid step of 1 is kept as snapped, else it is normalised."""
     r = [_num(c) for c in t["rotation"]]
+    s = [snap(c, steps) for c in r]
+    ns = math.sqrt(sum(c * c for c in s))
     n = math.sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2] + r[3] * r[3])
-    if math.isfinite(n) and n > 0.0:
+    if abs(ns - 1.0) > (1.0 / float(steps)) * (1.0 + 1e-9) and math.isfinite(n) and n > 0.0:
         r = [c / n for c in r]
     return {"translation": [snap(c, steps) for c in t["translation"]],
             "rotation": [snap(c, steps) for c in r],

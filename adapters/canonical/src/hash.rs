@@ -157,11 +157,25 @@ pub fn snap_object(obj: &mut SceneObject, quantum: Quantum) {
     }
 }
 
+/// Snap a transform to the grid; the rotation ends up a unit quaternion
+/// up to the grid.
+///
+/// Idempotent: a rotation whose snapped components already have a norm
+/// within one grid step of 1 is kept as snapped. Dividing such a rotation
+/// by its norm again (as this did before) moves a component to the next
+/// grid point (e.g. `w` 0.74914 -> 0.74915 for `[0.62628, 0.21575, 0,
+/// 0.74914]`), so an engine resynced with the host's snapped scene, which
+/// snaps what it is given, reported a different hash than the host's and
+/// could never be reconciled. A normalised quaternion snapped to the grid
+/// is off unit length by at most one step (each of its four components by
+/// at most half a step), which is the bound used here.
 pub fn snap_transform(t: &mut Transform, quantum: Quantum) {
-    let r = &mut t.rotation;
-    let n = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2] + r[3] * r[3]).sqrt();
-    if n.is_finite() && n > 0.0 {
-        r.iter_mut().for_each(|c| *c /= n);
+    let norm = |r: &[f64; 4]| (r[0] * r[0] + r[1] * r[1] + r[2] * r[2] + r[3] * r[3]).sqrt();
+    let step = 1.0 / quantum.0 as f64;
+    let snapped = t.rotation.map(|c| quantum.snap(c));
+    let n = norm(&t.rotation);
+    if (norm(&snapped) - 1.0).abs() > step * (1.0 + 1e-9) && n.is_finite() && n > 0.0 {
+        t.rotation = t.rotation.map(|c| c / n);
     }
     for v in t
         .translation
@@ -257,6 +271,50 @@ impl Encoder {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn snapping_twice_changes_nothing() {
+        // The rotation the simulator's seed 0 committed: its snapped norm is
+        // not exactly 1, and re-normalising it moved `w` one step.
+        let mut t = Transform {
+            translation: [-10.775, -1.509, 7.142],
+            rotation: [0.62628, 0.21575, 0.0, 0.74914],
+            scale: [1.0; 3],
+        };
+        let before = t;
+        snap_transform(&mut t, Quantum::default());
+        assert_eq!(t, before, "a snapped transform is a fixed point");
+        // Random rotations, normalised and snapped once, stay put, and
+        // hash the same.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for _ in 0..20_000 {
+            let mut t = Transform {
+                translation: [next() * 50.0, next() * 50.0, next() * 50.0],
+                rotation: [next(), next(), next(), next()],
+                scale: [1.0 + next().abs(), 1.0, 1.0],
+            };
+            snap_transform(&mut t, Quantum::default());
+            let once = t;
+            let n = t.rotation.iter().map(|c| c * c).sum::<f64>().sqrt();
+            assert!((n - 1.0).abs() <= 1e-5 * (1.0 + 1e-9), "{t:?}");
+            snap_transform(&mut t, Quantum::default());
+            assert_eq!(t, once);
+        }
+        // A rotation clearly off unit length is still normalised.
+        let mut t = Transform {
+            rotation: [0.0, 0.0, 2.0, 2.0],
+            ..Transform::IDENTITY
+        };
+        snap_transform(&mut t, Quantum::default());
+        assert_eq!(t.rotation, [0.0, 0.0, 0.70711, 0.70711]);
+    }
+
     use super::*;
     use crate::model::ObjectKind;
 

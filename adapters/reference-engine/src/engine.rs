@@ -175,6 +175,20 @@ impl Engine {
                 )
             }
             CommandBody::Rollback { tid, undo_token } => {
+                // Only an apply this engine still remembers can be undone
+                // from its token: a resync (or a restart) since then
+                // replaced the scene, and the token's `before` objects may
+                // hold what a later-rolled-back apply left behind. The host
+                // resyncs on `undo-token-lost`.
+                if !self.undo.contains_key(&tid) {
+                    return Reply::err(
+                        id,
+                        "undo-token-lost",
+                        format!(
+                            "no undo record for tid {tid} here (the engine was resynced or restarted since it applied); resync this engine from the host"
+                        ),
+                    );
+                }
                 let Some(before) = undo_token.get("before").and_then(Value::as_array) else {
                     return Reply::err(
                         id,
@@ -277,6 +291,15 @@ mod tests {
         }
     }
 
+    fn move_to(id: &str, t: [f64; 3]) -> Op {
+        Op::SetTransform {
+            id: id.into(),
+            translation: Some(t),
+            rotation: None,
+            scale: None,
+        }
+    }
+
     #[test]
     fn every_convention_reports_the_reference_hash_and_rolls_back() {
         let ops = vec![
@@ -362,5 +385,51 @@ mod tests {
         ));
         assert_eq!(r.error.unwrap().code, "no-such-object");
         assert!(e.native.objects.is_empty(), "all or nothing");
+    }
+
+
+    #[test]
+    fn rollback_after_a_resync_is_refused_not_replayed() {
+        // Found by the simulator (seed 387 at the time): a late apply of a
+        // rolled-back tid 19 lands, tid 21's apply records 19's values as
+        // its `before`, a resync restores the canonical scene, and the
+        // rollback of 21 then brought 19's values back.
+        let mut e = Engine::new(Convention::Unity);
+        let base = vec![create("obj-1", [0.0, 0.0, 0.0])];
+        assert!(e.handle(cmd(1, CommandBody::Apply { tid: 1, ops: base })).ok);
+        let canonical = e.canonical_scene();
+        let late = e.handle(cmd(
+            2,
+            CommandBody::Apply {
+                tid: 19,
+                ops: vec![move_to("obj-1", [9.0, 9.0, 9.0])],
+            },
+        ));
+        assert!(late.ok);
+        let r21 = e.handle(cmd(
+            3,
+            CommandBody::Apply {
+                tid: 21,
+                ops: vec![move_to("obj-1", [1.0, 1.0, 1.0])],
+            },
+        ));
+        assert!(r21.ok);
+        let token = r21.result.expect("token")["undo_token"].clone();
+        let objects = canonical.objects.values().cloned().collect();
+        assert!(e.handle(cmd(4, CommandBody::Resync { objects })).ok);
+        let r = e.handle(cmd(
+            5,
+            CommandBody::Rollback {
+                tid: 21,
+                undo_token: token,
+            },
+        ));
+        assert!(!r.ok, "the rollback must be refused");
+        assert_eq!(r.error.expect("error").code, "undo-token-lost");
+        assert_eq!(
+            e.canonical_scene().hash(),
+            canonical.hash(),
+            "the resynced scene stands; tid 19's values did not come back"
+        );
     }
 }

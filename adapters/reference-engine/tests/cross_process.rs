@@ -639,3 +639,40 @@ async fn crashed_engine_trips_panic_on_heartbeat_silence() {
         "not before the deadman"
     );
 }
+
+/// A host restarted during PANIC: the journal keeps the PANIC, the new
+/// link starts `Normal`, and the adapter still holds the freeze the old
+/// process sent (the SDK keeps it across sessions). The operator's resume
+/// gets `NotInPanic` from the link, and must still leave the adapter thawed,
+/// or every later apply is refused `frozen` for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_a_host_restart_thaws_an_adapter_still_frozen() {
+    let h = host(&["e"], RotationPolicy::default(), Duration::from_secs(5)).await;
+    let mut e = Engine::spawn(&h.pairing("e"), &[]);
+    h.wait_connected("e", 1).await;
+    // What the previous host process left behind.
+    h.link
+        .send(
+            "e",
+            CommandBody::Freeze {
+                reason: "PANIC: engine `e`: main thread silent (previous host process)".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.status()["state"], "frozen");
+    match apply(&h.link, "e", 1, vec![create("obj-1", [1.0, 0.0, 0.0])]).await {
+        Err(LinkError::Engine { code, .. }) => assert_eq!(code, "frozen"),
+        other => panic!("a frozen adapter applied: {other:?}"),
+    }
+    assert_eq!(h.link.panic_state(), PanicState::Normal);
+    assert_eq!(
+        h.link.resume().await,
+        Err(vibesync_link::ResumeRefused::NotInPanic),
+        "the link itself was not in PANIC"
+    );
+    assert_eq!(e.status()["state"], "connected", "resume thawed the adapter");
+    apply(&h.link, "e", 2, vec![create("obj-1", [1.0, 0.0, 0.0])])
+        .await
+        .unwrap();
+}

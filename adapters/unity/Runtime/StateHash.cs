@@ -36,12 +36,17 @@ namespace VibeSync
             return Math.Round(v * (double)steps, MidpointRounding.AwayFromZero) / (double)steps;
         }
 
-        /// <summary>Normalise the rotation (when its norm is finite and non-zero) and snap every component.</summary>
+        /// <summary>Snap every component; normalise the rotation first (when its norm is finite and
+        /// non-zero) unless its snapped norm is already within one grid step of 1, so that snapping
+        /// twice changes nothing (<c>hash::snap_transform</c>).</summary>
         public static void SnapTransform(Transform t, uint steps)
         {
             var r = t.Rotation;
+            double ns = 0;
+            for (int i = 0; i < 4; i++) { double c = Snap(steps, r[i]); ns += c * c; }
+            ns = Math.Sqrt(ns);
             double n = Math.Sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2] + r[3] * r[3]);
-            if (!double.IsNaN(n) && !double.IsInfinity(n) && n > 0)
+            if (Math.Abs(ns - 1.0) > (1.0 / steps) * (1.0 + 1e-9) && !double.IsNaN(n) && !double.IsInfinity(n) && n > 0)
                 for (int i = 0; i < 4; i++) r[i] /= n;
             SnapAll(t.Translation, steps);
             SnapAll(t.Rotation, steps);

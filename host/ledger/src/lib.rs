@@ -5,8 +5,10 @@
 //! [`vibesync_canonical::Scene`], the scene version, the tid counter, the
 //! object locks and the transaction table. The journal it produces is the
 //! `vibesync-wal` record stream; [`Sequencer::recover`] continues from a
-//! [`vibesync_wal::Replay`] of that stream.
+//! [`vibesync_wal::Replay`] of that stream. [`policy_view`] turns an
+//! intent and the state the sequencer owns into what the policies see.
 
+pub mod policy_view;
 pub mod sequencer;
 
 pub use sequencer::{

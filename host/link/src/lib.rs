@@ -455,7 +455,14 @@ impl Link {
     /// The operator's resume: leaves PANIC only if every engine is
     /// connected, healthy and reconciled since the trip; then thaws them.
     /// Never exposed to agents.
+    ///
+    /// Not in PANIC, it still thaws every connected engine and then returns
+    /// [`ResumeRefused::NotInPanic`]: an adapter keeps its freeze across
+    /// reconnects, so after a host restart during PANIC (the journal keeps
+    /// the PANIC, this link starts `Normal`) the adapters frozen by the
+    /// previous process would otherwise refuse every mutation for good.
     pub async fn resume(&self) -> Result<(), ResumeRefused> {
+        let mut not_in_panic = false;
         let names = {
             let mut st = self.inner.lock();
             let ready: BTreeMap<String, Readiness> = st
@@ -473,13 +480,24 @@ impl Link {
                     )
                 })
                 .collect();
-            st.panic.resume(&ready)?;
-            ready.into_keys().collect::<Vec<_>>()
+            match st.panic.resume(&ready) {
+                Ok(()) => {}
+                Err(ResumeRefused::NotInPanic) => not_in_panic = true,
+                Err(e) => return Err(e),
+            }
+            ready
+                .into_iter()
+                .filter(|(_, r)| !not_in_panic || r.connected)
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
         };
         for n in names {
             if let Err(e) = self.send(&n, CommandBody::Thaw).await {
                 tracing::warn!(engine = %n, error = %e, "thaw failed after resume");
             }
+        }
+        if not_in_panic {
+            return Err(ResumeRefused::NotInPanic);
         }
         self.inner.emit(LinkEvent::Resumed);
         Ok(())

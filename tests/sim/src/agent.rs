@@ -280,7 +280,7 @@ impl World {
             req.scene_version, sub.decision
         ));
         let now = self.clock(0);
-        match self.host.seq.handle(now, Input::Submit(sub)) {
+        match self.seq_handle(now, Input::Submit(sub)) {
             Ok(step) => {
                 if let Some(tid) = step.tid {
                     self.agent.by_tid.insert(tid, key);

@@ -8,7 +8,7 @@
 //! | `tids-increase` | intent tids strictly increase along the log, across restarts |
 //! | `no-replay-accepted` | no frame identity is accepted twice, none crosses sessions, no tampered copy is accepted |
 //! | `no-stale-accepted` | no frame is accepted older than 5 s or more than 1 s ahead of the receiver's clock |
-//! | `no-mutation-during-panic` | the sequencer emits no apply while in PANIC |
+//! | `no-mutation-during-panic` | no sequencer step that starts in PANIC emits an apply; the host seals no new mutation while the link is in PANIC |
 //! | `idempotent-commit` | one idempotency key never commits under two tids |
 //! | `every-transaction-final`, `rolled-back-change-absent`, `converged-hashes`, `wal-matches-host` | at quiescence |
 

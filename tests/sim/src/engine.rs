@@ -48,7 +48,8 @@ pub struct SimEngine {
     pub hung_since: u64,
     /// A pump is scheduled.
     pump_due: bool,
-    frozen: bool,
+    /// The SDK's PANIC flag: kept across sessions, cleared by `thaw`.
+    pub frozen: bool,
     pub lose_undo: bool,
     pub wrong_hash_until: u64,
 }
@@ -242,6 +243,9 @@ impl World {
                     Ok(()) => {
                         c.ring = Some(KeyRing::new(w.key_id, w.key.0, now, w.rotation));
                         c.established = true;
+                        // A new session: commands of the old one are void
+                        // (the host failed them when it dropped).
+                        self.engines[e].queue.clear();
                     }
                     Err(err) => self.engine_drop_conn(e, &format!("bad welcome: {err}")),
                 }

@@ -63,9 +63,8 @@ pub struct Info {
     pub sessions: u64,
     pub reconciled_at_ms: Option<u64>,
     pub reconcile_failed: bool,
-    /// True time since the host has had a session while the sequencer
-    /// believed the engine disconnected.
-    pub stale_since: Option<u64>,
+    /// The adapter's last heartbeat said it is frozen (`ctl status` shows it).
+    pub frozen: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -74,7 +73,6 @@ enum Purpose {
     Verify { tid: u64 },
     Undo { tid: u64 },
     Commit,
-    Freeze,
     Thaw,
     Snapshot { job: u64 },
     Resync { job: u64 },
@@ -90,6 +88,8 @@ pub struct Pending {
 
 pub struct Job {
     engine: usize,
+    /// The session the reconcile talks to.
+    conn: Option<u64>,
     objects: Vec<SceneObject>,
     want: String,
     for_resume: bool,
@@ -143,7 +143,7 @@ fn info() -> Info {
         sessions: 0,
         reconciled_at_ms: None,
         reconcile_failed: false,
-        stale_since: None,
+        frozen: false,
     }
 }
 
@@ -273,6 +273,29 @@ impl World {
         self.after(back_in, Ev::HostBoot);
     }
 
+    /// `Sequencer::handle`, with the PANIC invariant: a step that starts in
+    /// PANIC emits no apply. (A batch may hold a tick that starts the next
+    /// transaction and then the PANIC itself: that apply was emitted before
+    /// the PANIC, and the link's gate refuses it; see [`Self::host_write`].)
+    pub fn seq_handle(
+        &mut self,
+        now: u64,
+        input: Input,
+    ) -> Result<vibesync_ledger::Step, vibesync_ledger::SequencerError> {
+        let in_panic = self.host.seq.panic().map(str::to_owned);
+        let step = self.host.seq.handle(now, input)?;
+        if let Some(p) = in_panic
+            && let Some(Effect::Apply { engine, tid, .. }) =
+                step.effects.iter().find(|e| matches!(e, Effect::Apply { .. }))
+        {
+            self.fail(
+                "no-mutation-during-panic",
+                format!("the sequencer, in PANIC ({p}), emitted apply of tid {tid} to {engine}"),
+            );
+        }
+        Ok(step)
+    }
+
     fn host_input(&mut self, input: Input) {
         let now = self.hclock();
         let (lost, back) = match &input {
@@ -280,7 +303,7 @@ impl World {
             Input::EngineBack { engine, .. } => (None, Some(engine_index(engine))),
             _ => (None, None),
         };
-        match self.host.seq.handle(now, input) {
+        match self.seq_handle(now, input) {
             Ok(step) => {
                 if let Some(e) = lost {
                     self.host.seq_up.remove(&e);
@@ -354,10 +377,6 @@ impl World {
     fn effect(&mut self, effect: Effect) {
         match effect {
             Effect::Apply { engine, tid, ops } => {
-                if let Some(p) = self.host.seq.panic() {
-                    let p = p.to_owned();
-                    return self.fail("no-mutation-during-panic", format!("the sequencer emitted apply of tid {tid} to {engine} while in PANIC ({p})"));
-                }
                 let e = engine_index(&engine);
                 if let Err(why) =
                     self.send_command(e, CommandBody::Apply { tid, ops }, Purpose::Apply { tid })
@@ -472,9 +491,20 @@ impl World {
         Ok(())
     }
 
-    /// The control-stream writer: rotate if due, seal, send.
+    /// The control-stream writer: rotate if due, seal, send. No new
+    /// mutation leaves the host while the link is in PANIC.
     fn host_write(&mut self, conn: u64, msg: Message) {
         let now = self.hclock();
+        if let Message::Command(c) = &msg
+            && c.body.is_new_mutation()
+            && let PanicState::Panic { engine, .. } = &self.host.panic
+        {
+            let engine = engine.clone();
+            return self.fail(
+                "no-mutation-during-panic",
+                format!("the host sent `{}` while in PANIC ({engine})", c.body.name()),
+            );
+        }
         let mut out = Vec::new();
         let Some(s) = self.host.sessions.get_mut(&conn) else {
             return;
@@ -631,10 +661,14 @@ impl World {
                     i.last_heartbeat_ms = now;
                     i.last_pump_ms = now.saturating_sub(hb.pump_age_ms);
                     i.queue_depth = hb.queue_depth;
+                    i.frozen = hb.frozen;
                 }
             }
             Message::Reply(r) => {
-                if let Some(pend) = self.host.pending.remove(&r.id) {
+                // Each session has its own table of pending commands.
+                if self.host.pending.get(&r.id).is_some_and(|p| p.conn == conn)
+                    && let Some(pend) = self.host.pending.remove(&r.id)
+                {
                     let result = match (r.ok, r.result, r.error) {
                         (true, Some(v), _) => Ok(v),
                         (_, _, Some(err)) => Err(format!("{}: {}", err.code, err.message)),
@@ -698,13 +732,9 @@ impl World {
             return;
         };
         let e = s.engine;
-        if self.host.current[e] == Some(conn) {
+        let current = self.host.current[e] == Some(conn);
+        if current {
             self.host.current[e] = None;
-        } else {
-            self.log(format!(
-                "host: an older session of {} ended after a newer one registered",
-                ENGINES[e].0
-            ));
         }
         let dead: Vec<u64> = self
             .host
@@ -717,8 +747,17 @@ impl World {
             let p = self.host.pending.remove(&id).expect("present");
             self.complete(p, Err(format!("engine `{}` disconnected", ENGINES[e].0)));
         }
+        if !current {
+            // Only the engine's current session speaks for it
+            // (`session::run`): an older one ending after a reconnect is news
+            // to nobody.
+            self.log(format!(
+                "host: an older session of {} ended ({why}) after a newer one registered",
+                ENGINES[e].0
+            ));
+            return self.flush();
+        }
         self.log(format!("host: {} disconnected ({why})", ENGINES[e].0));
-        // The link emits `Disconnected` whenever a session ends.
         self.host_input(Input::EngineLost {
             engine: ENGINES[e].0.into(),
             reason: why.into(),
@@ -761,7 +800,7 @@ impl World {
                     result: result.map(|_| ()),
                 });
             }
-            Purpose::Commit | Purpose::Freeze | Purpose::Thaw => {
+            Purpose::Commit | Purpose::Thaw => {
                 if let Err(e) = result {
                     self.log(format!("host: notice to {engine} not delivered: {e}"));
                 }
@@ -779,6 +818,7 @@ impl World {
             job,
             Job {
                 engine: e,
+                conn: self.host.current[e],
                 objects,
                 want,
                 for_resume,
@@ -818,7 +858,8 @@ impl World {
         let Some(j) = self.host.jobs.get(&job) else {
             return;
         };
-        let want = j.want.clone();
+        let (want, e) = (j.want.clone(), j.engine);
+        let host_scene = scene_of(&j.objects);
         let r = match result.and_then(|v| {
             v.get("hash")
                 .and_then(Value::as_str)
@@ -826,9 +867,21 @@ impl World {
                 .ok_or_else(|| "no `hash`".into())
         }) {
             Ok(h) if h == want => Ok(true),
-            Ok(h) => Err(format!(
-                "after resync the engine hash is {h}, the canonical hash is {want}"
-            )),
+            Ok(h) => {
+                // For the trace: what the engine holds that the host does not.
+                let engine_scene = self.engines[e].engine.canonical_scene();
+                for (id, o) in &host_scene.objects {
+                    let got = engine_scene.get(id);
+                    if got != Some(o) {
+                        self.log(format!(
+                            "host: after resync {id} differs: host {o:?}, engine {got:?}"
+                        ));
+                    }
+                }
+                Err(format!(
+                    "after resync the engine hash is {h}, the canonical hash is {want}"
+                ))
+            }
             Err(why) => Err(why),
         };
         self.end_reconcile(job, r);
@@ -847,7 +900,11 @@ impl World {
             }
             Err(why) => {
                 self.log(format!("host: {name} could not be reconciled: {why}"));
-                self.host.info[j.engine].reconcile_failed = true;
+                // A failure on a session that has since been replaced says
+                // nothing about the engine (the new session is resynced).
+                if j.conn.is_some() && j.conn == self.host.current[j.engine] {
+                    self.host.info[j.engine].reconcile_failed = true;
+                }
             }
         }
         if j.for_resume {
@@ -918,15 +975,6 @@ impl World {
             );
             self.complete(p, Err(what));
         }
-        for e in 0..ENGINES.len() {
-            let stale = self.host.current[e].is_some() && !self.host.seq_up.contains(&e);
-            let i = &mut self.host.info[e];
-            i.stale_since = if stale {
-                Some(i.stale_since.unwrap_or(self.now))
-            } else {
-                None
-            };
-        }
         self.flush();
     }
 
@@ -935,14 +983,16 @@ impl World {
             return;
         };
         let reason = format!("PANIC: engine `{engine}`: {reason}");
+        // `freeze_all` writes without awaiting the ack: no pending slot.
         for e in 0..ENGINES.len() {
-            let _ = self.send_command(
-                e,
-                CommandBody::Freeze {
+            if let Some(conn) = self.host.current[e] {
+                let id = self.host.next_cmd;
+                self.host.next_cmd += 1;
+                let body = CommandBody::Freeze {
                     reason: reason.clone(),
-                },
-                Purpose::Freeze,
-            );
+                };
+                self.host_write(conn, Message::Command(Command { id, body }));
+            }
         }
     }
 
@@ -991,20 +1041,23 @@ impl World {
                 )
             })
             .collect();
+        // `Link::resume`: thaw every engine it knows (only the connected
+        // ones when it was not in PANIC), then `Core::resume` takes
+        // `NotInPanic` as ready: after a host restart the journal still
+        // holds the PANIC the new link never saw, and every engine has just
+        // been reconciled.
         match self.host.panic.resume(&ready) {
             Ok(()) => {
-                for e in 0..ENGINES.len() {
+                for e in ready.keys().map(|n| engine_index(n)) {
                     let _ = self.send_command(e, CommandBody::Thaw, Purpose::Thaw);
                 }
             }
-            Err(vibesync_link::ResumeRefused::NotInPanic) if self.host.seq.panic().is_some() => {
-                // The shell (`Core::resume`) stops here with an error: after a
-                // host restart the link is not in PANIC but the sequencer
-                // (which journaled it) is, and nothing could ever resume. The
-                // simulator goes on to the sequencer; see docs/RELIABILITY.md.
+            Err(vibesync_link::ResumeRefused::NotInPanic) => {
                 self.stats.resume_not_in_panic += 1;
-                for e in 0..ENGINES.len() {
-                    let _ = self.send_command(e, CommandBody::Thaw, Purpose::Thaw);
+                for (n, r) in &ready {
+                    if r.connected {
+                        let _ = self.send_command(engine_index(n), CommandBody::Thaw, Purpose::Thaw);
+                    }
                 }
             }
             Err(e) => {
@@ -1012,8 +1065,9 @@ impl World {
                 return;
             }
         }
-        match self.host.seq.handle(
-            self.hclock(),
+        let now = self.hclock();
+        match self.seq_handle(
+            now,
             Input::Resume {
                 operator: "operator".into(),
             },
@@ -1047,7 +1101,7 @@ impl World {
             if self.settling || self.rng.chance(0.3) {
                 let approve = self.rng.chance(0.5);
                 let now = self.hclock();
-                if let Ok(step) = self.host.seq.handle(
+                if let Ok(step) = self.seq_handle(
                     now,
                     Input::Decide {
                         tid,
@@ -1063,30 +1117,28 @@ impl World {
             }
         }
         self.flush();
+        let mut restarted = false;
         for e in 0..ENGINES.len() {
             let i = &self.host.info[e];
-            let stale = i.stale_since.is_some_and(|t| self.now >= t + 3_000);
             let unreconciled =
                 i.reconcile_failed && !self.host.jobs.values().any(|j| j.engine == e);
-            if (stale || unreconciled) && self.engines[e].alive {
-                let why = if stale {
-                    "the host holds its session but the sequencer thinks it is disconnected"
-                } else {
-                    "it could not be reconciled"
-                };
+            if unreconciled && self.engines[e].alive {
                 self.log(format!(
-                    "operator: restarts the {} adapter: {why}",
+                    "operator: restarts the {} adapter: it could not be reconciled",
                     ENGINES[e].0
                 ));
-                if stale {
-                    self.stats.stale_disconnects += 1;
-                }
-                self.host.info[e].stale_since = None;
                 self.host.info[e].reconcile_failed = false;
                 self.engine_crash(e, 200);
+                restarted = true;
             }
         }
-        if self.host.panic_any() && (self.settling || self.rng.chance(0.5)) {
+        // The operator resumes after a PANIC, and also when `ctl status`
+        // shows an adapter frozen outside PANIC (a host that crashed after
+        // the link froze the engines and before the PANIC was journaled).
+        let frozen = (0..ENGINES.len())
+            .any(|e| self.host.current[e].is_some() && self.host.info[e].frozen);
+        // After restarting an adapter the operator waits for it to be back.
+        if !restarted && (self.host.panic_any() || frozen) && (self.settling || self.rng.chance(0.5)) {
             self.start_resume();
         }
     }

@@ -54,6 +54,7 @@ pub struct Options {
 }
 
 impl Options {
+    /// The full schedule: 20 simulated seconds of faults (the soak's).
     pub fn new(seed: u64) -> Options {
         Options {
             seed,
@@ -62,7 +63,21 @@ impl Options {
             plant: None,
         }
     }
+
+    /// The CI schedule: [`CI_ACTIVE_MS`] of faults. Every fault kind still
+    /// fits (the longest, a 9 s hang, a 6 s partition, an 8 s clock jump,
+    /// overlap the end of the active phase and are then cut short); a seed
+    /// costs about half as much, so the CI budget holds more seeds.
+    pub fn ci(seed: u64) -> Options {
+        Options {
+            active_ms: CI_ACTIVE_MS,
+            ..Options::new(seed)
+        }
+    }
 }
+
+/// Simulated ms of faults per CI seed (see [`Options::ci`]).
+pub const CI_ACTIVE_MS: u64 = 10_000;
 
 /// The invariant that broke.
 #[derive(Clone, Debug, PartialEq)]

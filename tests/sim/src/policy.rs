@@ -3,20 +3,22 @@
 //!
 //! Compiling the three components is the expensive part, so the pipeline is
 //! built once per process ([`pipeline`]) and every simulated intent is
-//! evaluated through it, op by op, exactly as the host's intake does
-//! (`host/vibesync/src/orchestrator/intake.rs`, which lives in the binary
-//! crate and so is mirrored here: context of the named objects from a scratch
-//! scene that has the earlier ops of the intent applied, verdicts combined
-//! deny > escalate > allow). The wall-clock deadline is raised so that a
-//! loaded machine cannot turn a verdict into a timeout fault: a run's
-//! verdicts must depend on its seed only.
+//! evaluated through it, op by op, with the policy view the host's intake
+//! builds (`vibesync_ledger::policy_view`, shared with
+//! `host/vibesync/src/orchestrator/intake.rs`). Combining the verdicts
+//! (deny > escalate > allow) into the sequencer's submission is re-stated
+//! here, because the host's version builds its front-door error types. The
+//! wall-clock deadline is raised so that a loaded machine cannot turn a
+//! verdict into a timeout fault: a run's verdicts must depend on its seed
+//! only.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-use vibesync_canonical::{Op, Scene, SceneObject};
+use vibesync_canonical::{Op, Scene};
+use vibesync_ledger::policy_view::{self, IntentMeta, OpRef};
 use vibesync_ledger::{Decision, Submission};
 use vibesync_policy_runtime::{
     Budgets, Pipeline, PolicyConfigs, Runtime, RuntimeConfig, load_builtins,
@@ -64,45 +66,6 @@ pub struct Request {
     pub idempotency_key: Option<String>,
 }
 
-fn named_ids(args: &Value) -> Vec<String> {
-    let mut ids = Vec::new();
-    for key in ["id", "parent"] {
-        if let Some(id) = args.get(key).and_then(Value::as_str) {
-            ids.push(id.to_owned());
-        }
-    }
-    if let Some(list) = args.get("ids").and_then(Value::as_array) {
-        ids.extend(list.iter().filter_map(|v| v.as_str().map(str::to_owned)));
-    }
-    ids.dedup();
-    ids
-}
-
-fn object_state(o: &SceneObject, lock: Option<&LockEntry>) -> t::ObjectState {
-    t::ObjectState {
-        id: o.id.clone(),
-        name: o.name.clone(),
-        kind: o.kind.as_str().to_owned(),
-        parent: o.parent.clone(),
-        transform: t::Transform {
-            translation: o.transform.translation,
-            rotation: o.transform.rotation,
-            scale: o.transform.scale,
-        },
-        material: o.material.map(|m| t::Material {
-            base_color: m.base_color,
-            roughness: m.roughness,
-            metallic: m.metallic,
-            emission: m.emission,
-            emission_strength: m.emission_strength,
-        }),
-        lock: lock.map(|l| t::ObjectLock {
-            holder: l.holder.clone(),
-            human: l.human,
-        }),
-    }
-}
-
 /// Intake: evaluate every op, then build the sequencer's submission.
 /// `Err` is an intake refusal (an allowed op that does not parse).
 pub fn intake(
@@ -117,44 +80,36 @@ pub fn intake(
     for op in &mut req.ops {
         t::json::mark_non_finite(&mut op.args);
     }
-    let count = req.ops.len() as u32;
-    let mut scratch: Option<Scene> = None;
-    let mut decisions = Vec::new();
-    for (i, spec) in req.ops.iter().enumerate() {
-        let current = scratch.as_ref().unwrap_or(scene);
-        let ids = named_ids(&spec.args);
-        let (objects, missing): (Vec<_>, Vec<_>) =
-            ids.iter().partition(|id| current.get(id).is_some());
-        let ctx = t::Context {
-            objects: objects
-                .iter()
-                .filter_map(|id| current.get(id))
-                .map(|o| object_state(o, locks.get(&o.id)))
-                .collect(),
-            missing: missing.into_iter().cloned().collect(),
-            scene_object_count: current.objects.len() as u32,
-            scene_version,
-            project_root: PROJECT_ROOT.to_owned(),
-        };
-        let intent = t::Intent::for_op(
+    let specs: Vec<OpRef<'_>> = req
+        .ops
+        .iter()
+        .map(|o| OpRef {
+            op: &o.op,
+            args: &o.args,
+        })
+        .collect();
+    let input = policy_view::policy_input(
+        &specs,
+        IntentMeta {
             tid,
-            t::Source::Agent,
-            &spec.op,
-            &spec.args,
-            i as u32,
-            count,
-            engines.to_vec(),
-            ids,
-            req.rationale.clone(),
-            req.scene_version,
-        );
-        decisions.push(pipeline().evaluate(&intent, &ctx));
-        if (i as u32) + 1 < count
-            && let Ok(op) = Op::parse(&spec.op, spec.args.clone())
-        {
-            let _ = scratch.get_or_insert_with(|| scene.clone()).apply(&op);
-        }
-    }
+            source: t::Source::Agent,
+            rationale: &req.rationale,
+            scene_version_read: req.scene_version,
+            engines,
+        },
+        policy_view::World {
+            scene,
+            scene_version,
+            locks,
+            project_root: PROJECT_ROOT,
+        },
+    );
+    let decisions: Vec<_> = input
+        .intents
+        .iter()
+        .zip(&input.contexts)
+        .map(|(i, c)| pipeline().evaluate(i, c))
+        .collect();
     let deny = decisions.iter().any(|d| d.verdict.is_deny());
     let escalate = decisions
         .iter()

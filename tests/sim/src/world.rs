@@ -124,10 +124,8 @@ pub struct Stats {
     pub injected_refused: u64,
     pub io_errors: u64,
     pub torn_tails: u64,
-    /// Resumes the shell would have refused (link not in PANIC, sequencer in PANIC).
+    /// Resumes after a host restart (the link was not in PANIC, the journal was).
     pub resume_not_in_panic: u64,
-    /// Engines the operator restarted because an old session's end marked them disconnected.
-    pub stale_disconnects: u64,
 }
 
 pub struct World {
@@ -606,6 +604,9 @@ impl World {
             for (i, (name, _)) in ENGINES.iter().enumerate() {
                 if !self.host.engine_ready(i) {
                     why.push(format!("{name} not ready ({})", self.host.engine_state(i)));
+                } else if self.engines[i].frozen && !self.host.panic_any() {
+                    // It would refuse every mutation with no PANIC to resume.
+                    why.push(format!("{name} still frozen outside PANIC"));
                 }
             }
         }

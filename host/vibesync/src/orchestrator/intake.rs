@@ -5,7 +5,8 @@
 //! it owns. Three translations live here:
 //! - an [`IntentRequest`] into one policy [`t::Intent`] and [`t::Context`]
 //!   per op (the WIT contract evaluates op by op; a later op sees the
-//!   objects earlier ops of the same transaction create);
+//!   objects earlier ops of the same transaction create), through
+//!   `vibesync_ledger::policy_view`, which the simulator shares;
 //! - the pipeline's [`Decision`]s into the sequencer's [`Submission`] and the
 //!   WAL's policy records (with [`PolicyEvidence`] so the decision log keeps
 //!   every finding and duration);
@@ -15,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use vibesync_canonical::{Op, Scene, SceneObject};
+use vibesync_ledger::policy_view::{self, IntentMeta, OpRef};
 use vibesync_ledger::{Decision as SeqDecision, Submission};
 use vibesync_policy_runtime::Decision;
 use vibesync_policy_types as t;
@@ -26,26 +28,9 @@ use crate::core_api::{
     PolicyVerdict, Severity, Source, TransformView, ValidationView, VerdictKind,
 };
 
-/// What the policies are shown of one intent, op by op.
-pub struct PolicyInput {
-    pub intents: Vec<t::Intent>,
-    pub contexts: Vec<t::Context>,
-}
-
-/// Ids an op's arguments name: `id`, `ids[]` and `parent`.
-fn named_ids(args: &serde_json::Value) -> Vec<String> {
-    let mut ids = Vec::new();
-    for key in ["id", "parent"] {
-        if let Some(id) = args.get(key).and_then(|v| v.as_str()) {
-            ids.push(id.to_owned());
-        }
-    }
-    if let Some(list) = args.get("ids").and_then(|v| v.as_array()) {
-        ids.extend(list.iter().filter_map(|v| v.as_str().map(str::to_owned)));
-    }
-    ids.dedup();
-    ids
-}
+/// What the policies are shown of one intent, op by op (built by the
+/// ledger's shared [`policy_view`], which the simulator calls too).
+pub use vibesync_ledger::policy_view::PolicyInput;
 
 /// Build the policy view of every op of `req`.
 ///
@@ -60,47 +45,30 @@ pub fn policy_input(
     engines: &[String],
     project_root: &str,
 ) -> PolicyInput {
-    let count = req.ops.len() as u32;
-    let mut scratch: Option<Scene> = None;
-    let mut intents = Vec::with_capacity(req.ops.len());
-    let mut contexts = Vec::with_capacity(req.ops.len());
-    for (i, spec) in req.ops.iter().enumerate() {
-        let current = scratch.as_ref().unwrap_or(scene);
-        let ids = named_ids(&spec.args);
-        let (objects, missing): (Vec<_>, Vec<_>) =
-            ids.iter().partition(|id| current.get(id).is_some());
-        contexts.push(t::Context {
-            objects: objects
-                .iter()
-                .filter_map(|id| current.get(id))
-                .map(|o| object_state(o, locks.get(&o.id)))
-                .collect(),
-            missing: missing.into_iter().cloned().collect(),
-            scene_object_count: current.objects.len() as u32,
-            scene_version,
-            project_root: project_root.to_owned(),
-        });
-        intents.push(t::Intent::for_op(
+    let ops: Vec<OpRef<'_>> = req
+        .ops
+        .iter()
+        .map(|o| OpRef {
+            op: &o.op,
+            args: &o.args,
+        })
+        .collect();
+    policy_view::policy_input(
+        &ops,
+        IntentMeta {
             tid,
-            policy_source(req.source),
-            &spec.op,
-            &spec.args,
-            i as u32,
-            count,
-            engines.to_vec(),
-            ids,
-            req.rationale.clone(),
-            req.scene_version,
-        ));
-        // Only multi-op transactions need the scratch scene.
-        if (i as u32) + 1 < count
-            && let Ok(op) = Op::parse(&spec.op, spec.args.clone())
-        {
-            let next = scratch.get_or_insert_with(|| scene.clone());
-            let _ = next.apply(&op);
-        }
-    }
-    PolicyInput { intents, contexts }
+            source: policy_source(req.source),
+            rationale: &req.rationale,
+            scene_version_read: req.scene_version,
+            engines,
+        },
+        policy_view::World {
+            scene,
+            scene_version,
+            locks,
+            project_root,
+        },
+    )
 }
 
 fn policy_source(s: Source) -> t::Source {
@@ -116,31 +84,6 @@ pub fn wal_source(s: Source) -> vibesync_wal::Source {
         Source::Agent => vibesync_wal::Source::Agent,
         Source::EngineEdit => vibesync_wal::Source::EngineEdit,
         Source::Operator => vibesync_wal::Source::Operator,
-    }
-}
-
-fn object_state(o: &SceneObject, lock: Option<&LockEntry>) -> t::ObjectState {
-    t::ObjectState {
-        id: o.id.clone(),
-        name: o.name.clone(),
-        kind: o.kind.as_str().to_owned(),
-        parent: o.parent.clone(),
-        transform: t::Transform {
-            translation: o.transform.translation,
-            rotation: o.transform.rotation,
-            scale: o.transform.scale,
-        },
-        material: o.material.map(|m| t::Material {
-            base_color: m.base_color,
-            roughness: m.roughness,
-            metallic: m.metallic,
-            emission: m.emission,
-            emission_strength: m.emission_strength,
-        }),
-        lock: lock.map(|l| t::ObjectLock {
-            holder: l.holder.clone(),
-            human: l.human,
-        }),
     }
 }
 

@@ -89,7 +89,6 @@ fn main() -> ExitCode {
         stats.io_errors += s.io_errors;
         stats.torn_tails += s.torn_tails;
         stats.resume_not_in_panic += s.resume_not_in_panic;
-        stats.stale_disconnects += s.stale_disconnects;
         stats.events += s.events;
     }
     let secs = start.elapsed().as_secs_f64();
