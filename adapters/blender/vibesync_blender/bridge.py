@@ -244,8 +244,11 @@ def clear_material(o):
         bpy.data.materials.remove(mat)
 
 
-def write(o, state, by_id=None):
-    """Make ``o`` show the canonical ``state`` (name, parent, transform, material)."""
+def write(o, state, by_id=None, current=None):
+    """Make ``o`` show the canonical ``state`` (name, parent, transform,
+    material). ``current``: what ``read(o)`` returned just before, if known;
+    a material equal to it is not rewritten (six socket writes saved on a
+    transform-only change)."""
     if canonical_name(o) != state["name"] or o.get(NAME) is None:
         set_name(o, state["name"])
     pid = state.get("parent")
@@ -257,7 +260,8 @@ def write(o, state, by_id=None):
     if parent is not None or o.matrix_parent_inverse != mathutils.Matrix.Identity(4):
         o.matrix_parent_inverse = mathutils.Matrix.Identity(4)
     write_transform(o, state["transform"])
-    write_material(o, state.get("material"))
+    if current is None or current.get("material") != state.get("material") or state.get("material") is None:
+        write_material(o, state.get("material"))
 
 
 def soft_delete(o):
