@@ -430,7 +430,18 @@ def dump(o):
                     out[p.identifier] = "ID:" + v.name
         return out
 
-    d = {"object": props(o), "custom": {k: (v.name if isinstance(v, bpy.types.ID) else v) for k, v in o.items()},
+    def plain(v):
+        # ID pointers by name; ID property groups and arrays (Blender 4.2
+        # keeps Cycles' per-object settings in a `cycles` group) by value.
+        if isinstance(v, bpy.types.ID):
+            return v.name
+        if hasattr(v, "to_dict"):
+            return v.to_dict()
+        if hasattr(v, "to_list"):
+            return v.to_list()
+        return v
+
+    d = {"object": props(o), "custom": {k: plain(v) for k, v in o.items()},
          "collections": sorted(c.name for c in o.users_collection),
          "slots": [(s.link, s.material.name if s.material else None) for s in o.material_slots]}
     if o.data is not None:
