@@ -89,6 +89,13 @@ class Adapter:
         self.undo_pending = []  # labels of finished transactions not yet on Blender's undo stack
         self.undo_pending_since = 0.0
         self.events_pushed = 0
+        # Main-thread cost accounting (benchmarks): seconds inside `handle`
+        # by command kind, and seconds of pump ticks that handled commands
+        # (handle + SDK poll/reply + JSON).
+        self.handle_s = collections.Counter()
+        self.handled = collections.Counter()
+        self.pump_busy_s = 0.0
+        self.undo_s = 0.0
 
     # --- the pump -------------------------------------------------------------
 
@@ -115,6 +122,8 @@ class Adapter:
             self._status_at = now
             self.status = self.session.status()
         self.last_pump_ms = (time.perf_counter() - t0) * 1000.0
+        if n:
+            self.pump_busy_s += self.last_pump_ms / 1000.0
         self.last_pump_at = now
         return n
 
@@ -161,11 +170,21 @@ class Adapter:
             reply = err(cid, e.code, str(e))
         except Exception as e:  # noqa: BLE001 - a bpy failure must become a reply, not kill the pump
             reply = err(cid, "internal", f"{kind}: {type(e).__name__}: {e}")
+        dt = time.perf_counter() - t0
+        self.handle_s[kind] += dt
+        self.handled[kind] += 1
         if kind not in ("verify", "snapshot"):
             self.history.appendleft({"tid": cmd.get("tid"), "kind": kind, "ok": reply["ok"],
                                      "detail": "" if reply["ok"] else reply["error"]["code"],
-                                     "ms": round((time.perf_counter() - t0) * 1000.0, 2)})
+                                     "ms": round(dt * 1000.0, 2)})
         return reply
+
+    def stats(self):
+        """Main-thread cost so far: commands by kind, seconds in ``handle``,
+        seconds of pump ticks that handled commands, undo steps pushed."""
+        return {"handled": dict(self.handled), "handle_s": {k: round(v, 4) for k, v in self.handle_s.items()},
+                "pump_busy_s": round(self.pump_busy_s, 4), "undo_steps": self.undo_steps,
+                "undo_s": round(self.undo_s, 4)}
 
     def _hash_of(self, ids, by_id=None):
         by_id = bridge.tracked() if by_id is None else by_id
@@ -305,7 +324,9 @@ class Adapter:
         labels, self.undo_pending = self.undo_pending, []
         if labels and bpy.ops.ed.undo_push.poll():
             msg = labels[0] if len(labels) == 1 else f"{labels[0]} .. {labels[-1]} ({len(labels)} transactions)"
+            t0 = time.perf_counter()
             bpy.ops.ed.undo_push(message=f"VibeSync {msg}")
+            self.undo_s += time.perf_counter() - t0
             self.undo_steps += 1
 
     def cmd_snapshot(self, cmd):
