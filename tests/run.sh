@@ -51,3 +51,14 @@ fi
 
 step "Blender adapter: pure core and in-Blender tests (bpy)"
 .venv/bin/python -m unittest discover -s adapters/blender/tests -p 'test_*.py'
+
+step "Blender adapter on Blender 4.2 LTS (bpy 4.2.x in its own venv, outside the clone)"
+bpy42="${VIBESYNC_BPY42_VENV:-$HOME/.cache/vibesync/bpy42}"
+if ! "$bpy42/bin/python" -c 'import bpy' 2>/dev/null; then
+    # bpy 4.2 wheels need Python 3.11, the interpreter of .venv.
+    .venv/bin/python -m venv --clear "$bpy42"
+    "$bpy42/bin/python" -m pip install --quiet --disable-pip-version-check 'bpy==4.2.*'
+fi
+"$bpy42/bin/python" -c 'import bpy; print("bpy", bpy.app.version_string)'
+"$bpy42/bin/python" -m unittest discover -s adapters/blender/tests -p 'test_*.py'
+VIBESYNC_BPY_PYTHON="$bpy42/bin/python" cargo test -p vibesync --locked --test blender

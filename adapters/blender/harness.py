@@ -8,7 +8,9 @@
 this loop calls the same ``runtime.pump()`` the add-on's timer calls.
 Stdout lines tests follow: ``BLENDER_VERSION x.y.z``, ``READY session=..``,
 ``HANG``, ``RESUMED``, ``DUMP {json}``, ``EDITED``, ``EVENT pushed=n``
-(an artist edit went to the host), ``STATUS {json}``.
+(an artist edit went to the host), ``STATUS {json}``, and every 2 s while
+commands arrive ``STATS {json}`` (the adapter's main-thread cost so far,
+``Adapter.stats``: what a benchmark divides by the intents it applied).
 Control lines on stdin: ``hang <ms>`` (stall the main thread), ``move <id>
 <x> <y> <z>`` (an artist moves an object, Blender coordinates), ``dump``
 (every tracked object's full datablock dump), ``status``, ``quit``.
@@ -47,6 +49,7 @@ def main():
 
     threading.Thread(target=reader, daemon=True).start()
     last_session, events = None, 0
+    stats_at, stats_seen = time.monotonic(), 0
     while True:
         try:
             line = lines.get_nowait()
@@ -55,6 +58,7 @@ def main():
         if line:
             w = line.split()
             if w[0] == "quit":
+                print("STATS " + json.dumps(a.stats()), flush=True)
                 runtime.disconnect()
                 return
             if w[0] == "hang":
@@ -78,6 +82,13 @@ def main():
         if st.get("session_id") and st.get("session_id") != last_session:
             print(f"READY session={st['session_id']} reconnect={last_session is not None}", flush=True)
             last_session = st["session_id"]
+        now = time.monotonic()
+        if now - stats_at >= 2.0:
+            stats_at = now
+            total = sum(a.handled.values())
+            if total != stats_seen:
+                stats_seen = total
+                print("STATS " + json.dumps(a.stats()), flush=True)
         if not handled:
             time.sleep(0.001)
 

@@ -143,6 +143,41 @@ class EveryOp(unittest.TestCase):
         self.assertEqual((d.a.undo_steps, d.a.undo_pending), (1, []), "the commit became one Blender undo step")
 
 
+class LocalOps(unittest.TestCase):
+    def test_transform_material_rename_model_only_their_objects_with_the_same_verdicts(self):
+        """``apply`` of set_transform / set_material / rename_object reads
+        only the objects it names; the results must equal the pure model run
+        on the whole scene, and no other object may change."""
+        d = Driver(fresh())
+        setup = [op("create_object", id=f"o{i}", name=f"O{i}", kind="mesh", primitive="cube") for i in range(6)]
+        setup += [op("set_material", id="o1", roughness=0.2), op("reparent_object", id="o2", parent="o1")]
+        tid, r = d.apply(setup)
+        self.assertTrue(r["ok"], r)
+        d.cmd("commit", tid=tid)
+        model = core.Scene().apply_all(setup)
+        bystanders = {n: bridge.dump(bpy.data.objects[n]) for n in ("O0", "O3", "O4", "O5")}
+        ops = [op("set_transform", id="o2", translation=[1, 2, 3]), op("set_material", id="o1", metallic=0.5),
+               op("rename_object", id="o1", name="Lamp"), op("set_transform", id="o1", scale=[2, 2, 2])]
+        tid, r = d.apply(ops)
+        self.assertTrue(r["ok"], r)
+        model = model.apply_all(ops)
+        self.assertEqual(sorted(r["result"]["touched"]), ["o1", "o2"])
+        self.assertEqual(r["result"]["hash"], model.hash_of(["o1", "o2"]))
+        self.assertEqual(d.cmd("snapshot")["result"]["hash"], model.hash_of(list(model.objects)))
+        self.assertEqual({n: bridge.dump(bpy.data.objects[n]) for n in bystanders}, bystanders)
+        self.assertAlmostEqual(bridge.read(bridge.tracked()["o1"])["material"]["roughness"], 0.2, places=6, msg="an untouched socket kept its value")
+        d.cmd("commit", tid=tid)
+        # A missing object is refused with the op's index, nothing written.
+        before = dump_all()
+        _, r = d.apply([op("set_transform", id="o3", translation=[9, 9, 9]), op("set_material", id="ghost", metallic=1.0)])
+        self.assertFalse(r["ok"], r)
+        self.assertEqual(r["error"]["code"], "no-such-object")
+        self.assertTrue(r["error"]["message"].startswith("op 1 (set_material)"), r)
+        _, r = d.apply([op("set_transform", id="o3", translation="up")])
+        self.assertEqual((r["ok"], r.get("error", {}).get("code")), (False, "malformed"), r)
+        self.assertEqual(dump_all(), before)
+
+
 class Rollback(unittest.TestCase):
     def test_rollback_restores_every_datablock_property(self):
         d = Driver(fresh())

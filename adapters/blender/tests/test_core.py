@@ -12,6 +12,7 @@ import random
 import struct
 import sys
 import unittest
+from fractions import Fraction
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
@@ -54,6 +55,39 @@ class HashVectors(unittest.TestCase):
         self.assertEqual(core.quantize(1e300), core.I64_MAX)
         self.assertEqual(core.quantize(-1e300), core.I64_MIN)
         self.assertEqual(core.quantize(-0.0), 0)
+        # A finite value whose scaled product overflows saturates like Rust's
+        # `(v * q).round() as i64` (it used to raise OverflowError).
+        self.assertEqual(core.quantize(1e305), core.I64_MAX)
+        self.assertEqual(core.quantize(-1e305), core.I64_MIN)
+        self.assertEqual(core.snap(1e305), math.inf)
+
+    def test_fast_path_matches_the_rule_exactly(self):
+        """``quantize`` inlines the common case; check it against the rule
+        computed with exact fractions, on random doubles of every kind."""
+        def rule(v, steps):
+            p = v * float(steps)
+            if math.isnan(p):
+                return core.I64_MIN
+            if math.isinf(p):
+                return core.I64_MAX if p > 0 else core.I64_MIN
+            a = abs(Fraction(p))
+            f = math.floor(a)
+            if a - f >= Fraction(1, 2):
+                f += 1
+            r = -f if p < 0 else f
+            return max(core.I64_MIN, min(core.I64_MAX, r))
+
+        rng = random.Random(20261203)
+        vals = [0.0, -0.0, 0.5e-5, -0.5e-5, 1.5e-5, 2.5e-5, 0.49999999999999994, 8.999999e13, -9.2e13, 9.3e13]
+        for _ in range(20000):
+            vals.append(rng.uniform(-1e3, 1e3))
+            vals.append(round(rng.uniform(-10, 10), 5) + rng.choice((0.5e-5, -0.5e-5)))
+            vals.append(struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0])
+        for v in vals:
+            if math.isnan(v):
+                continue
+            for steps in (100000, 1000, 1):
+                self.assertEqual(core.quantize(v, steps), rule(v, steps), (v, steps))
 
 
 class FrameVectors(unittest.TestCase):

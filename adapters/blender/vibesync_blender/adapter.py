@@ -34,6 +34,9 @@ PUMP_BUDGET_S = 0.004
 # A Blender undo push snapshots the whole file (~12 ms for an empty scene in
 # bpy 5.0.1): transactions finished within this window share one step.
 UNDO_COALESCE_S = 0.2
+# Ops that read and write only the object they name: `apply` models just
+# those objects instead of reading every tracked one.
+LOCAL_OPS = frozenset(("set_transform", "set_material", "rename_object"))
 SCRIPT_MODULES = ("bpy", "mathutils")
 SCRIPT_DROPPED_BUILTINS = ("open", "exec", "eval", "compile", "input", "breakpoint", "__loader__", "__spec__")
 
@@ -86,6 +89,13 @@ class Adapter:
         self.undo_pending = []  # labels of finished transactions not yet on Blender's undo stack
         self.undo_pending_since = 0.0
         self.events_pushed = 0
+        # Main-thread cost accounting (benchmarks): seconds inside `handle`
+        # by command kind, and seconds of pump ticks that handled commands
+        # (handle + SDK poll/reply + JSON).
+        self.handle_s = collections.Counter()
+        self.handled = collections.Counter()
+        self.pump_busy_s = 0.0
+        self.undo_s = 0.0
 
     # --- the pump -------------------------------------------------------------
 
@@ -112,6 +122,8 @@ class Adapter:
             self._status_at = now
             self.status = self.session.status()
         self.last_pump_ms = (time.perf_counter() - t0) * 1000.0
+        if n:
+            self.pump_busy_s += self.last_pump_ms / 1000.0
         self.last_pump_at = now
         return n
 
@@ -158,22 +170,40 @@ class Adapter:
             reply = err(cid, e.code, str(e))
         except Exception as e:  # noqa: BLE001 - a bpy failure must become a reply, not kill the pump
             reply = err(cid, "internal", f"{kind}: {type(e).__name__}: {e}")
+        dt = time.perf_counter() - t0
+        self.handle_s[kind] += dt
+        self.handled[kind] += 1
         if kind not in ("verify", "snapshot"):
             self.history.appendleft({"tid": cmd.get("tid"), "kind": kind, "ok": reply["ok"],
                                      "detail": "" if reply["ok"] else reply["error"]["code"],
-                                     "ms": round((time.perf_counter() - t0) * 1000.0, 2)})
+                                     "ms": round(dt * 1000.0, 2)})
         return reply
 
-    def _hash_of(self, ids):
-        by_id = bridge.tracked()
+    def stats(self):
+        """Main-thread cost so far: commands by kind, seconds in ``handle``,
+        seconds of pump ticks that handled commands, undo steps pushed."""
+        return {"handled": dict(self.handled), "handle_s": {k: round(v, 4) for k, v in self.handle_s.items()},
+                "pump_busy_s": round(self.pump_busy_s, 4), "undo_steps": self.undo_steps,
+                "undo_s": round(self.undo_s, 4)}
+
+    def _hash_of(self, ids, by_id=None):
+        by_id = bridge.tracked() if by_id is None else by_id
         return core.object_set_hash(ids, lambda i: bridge.read(by_id[i]) if i in by_id else None, self.steps)
 
     def cmd_apply(self, cmd):
         if self.frozen is not None:
             raise CommandFailed("frozen", f"engine is frozen: {self.frozen}")
         tid, ops = cmd["tid"], cmd.get("ops") or []
-        before = bridge.read_all()
-        scene = core.Scene(before.values(), self.steps)
+        by_id = bridge.tracked()
+        if all(op.get("op") in LOCAL_OPS for op in ops):
+            # Each op reads and writes only its own object: the objects it
+            # names are all the model needs (same verdicts as the full scene).
+            ids = {(op.get("args") or {}).get("id") for op in ops if isinstance(op.get("args"), dict)}
+            before = {i: bridge.read(by_id[i]) for i in ids if isinstance(i, str) and i in by_id}
+        else:
+            before = {oid: bridge.read(o) for oid, o in by_id.items()}
+        # Shallow copies: Scene.apply replaces nested dicts, never mutates them.
+        scene = core.Scene([dict(o) for o in before.values()], self.steps, owned=True)
         touched, primitives, scripts, selects = [], {}, [], []
         try:
             for i, op in enumerate(ops):
@@ -197,7 +227,6 @@ class Adapter:
             name = ops[e.index].get("op") if e.index is not None else "?"
             raise CommandFailed(e.code, f"op {e.index} ({name}): {e.message}") from None
         after = scene.objects
-        by_id = bridge.tracked()
         # Objects a script may touch are unknown in advance: record them all.
         recorded = list(by_id) if scripts else [t for t in touched if t in by_id]
         token = {"tid": tid, "before": [{"id": i, "native": bridge.native(by_id[i])} for i in recorded],
@@ -211,7 +240,7 @@ class Adapter:
                     by_id[t] = o
             for t in touched:
                 if t in after:
-                    bridge.write(by_id[t], after[t], by_id)
+                    bridge.write(by_id[t], after[t], by_id, before.get(t))
             for t in touched:
                 if t in before and t not in after:
                     token["deleted"].append(bridge.soft_delete(by_id.pop(t)))
@@ -230,16 +259,20 @@ class Adapter:
         # found by the edit pass and reported as an engine edit.
         self.known = {k: v for k, v in self.known.items() if k not in touched}
         self.known.update({t: after[t] for t in touched if t in after})
-        self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
         if scripts:
+            self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
             self.mark_dirty()
-        return {"undo_token": token, "hash": self._hash_of(touched), "touched": touched}
+            by_id = None  # a script may have changed anything
+        elif token["created"] or token["deleted"]:
+            self.ptrs = {oid: o.as_pointer() for oid, o in by_id.items()}
+        return {"undo_token": token, "hash": self._hash_of(touched, by_id), "touched": touched}
 
     def cmd_verify(self, cmd):
         ids = cmd.get("ids") or []
         by_id = bridge.tracked()
-        objs = [bridge.read(by_id[i]) for i in ids if i in by_id]
-        return {"hash": self._hash_of(ids), "objects": objs}
+        reads = {i: bridge.read(by_id[i]) for i in ids if i in by_id}
+        return {"hash": core.object_set_hash(ids, reads.get, self.steps),
+                "objects": [reads[i] for i in ids if i in reads]}
 
     def _restore(self, token):
         """Undo a transaction from its token. Raises CommandFailed when a
@@ -291,7 +324,9 @@ class Adapter:
         labels, self.undo_pending = self.undo_pending, []
         if labels and bpy.ops.ed.undo_push.poll():
             msg = labels[0] if len(labels) == 1 else f"{labels[0]} .. {labels[-1]} ({len(labels)} transactions)"
+            t0 = time.perf_counter()
             bpy.ops.ed.undo_push(message=f"VibeSync {msg}")
+            self.undo_s += time.perf_counter() - t0
             self.undo_steps += 1
 
     def cmd_snapshot(self, cmd):

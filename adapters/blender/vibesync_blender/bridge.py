@@ -244,8 +244,11 @@ def clear_material(o):
         bpy.data.materials.remove(mat)
 
 
-def write(o, state, by_id=None):
-    """Make ``o`` show the canonical ``state`` (name, parent, transform, material)."""
+def write(o, state, by_id=None, current=None):
+    """Make ``o`` show the canonical ``state`` (name, parent, transform,
+    material). ``current``: what ``read(o)`` returned just before, if known;
+    a material equal to it is not rewritten (six socket writes saved on a
+    transform-only change)."""
     if canonical_name(o) != state["name"] or o.get(NAME) is None:
         set_name(o, state["name"])
     pid = state.get("parent")
@@ -257,7 +260,8 @@ def write(o, state, by_id=None):
     if parent is not None or o.matrix_parent_inverse != mathutils.Matrix.Identity(4):
         o.matrix_parent_inverse = mathutils.Matrix.Identity(4)
     write_transform(o, state["transform"])
-    write_material(o, state.get("material"))
+    if current is None or current.get("material") != state.get("material") or state.get("material") is None:
+        write_material(o, state.get("material"))
 
 
 def soft_delete(o):
@@ -426,7 +430,18 @@ def dump(o):
                     out[p.identifier] = "ID:" + v.name
         return out
 
-    d = {"object": props(o), "custom": {k: (v.name if isinstance(v, bpy.types.ID) else v) for k, v in o.items()},
+    def plain(v):
+        # ID pointers by name; ID property groups and arrays (Blender 4.2
+        # keeps Cycles' per-object settings in a `cycles` group) by value.
+        if isinstance(v, bpy.types.ID):
+            return v.name
+        if hasattr(v, "to_dict"):
+            return v.to_dict()
+        if hasattr(v, "to_list"):
+            return v.to_list()
+        return v
+
+    d = {"object": props(o), "custom": {k: plain(v) for k, v in o.items()},
          "collections": sorted(c.name for c in o.users_collection),
          "slots": [(s.link, s.material.name if s.material else None) for s in o.material_slots]}
     if o.data is not None:

@@ -51,14 +51,32 @@ def _num(v):
 def _round_half_away(p):
     """``f64::round``: halves away from zero, on the double itself."""
     a = abs(p)
+    if a == math.inf:  # a finite value times the quantum can overflow; Rust keeps inf
+        return p
     f = math.floor(a)
     if a - f >= 0.5:  # exact: a - floor(a) has no rounding error for doubles
         f += 1.0
     return -f if p < 0 else f
 
 
+# Below this magnitude a scaled value's rounded step fits an i64; comparisons
+# with NaN are false, so NaN and the infinities take the general path.
+_FAST_LIMIT = 9.0e18
+
+
 def quantize(v, steps=DEFAULT_QUANTUM):
     """The i64 step of ``v`` (docs/canonical-state.md, Quantisation)."""
+    if type(v) is float:
+        # The hot path (every hashed number): the general path below, inlined
+        # for a finite double whose step fits an i64. Same arithmetic:
+        # math.floor of a double is exact, so is ``a - f``.
+        p = v * steps
+        if -_FAST_LIMIT < p < _FAST_LIMIT:
+            a = -p if p < 0 else p
+            f = math.floor(a)
+            if a - f >= 0.5:
+                f += 1
+            return -f if p < 0 else f
     v = _num(v)
     if math.isnan(v):
         return I64_MIN
@@ -274,9 +292,12 @@ def _need_str(args, key, op):
 class Scene:
     """Tracked objects by id, in the canonical frame (the host's model)."""
 
-    def __init__(self, objects=(), steps=DEFAULT_QUANTUM):
+    def __init__(self, objects=(), steps=DEFAULT_QUANTUM, owned=False):
+        """``owned``: the caller hands over ``objects`` (fresh dicts nobody
+        else mutates), so they are not deep-copied; ``apply`` replaces the
+        nested transform and material dicts rather than mutating them."""
         self.steps = steps
-        self.objects = {o["id"]: copy.deepcopy(o) for o in objects}
+        self.objects = {o["id"]: (o if owned else copy.deepcopy(o)) for o in objects}
 
     def get(self, oid):
         return self.objects.get(oid)

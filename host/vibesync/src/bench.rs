@@ -73,6 +73,14 @@ pub struct LoadArgs {
     /// Keep the runs' project directories (WAL, serve.log).
     #[arg(long)]
     pub keep: bool,
+    /// Run the engine named `blender` as this command instead of a
+    /// reference engine, e.g. headless Blender:
+    /// `".venv/bin/python adapters/blender/harness.py"` (words split on
+    /// spaces; `--pairing FILE` is appended; the SDK library comes from
+    /// `VIBESYNC_SDK_LIB`). Its stderr goes to `blender.log` in the run's
+    /// directory.
+    #[arg(long, value_name = "CMD")]
+    pub blender_engine: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -371,21 +379,27 @@ fn one_run(
     std::fs::create_dir_all(dir)?;
     let state = dir.join("state");
     let port = free_udp_port()?;
+    let blender_kind = if args.blender_engine.is_some() {
+        EngineKind::Blender
+    } else {
+        EngineKind::Reference
+    };
     let config = dir.join("vibesync.toml");
     std::fs::write(
         &config,
         format!(
             "state_dir = {state:?}\nproject_root = {dir:?}\n\n[link]\nlisten = \"127.0.0.1:{port}\"\n\n\
              [log]\nfilter = \"warn\"\n\n\
-             [[engines]]\nname = \"blender\"\nkind = \"reference\"\n\n[[engines]]\nname = \"unity\"\nkind = \"reference\"\n",
+             [[engines]]\nname = \"blender\"\nkind = \"{blender_kind}\"\n\n[[engines]]\nname = \"unity\"\nkind = \"reference\"\n",
             state = state.display().to_string(),
             dir = dir.display().to_string(),
+            blender_kind = blender_kind.as_str(),
         ),
     )?;
     let engines = [
         EngineConfig {
             name: "blender".into(),
-            kind: EngineKind::Reference,
+            kind: blender_kind,
         },
         EngineConfig {
             name: "unity".into(),
@@ -456,6 +470,9 @@ fn serve_and_load(
     let _engines: Vec<Proc> = [("blender", "blender"), ("unity", "unity")]
         .into_iter()
         .map(|(name, convention)| {
+            if let (Some(cmd), "blender") = (&args.blender_engine, name) {
+                return spawn_command(cmd, dir, state, name);
+            }
             Command::new(exe)
                 .arg("reference-engine")
                 .arg("--pairing")
@@ -476,6 +493,24 @@ fn serve_and_load(
             return serde_json::from_str(json).context("parsing the bench result");
         }
     }
+}
+
+/// Starts `cmd --pairing <engine's pairing file>` as engine `name`.
+fn spawn_command(cmd: &str, dir: &Path, state: &Path, name: &str) -> anyhow::Result<Proc> {
+    let mut words = cmd.split_whitespace();
+    let program = words
+        .next()
+        .context("--blender-engine is empty: give the command that starts the engine")?;
+    Command::new(program)
+        .args(words)
+        .arg("--pairing")
+        .arg(crate::orchestrator::boot::pairing_path(state, name))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?)
+        .spawn()
+        .map(Proc)
+        .with_context(|| format!("starting engine `{name}` as `{cmd}`"))
 }
 
 fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
@@ -555,10 +590,15 @@ struct Ratio {
 
 fn render(args: &LoadArgs, runs: &[LoadResult], ratios: &[Ratio]) -> String {
     let mut out = format!(
-        "\nvibesync bench load: {} submitters, {} s per run, two reference engines over QUIC\n\n\
+        "\nvibesync bench load: {} submitters, {} s per run, {} over QUIC\n\n\
          | run | sequencer | sandbox | submitted/s | committed/s | provisional p50 / p99 | commit p50 / p99 | refused |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |\n",
-        args.submitters, args.seconds
+        args.submitters,
+        args.seconds,
+        match &args.blender_engine {
+            Some(cmd) => format!("engine `blender` = `{cmd}` and a reference engine `unity`"),
+            None => "two reference engines".to_owned(),
+        }
     );
     for (i, r) in runs.iter().enumerate() {
         let refused: Vec<String> = r.refused.iter().map(|(k, v)| format!("{k}: {v}")).collect();

@@ -456,6 +456,36 @@ pub struct TxProgress {
     pub message: String,
 }
 
+/// The largest preview side the host asks an engine for: a CPU render of
+/// that size stays well inside the engine's 5 s main-thread deadman and the
+/// link's command timeout.
+pub const PREVIEW_MAX_SIDE: u32 = 512;
+
+/// What `render_preview` asks one engine to render.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PreviewRequest {
+    /// The engine that renders; `None` picks the first Blender engine.
+    pub engine: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    /// Frame these objects; `None` uses the scene camera (or frames every
+    /// tracked object when there is none).
+    pub ids: Option<Vec<String>>,
+}
+
+/// A preview the engine rendered, checked by the host to be a PNG of the
+/// size asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewImage {
+    pub engine: String,
+    pub width: u32,
+    pub height: u32,
+    /// The PNG file's bytes.
+    pub png: Vec<u8>,
+    /// Engine round trip, render included.
+    pub elapsed_ms: u64,
+}
+
 /// Stable error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -734,6 +764,11 @@ pub enum CoreCall {
         tid: u64,
         reply: Reply<mpsc::Receiver<TxProgress>>,
     },
+    /// Render a small PNG in one engine: a read, nothing is sequenced.
+    Preview {
+        request: PreviewRequest,
+        reply: Reply<PreviewImage>,
+    },
     // Operator actions.
     Status(Reply<StatusView>),
     /// Leave PANIC (only once every engine is back and reconciled).
@@ -801,6 +836,7 @@ impl CoreCall {
             CoreCall::ValidateIntent { reply, .. } => send(reply, err),
             CoreCall::VerifyEngineState { reply, .. } => send(reply, err),
             CoreCall::Subscribe { reply, .. } => send(reply, err),
+            CoreCall::Preview { reply, .. } => send(reply, err),
             CoreCall::Status(tx) | CoreCall::Resume(tx) => send(tx, err),
             CoreCall::ApproveEscalation { reply, .. } | CoreCall::DenyEscalation { reply, .. } => {
                 send(reply, err)
@@ -916,6 +952,15 @@ impl CoreHandle {
         tid: u64,
     ) -> Result<mpsc::Receiver<TxProgress>, CoreError> {
         self.call(caller, |reply| CoreCall::Subscribe { tid, reply })
+            .await
+    }
+
+    pub async fn preview(
+        &self,
+        caller: Caller,
+        request: PreviewRequest,
+    ) -> Result<PreviewImage, CoreError> {
+        self.call(caller, |reply| CoreCall::Preview { request, reply })
             .await
     }
 

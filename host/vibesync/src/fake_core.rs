@@ -137,6 +137,16 @@ impl Fake {
             CoreCall::ValidateIntent { intent, reply: tx } => reply(tx, self.validate(intent)),
             CoreCall::VerifyEngineState { engine, reply: tx } => reply(tx, self.verify(engine)),
             CoreCall::Subscribe { tid, reply: tx } => reply(tx, self.subscribe(tid)),
+            CoreCall::Preview { reply: tx, .. } => reply(
+                tx,
+                Err(CoreError::new(
+                    ErrorCode::Conflict,
+                    "/engine",
+                    "the fake core has no engine that renders",
+                    "run `vibesync serve` without --fake-core, with a Blender engine connected",
+                )
+                .with_rule("host.preview")),
+            ),
             CoreCall::Status(tx) => reply(tx, Ok(self.status())),
             CoreCall::Resume(tx) => reply(tx, self.resume()),
             CoreCall::ApproveEscalation {

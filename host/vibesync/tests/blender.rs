@@ -6,7 +6,9 @@
 //! roll back and Blender's datablocks come back exactly; a hostile script is
 //! refused by the firewall; an artist's edit in Blender reaches the other
 //! engine with equal hashes; a main-thread stall trips PANIC; the add-on
-//! reconnects after a host restart and reconciles.
+//! reconnects after a host restart and reconciles. Between the first two,
+//! the agent asks for a preview (`render_preview`) and gets MCP image
+//! content: a PNG that decodes fully and is not blank.
 //!
 //! `blender_transform_throughput` (ignored) measures verified transform
 //! intents per second; its command is in docs/PERFORMANCE.md.
@@ -263,6 +265,46 @@ fn text(r: &CallToolResult) -> String {
         .join("\n")
 }
 
+/// The PNG of a `render_preview` answer's image content.
+fn preview_png(r: &CallToolResult) -> Vec<u8> {
+    use base64::Engine as _;
+    let image = r
+        .content
+        .iter()
+        .find_map(|c| c.as_image())
+        .unwrap_or_else(|| panic!("render_preview returned no image content: {r:?}"));
+    assert_eq!(image.mime_type, "image/png");
+    base64::engine::general_purpose::STANDARD
+        .decode(&image.data)
+        .expect("image data is base64")
+}
+
+/// Decodes a PNG fully: (width, height, distinct pixel values, percentage
+/// of pixels that differ from the commonest value).
+fn decode_png(png: &[u8]) -> (u32, u32, usize, f64) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .expect("the preview is a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("the preview's pixels decode");
+    let bpp = info.line_size / info.width as usize;
+    let mut counts = std::collections::HashMap::new();
+    for y in 0..info.height as usize {
+        let row = &buf[y * info.line_size..(y + 1) * info.line_size];
+        for px in row.chunks(bpp) {
+            *counts.entry(px.to_vec()).or_insert(0usize) += 1;
+        }
+    }
+    let total = (info.width * info.height) as f64;
+    let mode = counts.values().copied().max().unwrap_or(0) as f64;
+    (
+        info.width,
+        info.height,
+        counts.len(),
+        100.0 * (total - mode) / total,
+    )
+}
+
 fn spawn_blender(python: &Path, pairing: &Path) -> Proc {
     let harness = common::repo_root().join("adapters/blender/harness.py");
     let mut child = Command::new(python)
@@ -358,6 +400,43 @@ async fn blender_adapter_end_to_end() {
     }
     let v = cl.all_match().await;
     assert_eq!(v["all_match"], true, "{v}");
+
+    // The agent looks at what it did: a preview rendered in Blender comes
+    // back as MCP image content, a PNG that decodes and is not blank. It is
+    // a read: nothing is sequenced.
+    let version = cl.version().await;
+    for (args, w, h) in [
+        (json!({"width": 160, "height": 120}), 160, 120),
+        (json!({"width": 96, "height": 64, "ids": ["cube"]}), 96, 64),
+    ] {
+        let r = cl.call("render_preview", args.clone()).await;
+        assert_ne!(r.is_error, Some(true), "render_preview {args}: {}", text(&r));
+        let png = preview_png(&r);
+        let (width, height, distinct, off_mode) = decode_png(&png);
+        eprintln!(
+            "preview {args}: {width}x{height}, {distinct} distinct pixels, {off_mode:.1}% differ from the commonest; {}",
+            text(&r)
+        );
+        assert_eq!((width, height), (w, h), "{args}");
+        assert!(
+            distinct >= 8 && off_mode >= 1.0,
+            "the preview {args} is blank: {distinct} distinct pixel values, {off_mode:.2}% of pixels differ from the commonest"
+        );
+    }
+    for (args, rule) in [
+        (json!({"ids": ["ghost"]}), "host.preview-ids"),
+        (json!({"width": 4096}), "host.preview-size"),
+        (json!({"engine": "unity"}), "host.preview"),
+    ] {
+        let r = cl.call("render_preview", args.clone()).await;
+        assert_eq!(r.is_error, Some(true), "{args}: {}", text(&r));
+        assert!(
+            text(&r).contains(&format!("rule `{rule}`")) && text(&r).contains("Remedy:"),
+            "{args}: {}",
+            text(&r)
+        );
+    }
+    assert_eq!(cl.version().await, version, "a preview sequences nothing");
 
     // A lying peer: the transaction rolls back on Blender too, exactly.
     let before = dump(&mut blender).await;

@@ -31,8 +31,8 @@ use rmcp::{Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool
 use serde::Serialize;
 
 use crate::core_api::{
-    Caller, CoreError, CoreHandle, IntentOutcome, IntentRequest, OpSpec, SceneView, Source,
-    TransactionView, ValidationView, check_rationale, require_scene_version,
+    Caller, CoreError, CoreHandle, IntentOutcome, IntentRequest, OpSpec, PreviewRequest,
+    SceneView, Source, TransactionView, ValidationView, check_rationale, require_scene_version,
 };
 use params::*;
 
@@ -263,6 +263,53 @@ impl VibeSyncMcp {
             .map_err(tool_error)?;
         let all_match = engines.iter().all(|e| e.matches);
         Ok(Json(VerificationResult { engines, all_match }))
+    }
+
+    /// Look at the scene: a small PNG rendered in an engine (Blender: Cycles
+    /// on the CPU, 8 samples) from the scene camera, or framing `ids`.
+    /// Returned as MCP image content. A read: nothing is changed.
+    #[tool(annotations(
+        title = "Render preview",
+        read_only_hint = true,
+        open_world_hint = false
+    ))]
+    async fn render_preview(
+        &self,
+        Parameters(a): Parameters<PreviewArgs>,
+    ) -> Result<CallToolResult, CallToolResult> {
+        use base64::Engine as _;
+        let objects = a.ids.as_ref().map(Vec::len);
+        let image = self
+            .core
+            .preview(
+                Caller::Agent,
+                PreviewRequest {
+                    engine: a.engine,
+                    width: a.width,
+                    height: a.height,
+                    ids: a.ids,
+                },
+            )
+            .await
+            .map_err(tool_error)?;
+        let what = match objects {
+            Some(n) => format!("framing {n} object(s)"),
+            None => "from the scene camera".to_owned(),
+        };
+        Ok(CallToolResult::success(vec![
+            ContentBlock::image(
+                base64::engine::general_purpose::STANDARD.encode(&image.png),
+                "image/png",
+            ),
+            ContentBlock::text(format!(
+                "{} x {} px PNG ({} bytes) rendered by engine `{}` {what} in {} ms",
+                image.width,
+                image.height,
+                image.png.len(),
+                image.engine,
+                image.elapsed_ms
+            )),
+        ]))
     }
 
     /// A dry run of an intent through the policies: nothing applied, nothing

@@ -202,3 +202,30 @@ pub struct VerificationResult {
 
 /// The journal filter as a tool argument.
 pub type JournalArgs = JournalFilter;
+
+fn default_preview_width() -> u32 {
+    320
+}
+
+fn default_preview_height() -> u32 {
+    240
+}
+
+/// What `render_preview` renders.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PreviewArgs {
+    /// Width in pixels (default 320, at most 512).
+    #[serde(default = "default_preview_width")]
+    pub width: u32,
+    /// Height in pixels (default 240, at most 512).
+    #[serde(default = "default_preview_height")]
+    pub height: u32,
+    /// The engine that renders (default: the first Blender engine).
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// Frame these object ids from a temporary camera; without them the
+    /// scene camera is used (or every tracked object is framed when the
+    /// scene has no camera).
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+}

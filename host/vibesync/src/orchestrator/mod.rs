@@ -20,6 +20,7 @@
 
 pub mod boot;
 pub mod intake;
+pub mod preview;
 pub mod views;
 
 use std::collections::{BTreeMap, HashMap};
@@ -331,6 +332,9 @@ impl Core {
                 let _ = reply.send(result);
             }
             CoreCall::VerifyEngineState { engine, reply } => self.verify_engines(engine, reply),
+            CoreCall::Preview { request, reply } => {
+                preview::start(&self.link, &self.engines, self.seq.scene(), request, reply)
+            }
             CoreCall::Subscribe { tid, reply } => {
                 let (tx, rx) = mpsc::channel(32);
                 match self.views.transaction(tid) {

@@ -53,7 +53,24 @@ pub fn mcp_python() -> Option<PathBuf> {
 /// The venv's python with `bpy` (Blender as a Python module) importable,
 /// installing `bpy==5.0.1` into the venv if needed. `None` (after a loud
 /// message) only outside CI; under `CI` a missing `bpy` fails the test.
+///
+/// `VIBESYNC_BPY_PYTHON` names another interpreter instead (e.g. a venv
+/// with `bpy` 4.2 LTS, see tests/run.sh); it must import `bpy`, or the test
+/// fails.
 pub fn bpy_python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("VIBESYNC_BPY_PYTHON") {
+        let python = PathBuf::from(python);
+        let ok = Command::new(&python)
+            .args(["-c", "import bpy"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "VIBESYNC_BPY_PYTHON={} cannot `import bpy`: install bpy into that venv or unset the variable",
+            python.display()
+        );
+        return Some(python);
+    }
     let python = mcp_python()?;
     let imports = || {
         Command::new(&python)
