@@ -47,6 +47,16 @@ pub struct Config {
     pub max_active: usize,
     /// When the scene version an intent was written against is too old.
     pub stale_rule: StaleRule,
+    /// Ask for the read-back at begin, right behind the apply
+    /// ([`Effect::Verify`] follows each [`Effect::Apply`] in the same step),
+    /// instead of after the provisional commit. Engines run an engine's
+    /// commands in the order sent, so the read-back sees the applied state;
+    /// it saves one engine round trip and one group commit per
+    /// transaction. A verification that arrives before every engine has
+    /// acknowledged is kept and judged, in engine order, right after the
+    /// `Provisional` record, so the journal's order of records is the same
+    /// in both modes. Off by default.
+    pub verify_with_apply: bool,
 }
 
 /// When `scene_version_read` makes an intent stale (checked at begin).
@@ -75,6 +85,7 @@ impl Config {
             checkpoint_every: 10_000,
             max_active: 1,
             stale_rule: StaleRule::Scene,
+            verify_with_apply: false,
         }
     }
 }
@@ -285,6 +296,9 @@ struct Txn {
     next: Option<Scene>,
     acks: BTreeMap<String, AckOutcome>,
     verified: BTreeSet<String>,
+    /// Verifications that arrived while still applying
+    /// ([`Config::verify_with_apply`]), judged once every engine acked.
+    early: BTreeMap<String, Result<StateHash, String>>,
     undo_pending: BTreeSet<String>,
 }
 
@@ -647,6 +661,7 @@ impl Sequencer {
             next: None,
             acks: BTreeMap::new(),
             verified: BTreeSet::new(),
+            early: BTreeMap::new(),
             undo_pending: BTreeSet::new(),
         };
         self.txns.insert(tid, txn);
@@ -830,6 +845,13 @@ impl Sequencer {
                 tid,
                 ops: ops.clone(),
             });
+            if self.cfg.verify_with_apply {
+                s.effects.push(Effect::Verify {
+                    engine: engine.clone(),
+                    tid,
+                    objects: touched.clone(),
+                });
+            }
         }
         let t = self.txns.get_mut(&tid).expect("open");
         t.touched = touched;
@@ -874,6 +896,7 @@ impl Sequencer {
         s: &mut Step,
     ) -> Result<(), SequencerError> {
         let verify_deadline = now + self.cfg.verify_timeout_ms;
+        let pipelined = self.cfg.verify_with_apply;
         // The version it gets if it, and those begun before it, commit.
         let next_version = self.version + 1 + self.active.range(..tid).count() as u64;
         let t = self.active_txn(tid, &engine, "apply ack")?;
@@ -911,12 +934,28 @@ impl Sequencer {
                     scene_version: next_version,
                 },
             });
-            for engine in &t.intent.engines {
-                s.effects.push(Effect::Verify {
-                    engine: engine.clone(),
-                    tid,
-                    objects: t.touched.clone(),
-                });
+            if !pipelined {
+                for engine in &t.intent.engines {
+                    s.effects.push(Effect::Verify {
+                        engine: engine.clone(),
+                        tid,
+                        objects: t.touched.clone(),
+                    });
+                }
+                return Ok(());
+            }
+            // The read-backs were asked for at begin; judge those that came
+            // early, in engine order, now that the record order allows it.
+            let early = std::mem::take(&mut t.early);
+            for (engine, observed) in early {
+                let still_verifying = self
+                    .txns
+                    .get(&tid)
+                    .is_some_and(|t| matches!(t.phase, Phase::Verifying { .. }));
+                if !still_verifying {
+                    break;
+                }
+                self.judge(now, tid, engine, observed, s);
             }
         }
         Ok(())
@@ -930,13 +969,37 @@ impl Sequencer {
         observed: Result<StateHash, String>,
         s: &mut Step,
     ) -> Result<(), SequencerError> {
+        let early_ok = self.cfg.verify_with_apply;
         let t = self.active_txn(tid, &engine, "verification")?;
+        if early_ok
+            && matches!(t.phase, Phase::Applying { .. })
+            && !t.early.contains_key(&engine)
+        {
+            // Asked for right behind the apply; judged after `Provisional`.
+            t.early.insert(engine, observed);
+            return Ok(());
+        }
         if !matches!(t.phase, Phase::Verifying { .. }) || t.verified.contains(&engine) {
             return Err(SequencerError::Unexpected {
                 tid,
                 what: format!("late or duplicate verification from `{engine}`"),
             });
         }
+        self.judge(now, tid, engine, observed, s);
+        Ok(())
+    }
+
+    /// Journal one engine's verification of `tid` (verifying) and commit
+    /// or roll back.
+    fn judge(
+        &mut self,
+        now: u64,
+        tid: Tid,
+        engine: String,
+        observed: Result<StateHash, String>,
+        s: &mut Step,
+    ) {
+        let t = self.txns.get_mut(&tid).expect("verifying is open");
         let expected = t.expected;
         let (obs, err) = match &observed {
             Ok(h) => (Some(*h), None),
@@ -964,7 +1027,6 @@ impl Sequencer {
                 }
             }
         }
-        Ok(())
     }
 
     fn commit(&mut self, now: u64, tid: Tid, s: &mut Step) {

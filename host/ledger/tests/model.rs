@@ -112,6 +112,14 @@ fn config(concurrent: bool) -> Config {
     cfg
 }
 
+/// What `serve` runs: concurrent, and the read-back asked for right behind
+/// the apply (`Config::verify_with_apply`).
+fn serve_config() -> Config {
+    let mut cfg = config(true);
+    cfg.verify_with_apply = true;
+    cfg
+}
+
 impl World {
     fn new() -> World {
         World::with(false)
@@ -122,8 +130,16 @@ impl World {
         World::with(true)
     }
 
+    /// As `serve` runs it: concurrent, read-back behind the apply.
+    fn serve() -> World {
+        World::with_config(serve_config(), true)
+    }
+
     fn with(concurrent: bool) -> World {
-        let mut cfg = config(concurrent);
+        World::with_config(config(concurrent), concurrent)
+    }
+
+    fn with_config(mut cfg: Config, concurrent: bool) -> World {
         cfg.checkpoint_every = 3;
         let mut w = World {
             seq: Sequencer::new(cfg),
@@ -558,6 +574,43 @@ proptest! {
         check(&w, true);
     }
 
+    /// The same with the read-back sent right behind the apply (serve's
+    /// configuration): early verifications are held until every engine
+    /// acked, faults included.
+    #[test]
+    fn verify_with_apply_ends_committed_or_rolled_back_everywhere(acts in prop::collection::vec(act(), 1..160)) {
+        let mut w = World::serve();
+        for a in acts {
+            w.run(a);
+        }
+        w.drain();
+        check(&w, true);
+    }
+
+    #[test]
+    fn verify_with_apply_recovery_mid_schedule_resolves_in_doubt(acts in prop::collection::vec(act(), 1..100), more in prop::collection::vec(act(), 0..40)) {
+        let mut w = World::serve();
+        for a in acts {
+            w.run(a);
+        }
+        let mut replay = Replay::default();
+        for (n, r) in w.journal.iter().enumerate() {
+            replay.apply(n as u64, r).unwrap();
+        }
+        let (seq, step) = Sequencer::recover(serve_config(), replay);
+        w.seq = seq;
+        w.exec(step);
+        for e in &mut w.engines {
+            e.up = false;
+            e.inbox.clear();
+        }
+        for a in more {
+            w.run(a);
+        }
+        w.drain();
+        check(&w, false);
+    }
+
     #[test]
     fn concurrent_recovery_mid_schedule_resolves_in_doubt(acts in prop::collection::vec(act(), 1..100), more in prop::collection::vec(act(), 0..40)) {
         let mut w = World::concurrent();
@@ -780,5 +833,82 @@ fn a_verification_mismatch_rolls_back_on_every_engine() {
     w.drain();
     assert_eq!(w.seq.scene_version(), 0);
     assert!(w.engines.iter().all(|e| e.scene.objects.is_empty()));
+    check(&w, true);
+}
+
+/// `verify_with_apply`: the read-back goes out right behind the apply; a
+/// verification that comes back before every engine acked is held, and the
+/// journal keeps the order of the other mode (acks, provisional,
+/// verifications, commit).
+#[test]
+fn verify_with_apply_sends_the_read_back_behind_the_apply_and_keeps_record_order() {
+    let mut w = World::serve();
+    w.submit(0, 0, false, 9, None);
+    for e in &w.engines {
+        let kinds: Vec<&str> = e
+            .inbox
+            .iter()
+            .map(|m| match m {
+                Effect::Apply { .. } => "apply",
+                Effect::Verify { .. } => "verify",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["apply", "verify"]);
+    }
+    // Blender applies and reads back before Unity acks: both held.
+    w.deliver(0, Fault::None);
+    w.deliver(0, Fault::None);
+    assert!(
+        !w.journal
+            .iter()
+            .any(|r| matches!(r, Record::Verification { .. } | Record::Provisional { .. }))
+    );
+    let before = w.journal.len();
+    w.deliver(1, Fault::None); // unity acks: provisional, then blender's verification
+    let kinds: Vec<&str> = w.journal[before..].iter().map(Record::kind).collect();
+    assert_eq!(kinds, ["engine-ack", "provisional", "verification"]);
+    w.deliver(1, Fault::None); // unity's verification: commit
+    assert!(matches!(w.journal.last(), Some(Record::Commit { tid: 0, .. })));
+    assert_eq!(
+        w.answers[&0],
+        [
+            Answer::Provisional { scene_version: 1 },
+            Answer::Final(Outcome::Committed { scene_version: 1 })
+        ]
+    );
+    check(&w, true);
+}
+
+#[test]
+fn verify_with_apply_early_mismatch_rolls_back_after_provisional_and_a_nack_drops_it() {
+    let mut w = World::serve();
+    w.submit(0, 0, false, 9, None);
+    w.deliver(0, Fault::None);
+    w.deliver(0, Fault::WrongHash); // held
+    w.deliver(1, Fault::None); // all acked: provisional, then the mismatch
+    assert!(
+        w.journal
+            .iter()
+            .any(|r| matches!(r, Record::Rollback { tid: 0, reason } if reason.contains("reports hash")))
+    );
+    w.drain();
+    check(&w, true);
+    assert_eq!(w.seq.scene_version(), 0);
+
+    // A refused apply rolls back at once; the read-back behind it is late.
+    let mut w = World::serve();
+    w.submit(0, 0, false, 9, None);
+    w.deliver(0, Fault::None);
+    w.deliver(0, Fault::None); // held verification
+    w.deliver(1, Fault::Refuse);
+    assert!(matches!(w.answers[&0].last(), Some(Answer::Final(Outcome::RolledBack { .. }))));
+    w.drain();
+    assert!(
+        !w.journal
+            .iter()
+            .any(|r| matches!(r, Record::Verification { .. })),
+        "a held verification of a rolled-back transaction is not journaled"
+    );
     check(&w, true);
 }

@@ -171,6 +171,60 @@ pub struct Reconciled {
     pub hash: String,
 }
 
+/// A command written by [`Link::send_many`], waiting for its reply.
+pub struct PendingReply {
+    engine: String,
+    command: &'static str,
+    id: u64,
+    rx: oneshot::Receiver<Reply>,
+    timeout: Duration,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>,
+}
+
+impl PendingReply {
+    /// The reply's `result`, or why there is none (as [`Link::send`]).
+    pub async fn wait(self) -> Result<Value, LinkError> {
+        let PendingReply {
+            engine,
+            command,
+            id,
+            rx,
+            timeout,
+            pending,
+        } = self;
+        let reply = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => return Err(LinkError::Disconnected(engine)),
+            Err(_) => {
+                pending.lock().expect("pending lock").remove(&id);
+                return Err(LinkError::Timeout {
+                    engine,
+                    command,
+                    ms: timeout.as_millis() as u64,
+                });
+            }
+        };
+        reply_result(engine, command, reply)
+    }
+}
+
+fn reply_result(engine: String, command: &'static str, reply: Reply) -> Result<Value, LinkError> {
+    match (reply.result, reply.error) {
+        (Some(v), _) if reply.ok => Ok(v),
+        (_, Some(e)) => Err(LinkError::Engine {
+            engine,
+            command,
+            code: e.code,
+            message: e.message,
+        }),
+        _ => Err(LinkError::BadReply {
+            engine,
+            command,
+            field: "result",
+        }),
+    }
+}
+
 pub(crate) enum Outgoing {
     Command(Command),
 }
@@ -383,20 +437,78 @@ impl Link {
                 });
             }
         };
-        match (reply.result, reply.error) {
-            (Some(v), _) if reply.ok => Ok(v),
-            (_, Some(e)) => Err(LinkError::Engine {
-                engine: engine.into(),
-                command,
-                code: e.code,
-                message: e.message,
-            }),
-            _ => Err(LinkError::BadReply {
-                engine: engine.into(),
-                command,
-                field: "result",
-            }),
+        reply_result(engine.into(), command, reply)
+    }
+
+    /// Sends several commands to one engine back to back, in this order,
+    /// with one stream write, without waiting for any reply; each returned
+    /// [`PendingReply`] then waits for its own. Adapters run an engine's
+    /// commands in the order received, so a `verify` written right behind
+    /// an `apply` reads the applied state. Checks as [`Link::send`].
+    pub async fn send_many(
+        &self,
+        engine: &str,
+        bodies: Vec<CommandBody>,
+    ) -> Vec<Result<PendingReply, LinkError>> {
+        let mut out: Vec<Result<PendingReply, LinkError>> = Vec::with_capacity(bodies.len());
+        let mut msgs = Vec::with_capacity(bodies.len());
+        let mut ids = Vec::new();
+        let mut session = None;
+        {
+            let st = self.inner.lock();
+            for body in bodies {
+                let command = body.name();
+                let checked = (|| -> Result<&SessionHandle, LinkError> {
+                    if body.is_new_mutation() {
+                        st.panic.check_mutation()?;
+                    }
+                    let entry = st
+                        .engines
+                        .get(engine)
+                        .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
+                    let s = entry
+                        .session
+                        .as_ref()
+                        .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
+                    if body.is_new_mutation()
+                        && entry.info.sessions > 1
+                        && entry.info.reconciled_at_ms.is_none()
+                    {
+                        return Err(LinkError::NotReconciled(engine.into()));
+                    }
+                    Ok(s)
+                })();
+                match checked {
+                    Err(e) => out.push(Err(e)),
+                    Ok(s) => {
+                        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+                        let (tx, rx) = oneshot::channel();
+                        s.pending.lock().expect("pending lock").insert(id, tx);
+                        session.get_or_insert_with(|| (s.pending.clone(), s.writer.clone()));
+                        ids.push(id);
+                        msgs.push(vibesync_protocol::Message::Command(Command { id, body }));
+                        out.push(Ok(PendingReply {
+                            engine: engine.into(),
+                            command,
+                            id,
+                            rx,
+                            timeout: self.inner.config.command_timeout,
+                            pending: s.pending.clone(),
+                        }));
+                    }
+                }
+            }
         }
+        if let Some((pending, writer)) = session
+            && writer.lock().await.write_many(&msgs).await.is_err()
+        {
+            let mut p = pending.lock().expect("pending lock");
+            for id in ids {
+                p.remove(&id);
+            }
+            // Their senders are gone: each waiter sees "disconnected".
+        }
+        out
     }
 
     /// Brings `engine` to the canonical state: snapshot, compare hashes,

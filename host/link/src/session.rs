@@ -365,6 +365,30 @@ impl Writer {
         }
         wire::write(&mut self.send, &bytes).await
     }
+
+    /// Seals every message, in order, and writes them with one stream
+    /// write (one rotation check first, as [`Writer::write`] does).
+    pub async fn write_many(&mut self, msgs: &[Message]) -> Result<(), quinn::WriteError> {
+        let Some((first, rest)) = msgs.split_first() else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let rotate = self.ring.lock().expect("key ring lock").should_rotate(now);
+        if rotate {
+            // The rekey goes first, exactly as a single write does it.
+            self.write(Some(first)).await?;
+            return Box::pin(self.write_many(rest)).await;
+        }
+        let bytes = {
+            let mut r = self.ring.lock().expect("key ring lock");
+            let mut bytes = Vec::new();
+            for m in msgs {
+                bytes.extend(self.tx.seal(Some(&mut r), now, m));
+            }
+            bytes
+        };
+        wire::write(&mut self.send, &bytes).await
+    }
 }
 
 /// Sends queued commands (freezes) and rotates by age on a 1 s tick.

@@ -33,6 +33,7 @@ use serde_json::json;
 
 use crate::config::{EngineConfig, EngineKind};
 use crate::core_api::{Caller, CoreHandle, IntentRequest, OpSpec, Phase, Source};
+use crate::metrics::{Metrics, PipelineCounters};
 
 /// The line the bench-mode serve prints once its QUIC link listens.
 pub const LISTENING: &str = "BENCH-LISTENING";
@@ -62,11 +63,15 @@ pub struct LoadArgs {
     /// Only confined runs (no `--no-sandbox` baseline).
     #[arg(long)]
     pub confined_only: bool,
-    /// Which sequencer modes to run: `serial` (one transaction at a time,
-    /// what `serve` runs by default), `concurrent` (`serve
-    /// --concurrent-sequencer`), or `both`.
+    /// Which sequencer modes to run: `concurrent` (what `serve` runs),
+    /// `serial` (one transaction at a time, `serve --serial-sequencer`), or
+    /// `both`.
     #[arg(long, value_enum, default_value = "both")]
     pub sequencer: SequencerChoice,
+    /// Ask engines for the read-back after the provisional commit instead
+    /// of right behind the apply (the way before; for comparison).
+    #[arg(long)]
+    pub verify_after_provisional: bool,
     /// Also print every run's JSON.
     #[arg(long)]
     pub json: bool,
@@ -132,7 +137,7 @@ impl Latencies {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadResult {
     pub confined: bool,
-    /// One transaction at a time (the default of `serve`).
+    /// One transaction at a time (`serve --serial-sequencer`).
     pub serial: bool,
     pub submitters: usize,
     pub seconds: f64,
@@ -148,6 +153,39 @@ pub struct LoadResult {
     pub to_provisional: Latencies,
     /// Submit → committed, for intents that committed.
     pub to_commit: Latencies,
+    /// What the pipeline did in the measured window (absent from older
+    /// results).
+    #[serde(default)]
+    pub pipeline: Option<PipelineStats>,
+}
+
+/// Counters of the serve process over the measured window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStats {
+    /// WAL group commits (one `fdatasync` each) per committed intent.
+    pub group_commits_per_commit: f64,
+    pub records_per_group_commit: f64,
+    /// Mean time of one group commit (encode, write, `fdatasync`).
+    pub group_commit_mean_us: f64,
+    /// Mean time of one policy evaluation, and evaluations per intent.
+    pub policy_mean_us: f64,
+    pub policy_evaluations_per_intent: f64,
+}
+
+impl PipelineStats {
+    fn between(a: PipelineCounters, b: PipelineCounters, committed: u64, submitted: u64) -> Self {
+        let d = |x: u64, y: u64| y.saturating_sub(x) as f64;
+        let commits = d(a.wal_group_commits, b.wal_group_commits);
+        let evals = d(a.policy_evaluations, b.policy_evaluations);
+        let per = |x: f64, n: f64| if n > 0.0 { x / n } else { 0.0 };
+        PipelineStats {
+            group_commits_per_commit: per(commits, committed as f64),
+            records_per_group_commit: per(d(a.wal_records, b.wal_records), commits),
+            group_commit_mean_us: per(d(a.wal_commit_ns, b.wal_commit_ns) / 1e3, commits),
+            policy_mean_us: per(d(a.policy_ns, b.policy_ns) / 1e3, evals),
+            policy_evaluations_per_intent: per(evals, submitted as f64),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -212,6 +250,7 @@ pub async fn load(
     opts: LoadOptions,
     confined: bool,
     serial: bool,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<LoadResult> {
     engines_up(&core, Duration::from_secs(30)).await?;
     // One object per submitter, created in one setup transaction.
@@ -237,6 +276,15 @@ pub async fn load(
     let start = Instant::now();
     let measure_from = start + opts.warmup;
     let end = measure_from + opts.measure;
+    let window = {
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let a = metrics.counters();
+            tokio::time::sleep_until(end.into()).await;
+            (a, metrics.counters())
+        })
+    };
     let mut tasks = Vec::new();
     for i in 0..opts.submitters {
         let core = core.clone();
@@ -282,6 +330,7 @@ pub async fn load(
     for t in tasks {
         t.await??;
     }
+    let (a, b) = window.await?;
     let s = std::mem::take(&mut *samples.lock().expect("samples"));
     let secs = opts.measure.as_secs_f64();
     Ok(LoadResult {
@@ -297,6 +346,7 @@ pub async fn load(
         committed_per_s: s.committed as f64 / secs,
         to_provisional: Latencies::of(&s.provisional),
         to_commit: Latencies::of(&s.commit),
+        pipeline: Some(PipelineStats::between(a, b, s.committed, s.submitted)),
     })
 }
 
@@ -444,8 +494,11 @@ fn serve_and_load(
     if !confined {
         serve.arg("--no-sandbox");
     }
-    if !serial {
-        serve.arg("--concurrent-sequencer");
+    if serial {
+        serve.arg("--serial-sequencer");
+    }
+    if args.verify_after_provisional {
+        serve.arg("--verify-after-provisional");
     }
     let log = std::fs::File::create(dir.join("serve.log"))?;
     let mut serve = Proc(
@@ -554,6 +607,16 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                     r.to_commit.p99_us,
                     r.refused
                 );
+                if let Some(p) = &r.pipeline {
+                    eprintln!(
+                        "    {:.2} group commits per commit, {:.1} records each, {:.0} µs each; {:.1} policy evaluations per intent, {:.0} µs each",
+                        p.group_commits_per_commit,
+                        p.records_per_group_commit,
+                        p.group_commit_mean_us,
+                        p.policy_evaluations_per_intent,
+                        p.policy_mean_us
+                    );
+                }
                 if args.json {
                     println!("{}", serde_json::to_string(&r)?);
                 }

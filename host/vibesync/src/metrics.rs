@@ -49,6 +49,20 @@ pub struct Metrics {
     panics: AtomicU64,
     frames_refused: [AtomicU64; FRAME_REFUSALS.len()],
     engines_connected: AtomicU64,
+    wal_group_commits: AtomicU64,
+    wal_records: AtomicU64,
+    /// Time in `append_batch` (encode, write, `fdatasync`), nanoseconds.
+    wal_commit_ns: AtomicU64,
+}
+
+/// A snapshot of the WAL and policy counters (for `vibesync bench load`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PipelineCounters {
+    pub wal_group_commits: u64,
+    pub wal_records: u64,
+    pub wal_commit_ns: u64,
+    pub policy_evaluations: u64,
+    pub policy_ns: u64,
 }
 
 /// Which outcome to count.
@@ -107,6 +121,26 @@ impl Metrics {
 
     pub fn set_engines_connected(&self, n: u64) {
         self.engines_connected.store(n, Ordering::Relaxed);
+    }
+
+    /// One group commit of `records` records that took `took`.
+    pub fn observe_wal_commit(&self, records: usize, took: Duration) {
+        self.wal_group_commits.fetch_add(1, Ordering::Relaxed);
+        self.wal_records
+            .fetch_add(records as u64, Ordering::Relaxed);
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.wal_commit_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    pub fn counters(&self) -> PipelineCounters {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        PipelineCounters {
+            wal_group_commits: get(&self.wal_group_commits),
+            wal_records: get(&self.wal_records),
+            wal_commit_ns: get(&self.wal_commit_ns),
+            policy_evaluations: get(&self.policy_count),
+            policy_ns: get(&self.policy_sum_ns),
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -184,6 +218,29 @@ impl Metrics {
             "vibesync_engines_connected {}",
             get(&self.engines_connected)
         );
+        let _ = writeln!(
+            w,
+            "# HELP vibesync_wal_group_commits_total WAL group commits (one fdatasync each)."
+        );
+        let _ = writeln!(w, "# TYPE vibesync_wal_group_commits_total counter");
+        let _ = writeln!(
+            w,
+            "vibesync_wal_group_commits_total {}",
+            get(&self.wal_group_commits)
+        );
+        let _ = writeln!(w, "# HELP vibesync_wal_records_total WAL records appended.");
+        let _ = writeln!(w, "# TYPE vibesync_wal_records_total counter");
+        let _ = writeln!(w, "vibesync_wal_records_total {}", get(&self.wal_records));
+        let _ = writeln!(
+            w,
+            "# HELP vibesync_wal_commit_seconds_total Time spent in WAL group commits (write and fdatasync)."
+        );
+        let _ = writeln!(w, "# TYPE vibesync_wal_commit_seconds_total counter");
+        let _ = writeln!(
+            w,
+            "vibesync_wal_commit_seconds_total {}",
+            get(&self.wal_commit_ns) as f64 / 1e9
+        );
         out
     }
 }
@@ -256,6 +313,11 @@ mod tests {
         assert!(text.contains("vibesync_frames_refused_total{reason=\"replayed\"} 1\n"));
         assert!(text.contains("vibesync_panics_total 1\n"));
         assert!(text.contains("vibesync_engines_connected 2\n"));
+        m.observe_wal_commit(3, Duration::from_millis(2));
+        let text = m.render();
+        assert!(text.contains("vibesync_wal_group_commits_total 1\n"), "{text}");
+        assert!(text.contains("vibesync_wal_records_total 3\n"));
+        assert!(text.contains("vibesync_wal_commit_seconds_total 0.002\n"));
     }
 
     #[test]

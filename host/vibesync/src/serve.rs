@@ -66,12 +66,21 @@ pub struct ServeArgs {
     /// result on stdout.
     #[arg(long, hide = true, conflicts_with = "fake_core", value_name = "N")]
     pub bench_submitters: Option<usize>,
-    /// Experimental: concurrent transactions on disjoint objects with
-    /// per-object staleness, instead of one transaction at a time where any
-    /// commit makes an older scene version stale. Not yet exercised end to
-    /// end beyond the ledger's model tests and the load bench.
+    /// One transaction at a time, where any commit makes an older scene
+    /// version stale, and the read-back after the provisional commit,
+    /// instead of the default (concurrent transactions on disjoint objects,
+    /// per-object staleness, read-back right behind the apply). For
+    /// comparison only (`vibesync bench load --sequencer serial`).
     #[arg(long, hide = true)]
+    pub serial_sequencer: bool,
+    /// Accepted for older scripts: the concurrent sequencer is the default.
+    #[arg(long, hide = true, conflicts_with = "serial_sequencer")]
     pub concurrent_sequencer: bool,
+    /// For comparison only: ask engines for the read-back after the
+    /// provisional commit (one more round trip and group commit per
+    /// transaction) instead of right behind the apply.
+    #[arg(long, hide = true)]
+    pub verify_after_provisional: bool,
     /// Bench only: measured seconds of the load.
     #[arg(long, hide = true, default_value_t = 10)]
     pub bench_seconds: u64,
@@ -132,11 +141,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             })
         } else {
             use crate::orchestrator::boot::{self, Sequencing};
-            let sequencing = if args.concurrent_sequencer {
-                Sequencing::CONCURRENT
-            } else {
+            let mut sequencing = if args.serial_sequencer {
                 Sequencing::SERIAL
+            } else {
+                Sequencing::CONCURRENT
             };
+            if args.verify_after_provisional {
+                sequencing.verify_with_apply = false;
+            }
             let parts = boot::open(&config, metrics.clone(), sequencing).await?;
             let (handle, inbox) = crate::core_api::channel(1024);
             tokio::spawn(async move {
@@ -156,7 +168,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 measure: Duration::from_secs(args.bench_seconds),
             };
             let result =
-                crate::bench::load(core, opts, !args.no_sandbox, !args.concurrent_sequencer)
+                crate::bench::load(
+                core,
+                opts,
+                !args.no_sandbox,
+                args.serial_sequencer,
+                metrics.clone(),
+            )
                     .await?;
             println!(
                 "{}{}",

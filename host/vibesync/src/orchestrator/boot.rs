@@ -81,19 +81,26 @@ pub struct Sequencing {
     /// Most transactions active at once (disjoint footprints only).
     pub max_active: usize,
     pub stale_rule: vibesync_ledger::StaleRule,
+    /// Ask engines for the read-back right behind the apply
+    /// (`vibesync_ledger::Config::verify_with_apply`).
+    pub verify_with_apply: bool,
 }
 
 impl Sequencing {
-    /// What `serve` runs: writers on different objects proceed together.
+    /// What `serve` runs: writers on different objects proceed together,
+    /// and each engine's read-back is asked for right behind its apply.
     pub const CONCURRENT: Sequencing = Sequencing {
         max_active: 64,
         stale_rule: vibesync_ledger::StaleRule::Footprint,
+        verify_with_apply: true,
     };
-    /// One transaction at a time, any commit makes older reads stale (the
-    /// sequencer's default and what `serve` runs).
+    /// One transaction at a time, any commit makes older reads stale,
+    /// read-back after the provisional commit (the sequencer's defaults;
+    /// `serve --serial-sequencer`).
     pub const SERIAL: Sequencing = Sequencing {
         max_active: 1,
         stale_rule: vibesync_ledger::StaleRule::Scene,
+        verify_with_apply: false,
     };
 }
 
@@ -133,6 +140,7 @@ pub async fn open(
     seq_cfg.escalation_timeout_ms = config.policies.escalation_timeout_ms;
     seq_cfg.max_active = sequencing.max_active;
     seq_cfg.stale_rule = sequencing.stale_rule;
+    seq_cfg.verify_with_apply = sequencing.verify_with_apply;
     let (sequencer, recovery) = Sequencer::recover(seq_cfg, recovered.replay);
     if !recovery.journal.is_empty() {
         tracing::warn!(

@@ -1,29 +1,38 @@
-//! The orchestrator core: the one task that owns the sequencer, the WAL
-//! writer and the journal views, and the thin shell around them.
+//! The orchestrator core: the one task that owns the sequencer and the
+//! journal views, and the thin shell around them.
 //!
 //! Everything that decides is elsewhere and pure: the transaction state
 //! machine is `vibesync_ledger::Sequencer`, policy verdicts come from
 //! `vibesync_policy_runtime::Pipeline`, the translations are [`intake`], the
-//! read models are [`views`]. This module only moves messages and time into
+//! read models are [`views`] and the durable state (`vibesync_wal::Replay`
+//! fed with durable records). This module only moves messages and time into
 //! them and carries out what they say, in the order the WAL contract needs:
 //!
 //! 1. take every message that is ready (front-door calls, engine replies,
-//!    link events, the tick) and feed each to the sequencer;
-//! 2. append every record those steps produced with ONE group commit;
-//! 3. only then perform the effects (send to engines, answer authors).
+//!    link events, the tick, the WAL writer's reports) and feed each to the
+//!    sequencer;
+//! 2. hand every record those steps produced to the WAL writer thread
+//!    ([`journal`]), which appends whatever is waiting with ONE group
+//!    commit; the core goes on meanwhile;
+//! 3. only when the writer reports a batch durable, perform its effects
+//!    (send to engines, answer authors), in batch order.
 //!
-//! Engine round trips run in their own tasks and come back as messages, so
-//! a slow engine never stalls the loop. Policy evaluation runs inline: it is
-//! bounded by the runtime's fuel, memory and wall-clock budgets, and doing it
-//! here gives the policies the exact tid and the exact context the
-//! sequencer will judge.
+//! Reads answer from the durable state, so they never show what the
+//! journal could still lose and never wait for an `fdatasync`. Engine
+//! commands leave through one outbox per engine, in the sequencer's order,
+//! written back to back; replies come back as messages, so a slow engine
+//! never stalls the loop. Policy evaluation runs inline: it is bounded by
+//! the runtime's fuel, memory and wall-clock budgets, and doing it here
+//! gives the policies the exact tid and the exact context the sequencer
+//! will judge (it overlaps the writer's `fdatasync`).
 
 pub mod boot;
 pub mod intake;
+pub mod journal;
 pub mod preview;
 pub mod views;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +44,7 @@ use vibesync_ledger::{Answer, Effect, Input, Sequencer, Step};
 use vibesync_link::{Link, LinkError, LinkEvent};
 use vibesync_policy_runtime::{Decision, Pipeline};
 use vibesync_protocol::CommandBody;
-use vibesync_wal::{AckOutcome, Outcome, Record, Tid, Wal};
+use vibesync_wal::{AckOutcome, Outcome, Record, Replay, Tid, Wal};
 
 use crate::core_api::{
     Caller, CoreCall, CoreError, CoreInbox, CoreRequest, EngineSceneView, EngineView, ErrorCode,
@@ -68,6 +77,19 @@ enum Internal {
         operator: String,
         reply: Reply<StatusView>,
     },
+    /// The WAL writer made these batches durable (or failed).
+    Written(journal::Written),
+}
+
+/// Something to do once the records staged before it are durable; told
+/// the WAL's error if they could not be made durable.
+type Deferred = Box<dyn FnOnce(&mut Core, Option<&str>) + Send>;
+
+/// A batch handed to the WAL writer, with what waits for it.
+struct InFlight {
+    id: u64,
+    effects: Vec<Effect>,
+    deferred: Vec<Deferred>,
 }
 
 /// A submit waiting for its provisional (or final) answer.
@@ -79,8 +101,15 @@ struct Waiter {
 
 struct Core {
     seq: Sequencer,
-    wal: Wal,
+    writer: journal::Writer,
     wal_fault: Option<String>,
+    /// Batches handed to the writer, oldest first.
+    in_flight: VecDeque<InFlight>,
+    next_batch: u64,
+    /// The state the durable journal describes (scene, version, locks,
+    /// PANIC): what reads answer from. The sequencer's own state may be
+    /// ahead of it by the batches in flight.
+    durable: Replay,
     views: Views,
     pipeline: Arc<Pipeline>,
     link: Link,
@@ -91,9 +120,65 @@ struct Core {
     waiting: HashMap<Tid, Vec<Waiter>>,
     subscribers: HashMap<Tid, Vec<mpsc::Sender<TxProgress>>>,
     internal: mpsc::UnboundedSender<Internal>,
-    /// Records and effects of the current batch.
+    /// One queue per engine: commands leave in the order the sequencer
+    /// produced them (see [`outbox`]).
+    outboxes: HashMap<String, mpsc::UnboundedSender<Vec<Outgoing>>>,
+    /// Records, effects and deferred work of the batch being staged.
     journal: Vec<Record>,
     effects: Vec<Effect>,
+    deferred: Vec<Deferred>,
+}
+
+/// What turns an engine's reply into a sequencer input (`None`: the reply
+/// is only logged when it is an error).
+type ToInput = Box<dyn FnOnce(Result<serde_json::Value, LinkError>) -> Input + Send>;
+
+/// One command for an engine's outbox.
+struct Outgoing {
+    body: CommandBody,
+    to_input: Option<ToInput>,
+}
+
+/// An engine's outbox: writes each batch of commands back to back with
+/// one stream write ([`Link::send_many`]), in queue order, without waiting
+/// for replies; the replies of a batch are awaited, in order, by a task of
+/// their own and come back to the core as inputs. So an `apply` and the
+/// `verify` behind it are on the wire together, and commands to one engine
+/// never overtake each other.
+async fn outbox(
+    link: Link,
+    engine: String,
+    mut rx: mpsc::UnboundedReceiver<Vec<Outgoing>>,
+    internal: mpsc::UnboundedSender<Internal>,
+) {
+    while let Some(mut batch) = rx.recv().await {
+        while let Ok(more) = rx.try_recv() {
+            batch.extend(more);
+        }
+        let (bodies, inputs): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|o| (o.body, o.to_input)).unzip();
+        let sent = link.send_many(&engine, bodies).await;
+        let internal = internal.clone();
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            for (pending, to_input) in sent.into_iter().zip(inputs) {
+                let r = match pending {
+                    Ok(p) => p.wait().await,
+                    Err(e) => Err(e),
+                };
+                match to_input {
+                    Some(f) => {
+                        let _ = internal.send(Internal::Input(f(r)));
+                    }
+                    None => {
+                        if let Err(e) = r {
+                            tracing::warn!(%engine, error = %e, "commit notice not delivered; the engine keeps its undo token");
+                        }
+                    }
+                }
+            }
+        });
+    }
 }
 
 fn now_ms() -> u64 {
@@ -109,11 +194,37 @@ const BATCH: usize = 256;
 pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
     let mut link_events = parts.link.subscribe();
+    // The recovery's records are durable before anything else happens.
+    let mut wal = parts.wal;
+    let mut views = Views::default();
+    let recovery = parts.recovery;
+    if !recovery.journal.is_empty() {
+        let at = now_ms();
+        tokio::task::block_in_place(|| wal.append_batch(recovery.journal.iter().map(|r| (at, r))))
+            .context("journaling the recovery of in-doubt transactions")?;
+        for r in &recovery.journal {
+            views.apply(at, r);
+        }
+    }
+    let seq = parts.sequencer;
+    let durable = Replay {
+        scene: seq.scene().clone(),
+        scene_version: seq.scene_version(),
+        next_tid: seq.next_tid(),
+        locks: seq.locks().map(|l| (l.object.clone(), l.clone())).collect(),
+        panic: seq.panic().map(str::to_owned),
+        ..Replay::default()
+    };
+    let writer = journal::Writer::start(wal, parts.metrics.clone(), internal.clone(), Internal::Written)
+        .context("starting the WAL writer thread")?;
     let mut core = Core {
-        seq: parts.sequencer,
-        wal: parts.wal,
+        seq,
+        writer,
         wal_fault: None,
-        views: Views::default(),
+        in_flight: VecDeque::new(),
+        next_batch: 0,
+        durable,
+        views,
         pipeline: parts.pipeline,
         link: parts.link,
         quantum: parts.quantum,
@@ -123,11 +234,13 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
         waiting: HashMap::new(),
         subscribers: HashMap::new(),
         internal,
-        journal: parts.recovery.journal,
-        effects: parts.recovery.effects,
+        outboxes: HashMap::new(),
+        journal: Vec::new(),
+        effects: Vec::new(),
+        deferred: Vec::new(),
     };
-    core.flush()
-        .context("journaling the recovery of in-doubt transactions")?;
+    core.effects = recovery.effects;
+    core.flush();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -154,38 +267,141 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
                 break;
             }
         }
-        if let Err(e) = core.flush() {
-            // Fail closed: nothing whose record is not durable happens.
-            tracing::error!(error = %e, "WAL append failed; refusing every further mutation");
-            core.wal_fault = Some(e.to_string());
+        core.flush();
+    }
+    // Let the batches in flight finish (their effects are carried out, as
+    // they would have been), so that a clean stop leaves no record behind
+    // that the next start would have to resolve.
+    while !core.in_flight.is_empty() {
+        match internal_rx.recv().await {
+            Some(Internal::Written(w)) => core.written(w),
+            Some(_) => {}
+            None => break,
         }
     }
     Ok(())
 }
 
 impl Core {
-    /// Journal the batch (one fsync), then carry out its effects.
-    fn flush(&mut self) -> Result<(), vibesync_wal::WalError> {
+    /// Hand the staged records to the WAL writer; their effects (and
+    /// everything deferred behind them) wait for its report. Effects
+    /// without records of their own still wait for the batches before
+    /// them, so nothing overtakes a record it may depend on.
+    fn flush(&mut self) {
+        let effects = std::mem::take(&mut self.effects);
+        let deferred = std::mem::take(&mut self.deferred);
         if !self.journal.is_empty() {
-            let at = now_ms();
-            let records = std::mem::take(&mut self.journal);
-            let result = tokio::task::block_in_place(|| {
-                self.wal.append_batch(records.iter().map(|r| (at, r)))
+            let id = self.next_batch;
+            self.next_batch += 1;
+            let batch = journal::Batch {
+                id,
+                at_ms: now_ms(),
+                records: std::mem::take(&mut self.journal),
+            };
+            self.in_flight.push_back(InFlight {
+                id,
+                effects,
+                deferred,
             });
-            if let Err(e) = result {
-                self.effects.clear();
-                self.fail_waiters(&e.to_string());
-                return Err(e);
+            if !self.writer.write(batch) {
+                // Nothing in flight will be reported: fail it all, closed.
+                let batches = self
+                    .in_flight
+                    .iter()
+                    .map(|f| journal::Batch {
+                        id: f.id,
+                        at_ms: 0,
+                        records: Vec::new(),
+                    })
+                    .collect();
+                self.written(journal::Written {
+                    batches,
+                    error: Some("the WAL writer thread stopped".into()),
+                });
             }
-            for r in &records {
-                self.views.apply(at, r);
-                self.progress(r);
+        } else if let Some(last) = self.in_flight.back_mut() {
+            last.effects.extend(effects);
+            last.deferred.extend(deferred);
+        } else {
+            self.perform(effects, deferred, None);
+        }
+    }
+
+    /// The writer's report: fold the durable records into the read models,
+    /// then carry out what waited for them, batch by batch.
+    fn written(&mut self, written: journal::Written) {
+        for batch in written.batches {
+            let Some(flight) = self.in_flight.pop_front() else {
+                tracing::error!(batch = batch.id, "the WAL writer reported a batch that is not in flight");
+                continue;
+            };
+            debug_assert_eq!(flight.id, batch.id, "batches come back in order");
+            match &written.error {
+                None => {
+                    for r in &batch.records {
+                        self.views.apply(batch.at_ms, r);
+                        if let Err(e) = self.durable.apply(0, r) {
+                            tracing::error!(error = %e, "the durable read model disagrees with the journal");
+                        }
+                        self.progress(r);
+                    }
+                    self.perform(flight.effects, flight.deferred, None);
+                }
+                Some(e) => {
+                    // Fail closed: nothing whose record is not durable happens.
+                    if self.wal_fault.is_none() {
+                        tracing::error!(error = %e, "WAL append failed; refusing every further mutation");
+                        self.wal_fault = Some(e.clone());
+                    }
+                    self.fail_waiters(e);
+                    self.perform(Vec::new(), flight.deferred, Some(e));
+                }
             }
         }
-        for effect in std::mem::take(&mut self.effects) {
-            self.effect(effect);
+    }
+
+    /// Carry out durable effects (engine commands go out per engine, in
+    /// order), then the deferred work.
+    fn perform(&mut self, effects: Vec<Effect>, deferred: Vec<Deferred>, error: Option<&str>) {
+        let mut commands: Vec<(String, Vec<Outgoing>)> = Vec::new();
+        for effect in effects {
+            if let Some((engine, out)) = self.effect(effect) {
+                match commands.iter_mut().find(|(e, _)| *e == engine) {
+                    Some((_, v)) => v.push(out),
+                    None => commands.push((engine, vec![out])),
+                }
+            }
         }
-        Ok(())
+        for (engine, batch) in commands {
+            self.enqueue(engine, batch);
+        }
+        for d in deferred {
+            d(self, error);
+        }
+    }
+
+    /// Hand commands to `engine`'s outbox (started on first use).
+    fn enqueue(&mut self, engine: String, batch: Vec<Outgoing>) {
+        let tx = self.outboxes.entry(engine.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(outbox(
+                self.link.clone(),
+                engine.clone(),
+                rx,
+                self.internal.clone(),
+            ));
+            tx
+        });
+        if let Err(mpsc::error::SendError(batch)) = tx.send(batch) {
+            // Cannot happen while the core runs; fail as a lost reply would.
+            for o in batch {
+                if let Some(f) = o.to_input {
+                    let _ = self
+                        .internal
+                        .send(Internal::Input(f(Err(LinkError::Disconnected(engine.clone())))));
+                }
+            }
+        }
     }
 
     fn fail_waiters(&mut self, why: &str) {
@@ -208,14 +424,28 @@ impl Core {
         self.effects.extend(step.effects);
     }
 
+    /// Run `f` once everything staged so far is durable (at once when
+    /// nothing is staged or in flight).
+    fn defer(&mut self, f: impl FnOnce(&mut Core, Option<&str>) + Send + 'static) {
+        self.deferred.push(Box::new(f));
+    }
+
     fn internal(&mut self, msg: Internal) {
         match msg {
+            Internal::Written(w) => self.written(w),
             Internal::Input(input) => self.input(input),
             Internal::Resumed { operator, reply } => {
                 let result = match self.seq.handle(now_ms(), Input::Resume { operator }) {
                     Ok(step) => {
                         self.stage(step);
-                        Ok(())
+                        // Answered once the resume record is durable.
+                        self.defer(move |core, error| {
+                            let _ = reply.send(match error {
+                                Some(e) => Err(wal_error(e)),
+                                None => Ok(core.status()),
+                            });
+                        });
+                        return;
                     }
                     // The link may be out of PANIC while the sequencer never
                     // entered it (a trip between two batches): nothing to do.
@@ -327,7 +557,7 @@ impl Core {
                 mark_non_finite(&mut intent);
                 let result = intent.check_intake().map(|()| {
                     let decisions = self.evaluate(&intent, 0);
-                    intake::validation_view(&decisions, self.seq.scene_version())
+                    intake::validation_view(&decisions, self.durable.scene_version)
                 });
                 let _ = reply.send(result);
             }
@@ -399,7 +629,14 @@ impl Core {
                                 operator: caller.label(),
                             });
                         }
-                        Ok(self.policy_views())
+                        // Answered once the swap records are durable.
+                        self.defer(move |core, error| {
+                            let _ = reply.send(match error {
+                                Some(e) => Err(wal_error(e)),
+                                None => Ok(core.policy_views()),
+                            });
+                        });
+                        return;
                     }
                     Err(e) => Err(CoreError::new(
                         ErrorCode::Conflict,
@@ -501,68 +738,84 @@ impl Core {
         self.stage(step);
     }
 
-    fn effect(&mut self, effect: Effect) {
+    /// Carry out one effect; a command for an engine is returned, to go
+    /// out with the others of the batch through that engine's outbox.
+    fn effect(&mut self, effect: Effect) -> Option<(String, Outgoing)> {
+        let command = |body, to_input: ToInput| Outgoing {
+            body,
+            to_input: Some(to_input),
+        };
         match effect {
             Effect::Apply { engine, tid, ops } => {
-                self.round_trip(engine.clone(), CommandBody::Apply { tid, ops }, move |r| {
-                    Input::Applied {
-                        tid,
-                        engine,
-                        ack: match r {
-                            Ok(v) => AckOutcome::Applied {
-                                undo_token: v.get("undo_token").cloned().unwrap_or_default(),
+                let e = engine.clone();
+                Some((
+                    engine,
+                    command(
+                        CommandBody::Apply { tid, ops },
+                        Box::new(move |r| Input::Applied {
+                            tid,
+                            engine: e,
+                            ack: match r {
+                                Ok(v) => AckOutcome::Applied {
+                                    undo_token: v.get("undo_token").cloned().unwrap_or_default(),
+                                },
+                                Err(e) => AckOutcome::Failed {
+                                    error: e.to_string(),
+                                },
                             },
-                            Err(e) => AckOutcome::Failed {
-                                error: e.to_string(),
-                            },
-                        },
-                    }
-                });
+                        }),
+                    ),
+                ))
             }
             Effect::Verify {
                 engine,
                 tid,
                 objects,
             } => {
-                self.round_trip(
-                    engine.clone(),
-                    CommandBody::Verify { tid, ids: objects },
-                    move |r| Input::Verified {
-                        tid,
-                        engine,
-                        observed: r.map_err(|e| e.to_string()).and_then(|v| {
-                            v.get("hash")
-                                .and_then(|h| h.as_str())
-                                .and_then(StateHash::from_hex)
-                                .ok_or_else(|| {
-                                    "the engine's verify reply has no valid `hash`".to_owned()
-                                })
+                let e = engine.clone();
+                Some((
+                    engine,
+                    command(
+                        CommandBody::Verify { tid, ids: objects },
+                        Box::new(move |r| Input::Verified {
+                            tid,
+                            engine: e,
+                            observed: r.map_err(|e| e.to_string()).and_then(|v| {
+                                v.get("hash")
+                                    .and_then(|h| h.as_str())
+                                    .and_then(StateHash::from_hex)
+                                    .ok_or_else(|| {
+                                        "the engine's verify reply has no valid `hash`".to_owned()
+                                    })
+                            }),
                         }),
-                    },
-                );
+                    ),
+                ))
             }
             Effect::Undo { engine, tid, token } => {
-                self.round_trip(
-                    engine.clone(),
-                    CommandBody::Rollback {
-                        tid,
-                        undo_token: token,
-                    },
-                    move |r| Input::Undone {
-                        tid,
-                        engine,
-                        result: r.map(|_| ()).map_err(|e| e.to_string()),
-                    },
-                );
+                let e = engine.clone();
+                Some((
+                    engine,
+                    command(
+                        CommandBody::Rollback {
+                            tid,
+                            undo_token: token,
+                        },
+                        Box::new(move |r| Input::Undone {
+                            tid,
+                            engine: e,
+                            result: r.map(|_| ()).map_err(|e| e.to_string()),
+                        }),
+                    ),
+                ))
             }
-            Effect::Commit { engine, tid } => {
-                let link = self.link.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = link.send(&engine, CommandBody::Commit { tid }).await {
-                        tracing::warn!(%engine, tid, error = %e, "commit notice not delivered; the engine keeps its undo token");
-                    }
-                });
-            }
+            Effect::Commit { engine, tid } => Some((
+                engine,
+                Outgoing {
+                    body: CommandBody::Commit { tid },
+                    to_input: None,
+                },
+            )),
             Effect::Resync { engine, scene, .. } => {
                 let link = self.link.clone();
                 let objects: Vec<_> = scene.objects.values().cloned().collect();
@@ -577,25 +830,13 @@ impl Core {
                         }
                     }
                 });
+                None
             }
-            Effect::Answer { tid, answer, .. } => self.answer(tid, answer),
+            Effect::Answer { tid, answer, .. } => {
+                self.answer(tid, answer);
+                None
+            }
         }
-    }
-
-    /// Send `body` to `engine` in its own task; the reply comes back as a
-    /// sequencer input.
-    fn round_trip(
-        &self,
-        engine: String,
-        body: CommandBody,
-        to_input: impl FnOnce(Result<serde_json::Value, LinkError>) -> Input + Send + 'static,
-    ) {
-        let link = self.link.clone();
-        let tx = self.internal.clone();
-        tokio::spawn(async move {
-            let r = link.send(&engine, body).await;
-            let _ = tx.send(Internal::Input(to_input(r)));
-        });
     }
 
     fn answer(&mut self, tid: Tid, answer: Answer) {
@@ -657,7 +898,7 @@ impl Core {
                             tid,
                             other,
                             w.findings,
-                            self.seq.scene_version(),
+                            self.durable.scene_version,
                             w.read_version,
                         )),
                     };
@@ -712,16 +953,17 @@ impl Core {
         ) {
             Ok(step) => {
                 self.stage(step);
-                if let Err(e) = self.flush() {
-                    let _ = reply.send(Err(wal_error(&e.to_string())));
-                    return;
-                }
-                let _ = reply.send(
-                    self.views
-                        .transaction(tid)
-                        .cloned()
-                        .ok_or_else(|| not_found_tid(tid)),
-                );
+                // Answered once the decision is durable.
+                self.defer(move |core, error| {
+                    let _ = reply.send(match error {
+                        Some(e) => Err(wal_error(e)),
+                        None => core
+                            .views
+                            .transaction(tid)
+                            .cloned()
+                            .ok_or_else(|| not_found_tid(tid)),
+                    });
+                });
             }
             Err(e) => {
                 let _ = reply.send(Err(CoreError::new(
@@ -743,24 +985,28 @@ impl Core {
         match r {
             Ok(step) => {
                 self.stage(step);
-                if let Err(e) = self.flush() {
-                    let _ = reply.send(Err(wal_error(&e.to_string())));
-                    return;
-                }
-                let lock = self.seq.locks().find(|l| l.object == id).cloned();
-                let view = self
-                    .seq
-                    .scene()
-                    .get(&id)
-                    .map(|o| intake::object_view(o, lock.as_ref()));
-                let _ = reply.send(view.ok_or_else(|| {
-                    CoreError::new(
-                        ErrorCode::NotFound,
-                        "/id",
-                        format!("no object `{id}` in the canonical scene"),
-                        "`read_scene` lists the objects",
-                    )
-                }));
+                // Answered once the lock record is durable, from the
+                // durable state.
+                self.defer(move |core, error| {
+                    if let Some(e) = error {
+                        let _ = reply.send(Err(wal_error(e)));
+                        return;
+                    }
+                    let lock = core.durable.locks.get(&id).cloned();
+                    let view = core
+                        .durable
+                        .scene
+                        .get(&id)
+                        .map(|o| intake::object_view(o, lock.as_ref()));
+                    let _ = reply.send(view.ok_or_else(|| {
+                        CoreError::new(
+                            ErrorCode::NotFound,
+                            "/id",
+                            format!("no object `{id}` in the canonical scene"),
+                            "`read_scene` lists the objects",
+                        )
+                    }));
+                });
             }
             Err(e) => {
                 let _ = reply.send(Err(CoreError::new(
@@ -869,16 +1115,18 @@ impl Core {
     }
 
     fn scene_view(&self) -> SceneView {
-        let locks: BTreeMap<_, _> = self.seq.locks().map(|l| (l.object.clone(), l)).collect();
+        // The durable state only: a read never shows what the journal
+        // could still lose.
+        let locks = &self.durable.locks;
         SceneView {
-            version: self.seq.scene_version(),
-            hash: self.seq.scene().hash().to_hex(),
+            version: self.durable.scene_version,
+            hash: self.durable.scene.hash().to_hex(),
             objects: self
-                .seq
-                .scene()
+                .durable
+                .scene
                 .objects
                 .values()
-                .map(|o| intake::object_view(o, locks.get(&o.id).copied()))
+                .map(|o| intake::object_view(o, locks.get(&o.id)))
                 .collect(),
             engines: self
                 .engines
@@ -909,7 +1157,7 @@ impl Core {
                 reason,
                 since_ms,
             }),
-            _ => self.seq.panic().map(|r| PanicView {
+            _ => self.durable.panic.as_deref().map(|r| PanicView {
                 engine: String::new(),
                 reason: r.to_owned(),
                 since_ms: 0,
@@ -919,7 +1167,7 @@ impl Core {
 
     fn status(&self) -> StatusView {
         StatusView {
-            scene_version: self.seq.scene_version(),
+            scene_version: self.durable.scene_version,
             panic: self.panic_view(),
             engines: self.engine_views(),
             pending_escalations: self.views.pending_escalations(),
