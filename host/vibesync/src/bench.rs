@@ -82,8 +82,9 @@ pub struct LoadArgs {
     /// reference engine, e.g. headless Blender:
     /// `".venv/bin/python adapters/blender/harness.py"` (words split on
     /// spaces; `--pairing FILE` is appended; the SDK library comes from
-    /// `VIBESYNC_SDK_LIB`). Its stderr goes to `blender.log` in the run's
-    /// directory.
+    /// `VIBESYNC_SDK_LIB`). Its stdout (the harness's `STATS` lines: the
+    /// adapter's main-thread cost) goes to `blender.out`, its stderr to
+    /// `blender.log`, in the run's directory (`--keep` keeps them).
     #[arg(long, value_name = "CMD")]
     pub blender_engine: Option<String>,
 }
@@ -559,7 +560,7 @@ fn spawn_command(cmd: &str, dir: &Path, state: &Path, name: &str) -> anyhow::Res
         .arg("--pairing")
         .arg(crate::orchestrator::boot::pairing_path(state, name))
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(dir.join(format!("{name}.out")))?)
         .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?)
         .spawn()
         .map(Proc)
