@@ -173,15 +173,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs(args.bench_seconds),
             };
-            let result =
-                crate::bench::load(
+            let result = crate::bench::load(
                 core,
                 opts,
                 !args.no_sandbox,
                 args.serial_sequencer,
                 metrics.clone(),
             )
-                    .await?;
+            .await?;
             println!(
                 "{}{}",
                 crate::bench::RESULT,

@@ -351,7 +351,10 @@ impl Core {
     fn written(&mut self, written: journal::Written) {
         for batch in written.batches {
             let Some(flight) = self.in_flight.pop_front() else {
-                tracing::error!(batch = batch.id, "the WAL writer reported a batch that is not in flight");
+                tracing::error!(
+                    batch = batch.id,
+                    "the WAL writer reported a batch that is not in flight"
+                );
                 continue;
             };
             debug_assert_eq!(flight.id, batch.id, "batches come back in order");
@@ -417,7 +420,9 @@ impl Core {
                 if let Some(f) = o.to_input {
                     let _ = self
                         .internal
-                        .send(Internal::Input(f(Err(LinkError::Disconnected(engine.clone())))));
+                        .send(Internal::Input(f(Err(LinkError::Disconnected(
+                            engine.clone(),
+                        )))));
                 }
             }
         }
