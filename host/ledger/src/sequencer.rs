@@ -971,10 +971,7 @@ impl Sequencer {
     ) -> Result<(), SequencerError> {
         let early_ok = self.cfg.verify_with_apply;
         let t = self.active_txn(tid, &engine, "verification")?;
-        if early_ok
-            && matches!(t.phase, Phase::Applying { .. })
-            && !t.early.contains_key(&engine)
-        {
+        if early_ok && matches!(t.phase, Phase::Applying { .. }) && !t.early.contains_key(&engine) {
             // Asked for right behind the apply; judged after `Provisional`.
             t.early.insert(engine, observed);
             return Ok(());

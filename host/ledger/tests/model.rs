@@ -869,7 +869,10 @@ fn verify_with_apply_sends_the_read_back_behind_the_apply_and_keeps_record_order
     let kinds: Vec<&str> = w.journal[before..].iter().map(Record::kind).collect();
     assert_eq!(kinds, ["engine-ack", "provisional", "verification"]);
     w.deliver(1, Fault::None); // unity's verification: commit
-    assert!(matches!(w.journal.last(), Some(Record::Commit { tid: 0, .. })));
+    assert!(matches!(
+        w.journal.last(),
+        Some(Record::Commit { tid: 0, .. })
+    ));
     assert_eq!(
         w.answers[&0],
         [
@@ -887,11 +890,9 @@ fn verify_with_apply_early_mismatch_rolls_back_after_provisional_and_a_nack_drop
     w.deliver(0, Fault::None);
     w.deliver(0, Fault::WrongHash); // held
     w.deliver(1, Fault::None); // all acked: provisional, then the mismatch
-    assert!(
-        w.journal
-            .iter()
-            .any(|r| matches!(r, Record::Rollback { tid: 0, reason } if reason.contains("reports hash")))
-    );
+    assert!(w.journal.iter().any(
+        |r| matches!(r, Record::Rollback { tid: 0, reason } if reason.contains("reports hash"))
+    ));
     w.drain();
     check(&w, true);
     assert_eq!(w.seq.scene_version(), 0);
@@ -902,7 +903,10 @@ fn verify_with_apply_early_mismatch_rolls_back_after_provisional_and_a_nack_drop
     w.deliver(0, Fault::None);
     w.deliver(0, Fault::None); // held verification
     w.deliver(1, Fault::Refuse);
-    assert!(matches!(w.answers[&0].last(), Some(Answer::Final(Outcome::RolledBack { .. }))));
+    assert!(matches!(
+        w.answers[&0].last(),
+        Some(Answer::Final(Outcome::RolledBack { .. }))
+    ));
     w.drain();
     assert!(
         !w.journal

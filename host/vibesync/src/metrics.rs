@@ -315,7 +315,10 @@ mod tests {
         assert!(text.contains("vibesync_engines_connected 2\n"));
         m.observe_wal_commit(3, Duration::from_millis(2));
         let text = m.render();
-        assert!(text.contains("vibesync_wal_group_commits_total 1\n"), "{text}");
+        assert!(
+            text.contains("vibesync_wal_group_commits_total 1\n"),
+            "{text}"
+        );
         assert!(text.contains("vibesync_wal_records_total 3\n"));
         assert!(text.contains("vibesync_wal_commit_seconds_total 0.002\n"));
     }

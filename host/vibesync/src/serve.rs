@@ -81,6 +81,11 @@ pub struct ServeArgs {
     /// transaction) instead of right behind the apply.
     #[arg(long, hide = true)]
     pub verify_after_provisional: bool,
+    /// For comparison only: the core waits for each WAL group commit
+    /// before it goes on (as before the writer thread), instead of
+    /// staging the next batch meanwhile.
+    #[arg(long, hide = true)]
+    pub wal_inline: bool,
     /// Bench only: measured seconds of the load.
     #[arg(long, hide = true, default_value_t = 10)]
     pub bench_seconds: u64,
@@ -149,6 +154,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             if args.verify_after_provisional {
                 sequencing.verify_with_apply = false;
             }
+            sequencing.wal_inline = args.wal_inline;
             let parts = boot::open(&config, metrics.clone(), sequencing).await?;
             let (handle, inbox) = crate::core_api::channel(1024);
             tokio::spawn(async move {
@@ -167,15 +173,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs(args.bench_seconds),
             };
-            let result =
-                crate::bench::load(
+            let result = crate::bench::load(
                 core,
                 opts,
                 !args.no_sandbox,
                 args.serial_sequencer,
                 metrics.clone(),
             )
-                    .await?;
+            .await?;
             println!(
                 "{}{}",
                 crate::bench::RESULT,

@@ -84,6 +84,9 @@ pub struct Sequencing {
     /// Ask engines for the read-back right behind the apply
     /// (`vibesync_ledger::Config::verify_with_apply`).
     pub verify_with_apply: bool,
+    /// For comparison only: the core waits for each group commit
+    /// (`Parts::wal_inline`).
+    pub wal_inline: bool,
 }
 
 impl Sequencing {
@@ -93,6 +96,7 @@ impl Sequencing {
         max_active: 64,
         stale_rule: vibesync_ledger::StaleRule::Footprint,
         verify_with_apply: true,
+        wal_inline: false,
     };
     /// One transaction at a time, any commit makes older reads stale,
     /// read-back after the provisional commit (the sequencer's defaults;
@@ -101,6 +105,7 @@ impl Sequencing {
         max_active: 1,
         stale_rule: vibesync_ledger::StaleRule::Scene,
         verify_with_apply: false,
+        wal_inline: false,
     };
 }
 
@@ -175,6 +180,7 @@ pub async fn open(
     tracing::info!(addr = %link.local_addr(), fingerprint = %hex::encode(link.fingerprint()), "QUIC link listening for engines");
 
     Ok(Parts {
+        wal_inline: sequencing.wal_inline,
         wal,
         sequencer,
         recovery,

@@ -67,6 +67,9 @@ pub struct Parts {
     pub engines: Vec<(String, String)>,
     pub project_root: PathBuf,
     pub metrics: Arc<Metrics>,
+    /// For comparison only (`serve --wal-inline`): the core waits for each
+    /// group commit before it goes on, as it did before the writer thread.
+    pub wal_inline: bool,
 }
 
 /// Messages the core sends itself from the tasks it spawns.
@@ -106,6 +109,9 @@ struct Core {
     /// Batches handed to the writer, oldest first.
     in_flight: VecDeque<InFlight>,
     next_batch: u64,
+    /// `Parts::wal_inline`: the writer's reports come here, and the core
+    /// waits for each one.
+    inline: Option<mpsc::UnboundedReceiver<Internal>>,
     /// The state the durable journal describes (scene, version, locks,
     /// PANIC): what reads answer from. The sequencer's own state may be
     /// ahead of it by the batches in flight.
@@ -215,7 +221,13 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
         panic: seq.panic().map(str::to_owned),
         ..Replay::default()
     };
-    let writer = journal::Writer::start(wal, parts.metrics.clone(), internal.clone(), Internal::Written)
+    let (inline_tx, inline_rx) = mpsc::unbounded_channel();
+    let reports = if parts.wal_inline {
+        inline_tx
+    } else {
+        internal.clone()
+    };
+    let writer = journal::Writer::start(wal, parts.metrics.clone(), reports, Internal::Written)
         .context("starting the WAL writer thread")?;
     let mut core = Core {
         seq,
@@ -223,6 +235,7 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
         wal_fault: None,
         in_flight: VecDeque::new(),
         next_batch: 0,
+        inline: parts.wal_inline.then_some(inline_rx),
         durable,
         views,
         pipeline: parts.pipeline,
@@ -303,7 +316,14 @@ impl Core {
                 effects,
                 deferred,
             });
-            if !self.writer.write(batch) {
+            if self.writer.write(batch) {
+                if let Some(rx) = &mut self.inline {
+                    let report = tokio::task::block_in_place(|| rx.blocking_recv());
+                    if let Some(Internal::Written(w)) = report {
+                        self.written(w);
+                    }
+                }
+            } else {
                 // Nothing in flight will be reported: fail it all, closed.
                 let batches = self
                     .in_flight
@@ -332,7 +352,10 @@ impl Core {
     fn written(&mut self, written: journal::Written) {
         for batch in written.batches {
             let Some(flight) = self.in_flight.pop_front() else {
-                tracing::error!(batch = batch.id, "the WAL writer reported a batch that is not in flight");
+                tracing::error!(
+                    batch = batch.id,
+                    "the WAL writer reported a batch that is not in flight"
+                );
                 continue;
             };
             debug_assert_eq!(flight.id, batch.id, "batches come back in order");
@@ -398,7 +421,9 @@ impl Core {
                 if let Some(f) = o.to_input {
                     let _ = self
                         .internal
-                        .send(Internal::Input(f(Err(LinkError::Disconnected(engine.clone())))));
+                        .send(Internal::Input(f(Err(LinkError::Disconnected(
+                            engine.clone(),
+                        )))));
                 }
             }
         }
