@@ -42,7 +42,7 @@ step "cargo test (workspace; builds the policy components too)"
 # Build first: the engine-side tests (Blender, Unity) load the SDK's cdylib
 # from the same build and must not rebuild it with other features mid-run.
 cargo build --workspace --locked
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 if [[ -x adapters/unity/Tests~/run.sh ]]; then
     step "Unity adapter core under Mono"
