@@ -1,7 +1,10 @@
 //! The built-in pipeline (firewall → nan-audit → validation) as wasm
 //! components through the runtime, beside the same three rule sets compiled
 //! natively, on the same inputs in the same run; plus cold vs warm load of
-//! the three components (compile vs on-disk cache).
+//! the three components (compile vs on-disk cache). `wasm-pipeline` is the
+//! default runtime (instances prepared ahead by a background thread);
+//! `wasm-pipeline-inline` makes and drops every instance on the evaluating
+//! thread (`prepared_per_policy: 0`).
 //!
 //! `cargo bench -p vibesync-policy-runtime --bench pipeline`
 
@@ -19,16 +22,24 @@ fn builtins() -> impl Iterator<Item = (&'static str, &'static [u8], &'static str
 
 fn pipeline(c: &mut Criterion) {
     let cache = tempfile::tempdir().unwrap();
-    let rt = Runtime::new(RuntimeConfig {
-        cache_dir: Some(cache.path().into()),
-        ..Default::default()
-    })
-    .unwrap();
-    let p = Pipeline::new(
-        rt.clone(),
-        load_builtins(&rt, builtins()).unwrap(),
-        PolicyConfigs::default(),
-    );
+    let new_pipeline = |prepared_per_policy| {
+        let rt = Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache.path().into()),
+            prepared_per_policy,
+            ..Default::default()
+        })
+        .unwrap();
+        Pipeline::new(
+            rt.clone(),
+            load_builtins(&rt, builtins()).unwrap(),
+            PolicyConfigs::default(),
+        )
+    };
+    // The default: instances prepared ahead by a background thread.
+    let p = new_pipeline(RuntimeConfig::default().prepared_per_policy);
+    // Every instance made and torn down on the evaluating thread.
+    let inline = new_pipeline(0);
+    let before = before_pipeline(cache.path());
     let ctx = inputs::context();
     for (label, intent) in [
         ("transform", inputs::transform_intent()),
@@ -47,15 +58,50 @@ fn pipeline(c: &mut Criterion) {
             "{label}: the bench input must pass every policy: {d:#?}"
         );
 
+        assert_eq!(inline.evaluate(&intent, &ctx).verdict, d.verdict);
+
         let mut g = c.benchmark_group(label);
         g.bench_function("wasm-pipeline", |b| {
             b.iter(|| black_box(p.evaluate(black_box(&intent), &ctx)))
         });
+        g.bench_function("wasm-pipeline-inline", |b| {
+            b.iter(|| black_box(inline.evaluate(black_box(&intent), &ctx)))
+        });
+        if let Some(before) = &before {
+            assert_eq!(before.evaluate(&intent, &ctx).verdict, d.verdict);
+            g.bench_function("wasm-pipeline-before", |b| {
+                b.iter(|| black_box(before.evaluate(black_box(&intent), &ctx)))
+            });
+        }
         g.bench_function("native", |b| {
             b.iter(|| black_box(vibesync_policies::native_pipeline(black_box(&intent), &ctx)))
         });
         g.finish();
     }
+}
+
+/// For a before/after comparison in one run: the same three policies built
+/// some other way (e.g. the former `wasm32-wasip2` components), read from
+/// `$VIBESYNC_BENCH_BEFORE_DIR/vibesync_policy_{firewall,nan_audit,validation}.wasm`
+/// and evaluated inline (`prepared_per_policy: 0`), as the runtime did
+/// before instances were prepared ahead. Unset: not measured.
+fn before_pipeline(cache: &std::path::Path) -> Option<Pipeline> {
+    let dir = std::path::PathBuf::from(std::env::var_os("VIBESYNC_BENCH_BEFORE_DIR")?);
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.into()),
+        prepared_per_policy: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    let policies = vibesync_policies::BUILTINS
+        .iter()
+        .map(|b| {
+            let file = dir.join(format!("vibesync_policy_{}.wasm", b.name.replace('-', "_")));
+            let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            rt.load_for_review(b.name, &bytes).unwrap()
+        })
+        .collect();
+    Some(Pipeline::new(rt, policies, PolicyConfigs::default()))
 }
 
 fn load(c: &mut Criterion) {
