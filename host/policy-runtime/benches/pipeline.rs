@@ -60,6 +60,31 @@ fn pipeline(c: &mut Criterion) {
 
         assert_eq!(inline.evaluate(&intent, &ctx).verdict, d.verdict);
 
+        // CPU per op, all threads of the process (the preparer's included),
+        // which the load of a shared machine disturbs far less than wall time.
+        let mut variants: Vec<(&str, &Pipeline)> = vec![("wasm-pipeline", &p), ("wasm-pipeline-inline", &inline)];
+        if let Some(before) = &before {
+            variants.push(("wasm-pipeline-before", before));
+        }
+        for (name, pipeline) in variants {
+            let n = if label == "transform" { 3000 } else { 300 };
+            let cpu0 = process_cpu_ns();
+            for _ in 0..n {
+                black_box(pipeline.evaluate(black_box(&intent), &ctx));
+            }
+            // Let the preparer finish what this loop asked of it.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let cpu = (process_cpu_ns() - cpu0) as f64 / n as f64 / 1000.0;
+            println!("cpu-per-op {label}/{name}: {cpu:.1} µs");
+        }
+        let cpu0 = process_cpu_ns();
+        let n = if label == "transform" { 30_000 } else { 3000 };
+        for _ in 0..n {
+            black_box(vibesync_policies::native_pipeline(black_box(&intent), &ctx));
+        }
+        let cpu = (process_cpu_ns() - cpu0) as f64 / n as f64 / 1000.0;
+        println!("cpu-per-op {label}/native: {cpu:.2} µs");
+
         let mut g = c.benchmark_group(label);
         g.bench_function("wasm-pipeline", |b| {
             b.iter(|| black_box(p.evaluate(black_box(&intent), &ctx)))
@@ -78,6 +103,19 @@ fn pipeline(c: &mut Criterion) {
         });
         g.finish();
     }
+}
+
+/// CPU time used so far by every thread of this process, in nanoseconds
+/// (`/proc/self/task/*/schedstat`, first field; 0 where unavailable). The
+/// epoch ticker's 1 ms wake-ups are included (well under 1 % of a core).
+fn process_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// For a before/after comparison in one run: the same three policies built
