@@ -1,10 +1,10 @@
 //! The built-in pipeline (firewall → nan-audit → validation) as wasm
 //! components through the runtime, beside the same three rule sets compiled
 //! natively, on the same inputs in the same run; plus cold vs warm load of
-//! the three components (compile vs on-disk cache). `wasm-pipeline` is the
-//! default runtime (instances prepared ahead by a background thread);
-//! `wasm-pipeline-inline` makes and drops every instance on the evaluating
-//! thread (`prepared_per_policy: 0`).
+//! the three components (compile vs on-disk cache). `wasm-pipeline` has
+//! instances prepared ahead by a background thread (`prepared_per_policy:
+//! 2`); `wasm-pipeline-inline` makes and drops every instance on the
+//! evaluating thread (`prepared_per_policy: 0`, the default).
 //!
 //! `cargo bench -p vibesync-policy-runtime --bench pipeline`
 
@@ -35,9 +35,9 @@ fn pipeline(c: &mut Criterion) {
             PolicyConfigs::default(),
         )
     };
-    // The default: instances prepared ahead by a background thread.
-    let p = new_pipeline(RuntimeConfig::default().prepared_per_policy);
-    // Every instance made and torn down on the evaluating thread.
+    // Instances prepared ahead by a background thread.
+    let p = new_pipeline(2);
+    // Every instance made and torn down on the evaluating thread (the default).
     let inline = new_pipeline(0);
     let before = before_pipeline(cache.path());
     let ctx = inputs::context();

@@ -117,7 +117,8 @@ pub struct RuntimeConfig {
     /// Fresh instances kept prepared per policy by a background thread, so
     /// that instantiation and teardown are off the evaluation's path (each
     /// is still used for exactly one evaluation; see `prepare.rs`). 0 turns
-    /// it off: every evaluation instantiates and tears down inline.
+    /// it off (the default): every evaluation instantiates and tears down
+    /// inline.
     pub prepared_per_policy: usize,
 }
 
@@ -128,7 +129,10 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             epoch_tick: Duration::from_millis(1),
             max_concurrent_instances: 256,
-            prepared_per_policy: 2,
+            // Off by default: on the shared 2-core machine it measured slower
+            // and costs CPU (docs/PERFORMANCE.md, "Round 3"); turn it on
+            // where a core is free for the preparer.
+            prepared_per_policy: 0,
         }
     }
 }
