@@ -62,7 +62,8 @@ fn pipeline(c: &mut Criterion) {
 
         // CPU per op, all threads of the process (the preparer's included),
         // which the load of a shared machine disturbs far less than wall time.
-        let mut variants: Vec<(&str, &Pipeline)> = vec![("wasm-pipeline", &p), ("wasm-pipeline-inline", &inline)];
+        let mut variants: Vec<(&str, &Pipeline)> =
+            vec![("wasm-pipeline", &p), ("wasm-pipeline-inline", &inline)];
         if let Some(before) = &before {
             variants.push(("wasm-pipeline-before", before));
         }

@@ -453,7 +453,11 @@ pub(crate) struct StoreFactory {
 }
 
 impl StoreFactory {
-    pub(crate) fn store(&self, (policy, module): (Arc<str>, Arc<str>), tid: u64) -> Store<StoreData> {
+    pub(crate) fn store(
+        &self,
+        (policy, module): (Arc<str>, Arc<str>),
+        tid: u64,
+    ) -> Store<StoreData> {
         let b = &self.budgets;
         let data = StoreData {
             wasi: None,
