@@ -7,9 +7,8 @@
 //! call nothing: no import at all) and is a single core module. Built for
 //! `wasm32-wasip2`, Rust's `std` made every one of them import about thirty
 //! WASI functions and added two adapter core modules (a shim and a fixup)
-//! that the host had to link and instantiate on every evaluation — the
-//! larger part of the fixed cost of a fresh instance (measured in
-//! `docs/PERFORMANCE.md`). The hostile fixtures stay `wasm32-wasip2`: some
+//! that the host had to link and instantiate on every evaluation, as part of
+//! the fixed cost of a fresh instance (`docs/PERFORMANCE.md`, round 3). The hostile fixtures stay `wasm32-wasip2`: some
 //! of them exist to call WASI.
 //!
 //! A nested `cargo build --target wasm32-wasip2` runs on the workspace
