@@ -8,10 +8,10 @@
 //! `wasm32-wasip2`, Rust's `std` made every one of them import about thirty
 //! WASI functions and added two adapter core modules (a shim and a fixup)
 //! that the host had to link and instantiate on every evaluation, as part of
-//! the fixed cost of a fresh instance (`docs/PERFORMANCE.md`, round 3). The hostile fixtures stay `wasm32-wasip2`: some
-//! of them exist to call WASI.
+//! the fixed cost of a fresh instance (`docs/PERFORMANCE.md`, round 3). The
+//! hostile fixtures stay `wasm32-wasip2`: some of them exist to call WASI.
 //!
-//! A nested `cargo build --target wasm32-wasip2` runs on the workspace
+//! A nested `cargo build --target <target>` runs on the workspace
 //! manifest with its own target directory next to the outer one (derived
 //! from `OUT_DIR`, shared by every outer profile), so it neither waits on the
 //! outer build's lock nor starts from scratch each time. The environment
