@@ -3,8 +3,8 @@
 #
 #   tests/run.sh
 #
-# Installs what is missing: the Rust toolchain and the wasm32-wasip2 target
-# named in rust-toolchain.toml (rustup), and Mono for the Unity adapter's core
+# Installs what is missing: the Rust toolchain and the wasm32-unknown-unknown
+# and wasm32-wasip2 targets named in rust-toolchain.toml (rustup), and Mono for the Unity adapter's core
 # (Debian packages, only when running as root). Every step prints a header so
 # a red run says where it broke. See docs/testing.md.
 set -euo pipefail
@@ -15,7 +15,9 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 step "toolchain (rust-toolchain.toml)"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
-rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+for t in wasm32-unknown-unknown wasm32-wasip2; do
+    rustup target list --installed | grep -qx "$t" || rustup target add "$t"
+done
 
 step "system packages"
 need_apt=()

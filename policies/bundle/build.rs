@@ -1,7 +1,17 @@
 //! Builds the built-in policies (and, with `test-fixtures`, the hostile test
-//! policies) to `wasm32-wasip2` components as part of the normal build.
+//! policies) to WebAssembly components as part of the normal build.
 //!
-//! A nested `cargo build --target wasm32-wasip2` runs on the workspace
+//! The built-ins are compiled to `wasm32-unknown-unknown` core modules and
+//! turned into components here with `wit-component`, so each component
+//! imports only what its code calls from the policy world (the built-ins
+//! call nothing: no import at all) and is a single core module. Built for
+//! `wasm32-wasip2`, Rust's `std` made every one of them import about thirty
+//! WASI functions and added two adapter core modules (a shim and a fixup)
+//! that the host had to link and instantiate on every evaluation, as part of
+//! the fixed cost of a fresh instance (`docs/PERFORMANCE.md`, round 3). The
+//! hostile fixtures stay `wasm32-wasip2`: some of them exist to call WASI.
+//!
+//! A nested `cargo build --target <target>` runs on the workspace
 //! manifest with its own target directory next to the outer one (derived
 //! from `OUT_DIR`, shared by every outer profile), so it neither waits on the
 //! outer build's lock nor starts from scratch each time. The environment
@@ -18,7 +28,10 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-const TARGET: &str = "wasm32-wasip2";
+/// Target of the built-ins (core modules, componentized below).
+const BUILTIN_TARGET: &str = "wasm32-unknown-unknown";
+/// Target of the test fixtures (components straight from rustc; some call WASI).
+const FIXTURE_TARGET: &str = "wasm32-wasip2";
 /// Built-in policies in pipeline order: (name, crate directory, package).
 const BUILTINS: &[(&str, &str, &str)] = &[
     ("firewall", "firewall", "vibesync-policy-firewall"),
@@ -62,7 +75,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=build.rs");
 
-    check_target_installed();
+    check_target_installed(BUILTIN_TARGET);
     // <target>/<profile>/build/<pkg>/out -> <target>/policy-wasm
     let base = out_dir.ancestors().nth(4).unwrap_or(&out_dir).to_path_buf();
 
@@ -71,14 +84,14 @@ fn main() {
     for (_, _, package) in BUILTINS {
         args.extend(["-p".into(), (*package).to_owned()]);
     }
-    nested_build(&root.join("Cargo.toml"), &target_dir, &args);
-    let built = target_dir.join(TARGET).join("policy");
+    nested_build(&root.join("Cargo.toml"), BUILTIN_TARGET, &target_dir, &args);
+    let built = target_dir.join(BUILTIN_TARGET).join("policy");
 
     let mut code = String::from(
         "/// The built-in policies, in pipeline order.\npub const BUILTINS: &[Builtin] = &[\n",
     );
     for (name, _, package) in BUILTINS {
-        let (path, sha) = stage(&built, package, &out_dir);
+        let (path, sha) = stage(&built, package, &out_dir, componentize);
         writeln!(
             code,
             "    Builtin {{ name: {name:?}, wasm: include_bytes!({path:?}), sha256: {sha:?} }},",
@@ -99,8 +112,10 @@ fn main() {
         }
         let target_dir = base.join("policy-fixtures-wasm");
         if !crates.is_empty() {
+            check_target_installed(FIXTURE_TARGET);
             nested_build(
                 &fixtures.join("Cargo.toml"),
+                FIXTURE_TARGET,
                 &target_dir,
                 &["--release".into(), "--workspace".into()],
             );
@@ -110,7 +125,12 @@ fn main() {
              pub fn test_fixture(name: &str) -> Option<&'static [u8]> {\n    match name {\n",
         );
         for (dir, package) in &crates {
-            let (path, _) = stage(&target_dir.join(TARGET).join("release"), package, &out_dir);
+            let (path, _) = stage(
+                &target_dir.join(FIXTURE_TARGET).join("release"),
+                package,
+                &out_dir,
+                |_, bytes| bytes,
+            );
             writeln!(
                 code,
                 "        {dir:?} => Some(include_bytes!({:?})),",
@@ -123,8 +143,8 @@ fn main() {
     std::fs::write(out_dir.join("builtins.rs"), code).expect("write builtins.rs");
 }
 
-/// Fail with the remedy if the standard library for the wasm target is absent.
-fn check_target_installed() {
+/// Fail with the remedy if the standard library for a wasm target is absent.
+fn check_target_installed(target: &str) {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc)
         .args(["--print", "sysroot"])
@@ -135,23 +155,23 @@ fn check_target_installed() {
     let Some(sysroot) = sysroot else {
         panic!("could not ask `{rustc} --print sysroot` where the standard libraries are");
     };
-    if !sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+    if !sysroot.join("lib/rustlib").join(target).is_dir() {
         panic!(
-            "\n\nThe built-in policies are compiled to {TARGET} components, but this toolchain \
-             ({}) has no {TARGET} standard library.\nInstall it with:\n\n    rustup target add {TARGET}\n\n",
+            "\n\nThe policy components are compiled for {target}, but this toolchain \
+             ({}) has no {target} standard library.\nInstall it with:\n\n    rustup target add {target}\n\n",
             sysroot.display()
         );
     }
 }
 
-/// `cargo build --target wasm32-wasip2 <args>` on `manifest`, in a clean environment.
-fn nested_build(manifest: &Path, target_dir: &Path, args: &[String]) {
+/// `cargo build --target <target> <args>` on `manifest`, in a clean environment.
+fn nested_build(manifest: &Path, target: &str, target_dir: &Path, args: &[String]) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(manifest)
-        .args(["--target", TARGET])
+        .args(["--target", target])
         .arg("--target-dir")
         .arg(target_dir)
         .args(args)
@@ -192,7 +212,7 @@ fn nested_build(manifest: &Path, target_dir: &Path, args: &[String]) {
         .unwrap_or_else(|e| panic!("could not run cargo for the policy components: {e}"));
     if !output.status.success() {
         panic!(
-            "building the policy components failed (`cargo build --manifest-path {} --target {TARGET} {}`):\n{}",
+            "building the policy components failed (`cargo build --manifest-path {} --target {target} {}`):\n{}",
             manifest.display(),
             args.join(" "),
             String::from_utf8_lossy(&output.stderr)
@@ -200,8 +220,14 @@ fn nested_build(manifest: &Path, target_dir: &Path, args: &[String]) {
     }
 }
 
-/// Copy `<built>/<package>.wasm` into `OUT_DIR` and hash it.
-fn stage(built: &Path, package: &str, out_dir: &Path) -> (PathBuf, String) {
+/// Copy `<built>/<package>.wasm`, passed through `transform`, into `OUT_DIR`
+/// and hash it.
+fn stage(
+    built: &Path,
+    package: &str,
+    out_dir: &Path,
+    transform: impl FnOnce(&str, Vec<u8>) -> Vec<u8>,
+) -> (PathBuf, String) {
     let file = format!("{}.wasm", package.replace('-', "_"));
     let bytes = std::fs::read(built.join(&file)).unwrap_or_else(|e| {
         panic!(
@@ -209,9 +235,26 @@ fn stage(built: &Path, package: &str, out_dir: &Path) -> (PathBuf, String) {
             built.join(&file).display()
         )
     });
+    let bytes = transform(package, bytes);
     let staged = out_dir.join(&file);
     std::fs::write(&staged, &bytes).expect("copy component into OUT_DIR");
     (staged, hex::encode(Sha256::digest(&bytes)))
+}
+
+/// Turn a built-in's core module into a component of the policy world.
+///
+/// `wit-bindgen` embedded the world in the module (a `component-type`
+/// custom section); the encoder reads it, checks the module's imports and
+/// exports against it, and wraps the module. Only functions the module
+/// really imports become component imports, so a policy that never logs
+/// imports nothing and needs no adapter modules.
+fn componentize(package: &str, module: Vec<u8>) -> Vec<u8> {
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|e| e.validate(true).encode())
+        .unwrap_or_else(|e| {
+            panic!("cannot turn the {BUILTIN_TARGET} module of {package} into a component: {e:#}")
+        })
 }
 
 /// `(directory name, package name)` of every crate in the fixtures workspace.

@@ -21,6 +21,7 @@ mod hash;
 pub mod inspect;
 pub mod lock;
 mod pipeline;
+mod prepare;
 pub mod review;
 mod runtime;
 mod swap;

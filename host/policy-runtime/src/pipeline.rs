@@ -31,7 +31,9 @@ pub struct PolicyRun {
     pub module_sha256: Sha256,
     /// Its verdict (a deny with a `host.policy-fault` finding if it faulted).
     pub verdict: Verdict,
-    /// Wall time of the evaluation, instantiation included, in nanoseconds.
+    /// Wall time of the evaluation in nanoseconds: the call, plus
+    /// instantiation when it happened inline (not when the instance was
+    /// prepared ahead, see `RuntimeConfig::prepared_per_policy`).
     pub duration_ns: u64,
     /// Fuel consumed.
     pub fuel_used: u64,

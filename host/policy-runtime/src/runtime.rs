@@ -17,6 +17,11 @@
 //! module's initial memory (the `counter` fixture test proves a global does
 //! not survive).
 //!
+//! Instantiation and teardown can happen off the caller's thread: with
+//! [`RuntimeConfig::prepared_per_policy`] > 0 a background thread keeps
+//! instances prepared (each used by exactly one evaluation) and drops used
+//! stores; see [`crate::prepare`] for why that keeps isolation intact.
+//!
 //! Each evaluation gets a new `Store` whose WASI context grants nothing: no preopened directories, no network (TCP, UDP and name lookup
 //! off, every address denied), no environment or arguments, no stdio,
 //! clocks frozen at the Unix epoch and randomness that is a fixed stream.
@@ -48,6 +53,7 @@ use crate::bindings::{self, LogLevel, PolicyPre, wit};
 use crate::fault;
 use crate::hash::{Sha256, Sha256Hasher};
 use crate::pipeline::PolicyRun;
+use crate::prepare::{Preparer, Shelf};
 
 /// Per-evaluation limits. Defaults suit the built-in policies with a wide
 /// margin; an operator may tighten them.
@@ -105,8 +111,15 @@ pub struct RuntimeConfig {
     /// Period of the epoch ticker; the deadline is rounded up to it.
     pub epoch_tick: Duration,
     /// Instance slots of the pooling allocator: the most evaluations that can
-    /// run at the same moment, across every thread.
+    /// run at the same moment, across every thread (prepared instances take
+    /// slots too, at most a quarter of them).
     pub max_concurrent_instances: u32,
+    /// Fresh instances kept prepared per policy by a background thread, so
+    /// that instantiation and teardown are off the evaluation's path (each
+    /// is still used for exactly one evaluation; see `prepare.rs`). 0 turns
+    /// it off (the default): every evaluation instantiates and tears down
+    /// inline.
+    pub prepared_per_policy: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -116,6 +129,10 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             epoch_tick: Duration::from_millis(1),
             max_concurrent_instances: 256,
+            // Off by default: on the shared 2-core machine it measured slower
+            // and costs CPU (docs/PERFORMANCE.md, "Round 3"); turn it on
+            // where a core is free for the preparer.
+            prepared_per_policy: 0,
         }
     }
 }
@@ -139,6 +156,8 @@ pub enum LoadError {
     Engine(wasmtime::Error),
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(std::io::Error),
+    #[error("cannot start the instance preparer thread: {0}")]
+    Preparer(std::io::Error),
     #[error("cannot read policy module {path}: {source}")]
     Read {
         path: PathBuf,
@@ -204,10 +223,9 @@ pub struct Policy {
     origin: Origin,
     info: t::PolicyInfo,
     cache: CacheOutcome,
-    pre: PolicyPre<StoreData>,
     component: Component,
-    /// `name` and the short hash, shared by every evaluation's log sink.
-    log_ids: (Arc<str>, Arc<str>),
+    /// The pre-linked component and the instances prepared ahead for it.
+    shelf: Arc<Shelf>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -426,6 +444,49 @@ impl Drop for EpochTicker {
     }
 }
 
+/// Makes the per-evaluation stores: budgets armed, WASI context unbuilt.
+#[derive(Clone)]
+pub(crate) struct StoreFactory {
+    engine: Engine,
+    budgets: Budgets,
+    deadline_ticks: u64,
+}
+
+impl StoreFactory {
+    pub(crate) fn store(
+        &self,
+        (policy, module): (Arc<str>, Arc<str>),
+        tid: u64,
+    ) -> Store<StoreData> {
+        let b = &self.budgets;
+        let data = StoreData {
+            wasi: None,
+            table: ResourceTable::new(),
+            limits: Limits {
+                memory_bytes: b.memory_bytes,
+                refused: None,
+            },
+            log: LogSink {
+                policy,
+                module,
+                tid,
+                kept: 0,
+                dropped: 0,
+                max_messages: b.log_max_messages,
+                max_bytes: b.log_max_message_bytes,
+            },
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limits);
+        store
+            .set_fuel(b.fuel)
+            .expect("fuel is enabled on this engine");
+        store.set_epoch_deadline(self.deadline_ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+}
+
 struct Inner {
     engine: Engine,
     linker: Linker<StoreData>,
@@ -433,6 +494,9 @@ struct Inner {
     deadline_ticks: u64,
     cache_dir: Option<PathBuf>,
     engine_key: String,
+    factory: StoreFactory,
+    /// `None` when `prepared_per_policy` is 0.
+    preparer: Option<Preparer>,
     _ticker: EpochTicker,
 }
 
@@ -486,6 +550,22 @@ impl Runtime {
         let tick = config.epoch_tick.max(Duration::from_micros(100));
         let deadline_ticks = (b.deadline.as_nanos().div_ceil(tick.as_nanos()) as u64).max(1);
         let ticker = EpochTicker::start(engine.clone(), tick).map_err(LoadError::Ticker)?;
+        let factory = StoreFactory {
+            engine: engine.clone(),
+            budgets: config.budgets.clone(),
+            deadline_ticks,
+        };
+        let preparer = match config.prepared_per_policy {
+            0 => None,
+            depth => Some(
+                Preparer::start(
+                    factory.clone(),
+                    depth,
+                    (config.max_concurrent_instances / 4) as usize,
+                )
+                .map_err(LoadError::Preparer)?,
+            ),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -494,6 +574,8 @@ impl Runtime {
                 deadline_ticks,
                 cache_dir: config.cache_dir,
                 engine_key,
+                factory,
+                preparer,
                 _ticker: ticker,
             }),
         })
@@ -685,39 +767,13 @@ impl Runtime {
             origin,
             info,
             cache,
-            pre,
             component,
-            log_ids,
+            shelf: Arc::new(Shelf::new(pre, log_ids)),
         })
     }
 
-    fn store(&self, (policy, module): (Arc<str>, Arc<str>), tid: u64) -> Store<StoreData> {
-        let b = &self.inner.budgets;
-        let data = StoreData {
-            wasi: None,
-            table: ResourceTable::new(),
-            limits: Limits {
-                memory_bytes: b.memory_bytes,
-                refused: None,
-            },
-            log: LogSink {
-                policy,
-                module,
-                tid,
-                kept: 0,
-                dropped: 0,
-                max_messages: b.log_max_messages,
-                max_bytes: b.log_max_message_bytes,
-            },
-        };
-        let mut store = Store::new(&self.inner.engine, data);
-        store.limiter(|d| &mut d.limits);
-        store
-            .set_fuel(b.fuel)
-            .expect("fuel is enabled on this engine");
-        store.set_epoch_deadline(self.inner.deadline_ticks);
-        store.epoch_deadline_trap();
-        store
+    fn store(&self, ids: (Arc<str>, Arc<str>), tid: u64) -> Store<StoreData> {
+        self.inner.factory.store(ids, tid)
     }
 
     /// Evaluate one policy on one op, in a fresh instance, under the budgets.
@@ -748,8 +804,8 @@ impl Runtime {
         config: &[wit::Leaf],
     ) -> PolicyRun {
         let start = Instant::now();
-        let mut store = self.store(policy.log_ids.clone(), tid);
-        let result = policy.pre.instantiate(&mut store).and_then(|p| {
+        let (mut store, instance) = self.fresh_instance(policy, tid);
+        let result = instance.and_then(|p| {
             p.vibesync_policy_evaluator()
                 .call_evaluate(&mut store, intent, context, config)
         });
@@ -762,7 +818,10 @@ impl Runtime {
         };
         let fuel_used = self.inner.budgets.fuel - store.get_fuel().unwrap_or(0);
         let logs_dropped = store.data().log.dropped;
-        drop(store);
+        match &self.inner.preparer {
+            Some(p) => p.retire(store),
+            None => drop(store),
+        }
         let (verdict, fault) = match outcome {
             Ok(v) => (v, None),
             Err((kind, detail)) => {
@@ -786,6 +845,28 @@ impl Runtime {
             fault,
             logs_dropped,
         }
+    }
+}
+
+impl Runtime {
+    /// A new instance of `policy` that no evaluation has used, in its own
+    /// store with fresh budgets: a prepared one if the shelf has one (its
+    /// deadline re-armed from now), else instantiated here.
+    fn fresh_instance(
+        &self,
+        policy: &Policy,
+        tid: u64,
+    ) -> (Store<StoreData>, wasmtime::Result<bindings::Policy>) {
+        let shelf = &policy.shelf;
+        if let Some(ready) = self.inner.preparer.as_ref().and_then(|p| p.take(shelf)) {
+            let (mut store, instance) = ready.into_parts();
+            store.data_mut().log.tid = tid;
+            store.set_epoch_deadline(self.inner.deadline_ticks);
+            return (store, Ok(instance));
+        }
+        let mut store = self.store(shelf.log_ids.clone(), tid);
+        let instance = shelf.pre.instantiate(&mut store);
+        (store, instance)
     }
 }
 

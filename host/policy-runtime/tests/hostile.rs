@@ -199,6 +199,35 @@ fn globals_do_not_survive_an_evaluation() {
     }
 }
 
+/// The same isolation with instances prepared ahead by the background
+/// thread (`prepared_per_policy`): each prepared instance serves exactly one
+/// evaluation, and faults still deny within budget.
+#[test]
+fn prepared_instances_are_fresh_and_budgeted() {
+    let rt = Runtime::new(vibesync_policy_runtime::RuntimeConfig {
+        budgets: budgets(1_000_000, 10_000),
+        cache_dir: Some(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-cache")),
+        prepared_per_policy: 2,
+        ..Default::default()
+    })
+    .expect("runtime starts");
+    let counter = load(&rt, "counter");
+    let looping = load(&rt, "infinite-loop");
+    for tid in 1..=50 {
+        assert_eq!(
+            eval(&rt, &counter, tid).verdict,
+            Verdict::Allow,
+            "state leaked into evaluation {tid}"
+        );
+        assert_eq!(eval(&rt, &looping, tid).fault, Some(FaultKind::Fuel));
+        if tid % 10 == 0 {
+            // Give the preparer time to fill the shelves, so that both paths run.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    assert_still_serving(&rt);
+}
+
 #[test]
 fn faults_do_not_exhaust_the_instance_pool() {
     // Every faulting evaluation must give its pool slot back.
