@@ -135,6 +135,22 @@ impl World {
         World::with_config(serve_config(), true)
     }
 
+    /// The host restarts: a new sequencer recovered from the journal alone,
+    /// and every engine drops its connection (and what was in flight).
+    fn restart(&mut self, cfg: Config) {
+        let mut replay = Replay::default();
+        for (n, r) in self.journal.iter().enumerate() {
+            replay.apply(n as u64, r).unwrap();
+        }
+        let (seq, step) = Sequencer::recover(cfg, replay);
+        self.seq = seq;
+        self.exec(step);
+        for e in &mut self.engines {
+            e.up = false;
+            e.inbox.clear();
+        }
+    }
+
     fn with(concurrent: bool) -> World {
         World::with_config(config(concurrent), concurrent)
     }
@@ -545,17 +561,7 @@ proptest! {
         for a in acts {
             w.run(a);
         }
-        let mut replay = Replay::default();
-        for (n, r) in w.journal.iter().enumerate() {
-            replay.apply(n as u64, r).unwrap();
-        }
-        let (seq, step) = Sequencer::recover(Config::new(ENGINES.iter().map(|s| s.to_string()).collect()), replay);
-        w.seq = seq;
-        w.exec(step);
-        for e in &mut w.engines {
-            e.up = false;
-            e.inbox.clear();
-        }
+        w.restart(Config::new(ENGINES.iter().map(|s| s.to_string()).collect()));
         for a in more {
             w.run(a);
         }
@@ -593,17 +599,7 @@ proptest! {
         for a in acts {
             w.run(a);
         }
-        let mut replay = Replay::default();
-        for (n, r) in w.journal.iter().enumerate() {
-            replay.apply(n as u64, r).unwrap();
-        }
-        let (seq, step) = Sequencer::recover(serve_config(), replay);
-        w.seq = seq;
-        w.exec(step);
-        for e in &mut w.engines {
-            e.up = false;
-            e.inbox.clear();
-        }
+        w.restart(serve_config());
         for a in more {
             w.run(a);
         }
@@ -617,17 +613,7 @@ proptest! {
         for a in acts {
             w.run(a);
         }
-        let mut replay = Replay::default();
-        for (n, r) in w.journal.iter().enumerate() {
-            replay.apply(n as u64, r).unwrap();
-        }
-        let (seq, step) = Sequencer::recover(config(true), replay);
-        w.seq = seq;
-        w.exec(step);
-        for e in &mut w.engines {
-            e.up = false;
-            e.inbox.clear();
-        }
+        w.restart(config(true));
         for a in more {
             w.run(a);
         }

@@ -249,6 +249,32 @@ pub(crate) struct State {
     pub handshake_failures: BTreeMap<String, u64>,
 }
 
+impl State {
+    /// The session a command to `engine` goes out on, or why it may not:
+    /// new mutations are refused during PANIC and to an engine that
+    /// reconnected and is not reconciled.
+    fn session_for(&self, engine: &str, body: &CommandBody) -> Result<&SessionHandle, LinkError> {
+        if body.is_new_mutation() {
+            self.panic.check_mutation()?;
+        }
+        let entry = self
+            .engines
+            .get(engine)
+            .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
+        let s = entry
+            .session
+            .as_ref()
+            .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
+        if body.is_new_mutation()
+            && entry.info.sessions > 1
+            && entry.info.reconciled_at_ms.is_none()
+        {
+            return Err(LinkError::NotReconciled(engine.into()));
+        }
+        Ok(s)
+    }
+}
+
 pub(crate) struct Inner {
     pub config: LinkConfig,
     pub state: Mutex<State>,
@@ -397,23 +423,7 @@ impl Link {
         let command = body.name();
         let (id, pending, writer, rx, body) = {
             let st = self.inner.lock();
-            if body.is_new_mutation() {
-                st.panic.check_mutation()?;
-            }
-            let entry = st
-                .engines
-                .get(engine)
-                .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
-            let s = entry
-                .session
-                .as_ref()
-                .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
-            if body.is_new_mutation()
-                && entry.info.sessions > 1
-                && entry.info.reconciled_at_ms.is_none()
-            {
-                return Err(LinkError::NotReconciled(engine.into()));
-            }
+            let s = st.session_for(engine, &body)?;
             let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
             let (tx, rx) = oneshot::channel();
             s.pending.lock().expect("pending lock").insert(id, tx);
@@ -458,27 +468,7 @@ impl Link {
             let st = self.inner.lock();
             for body in bodies {
                 let command = body.name();
-                let checked = (|| -> Result<&SessionHandle, LinkError> {
-                    if body.is_new_mutation() {
-                        st.panic.check_mutation()?;
-                    }
-                    let entry = st
-                        .engines
-                        .get(engine)
-                        .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
-                    let s = entry
-                        .session
-                        .as_ref()
-                        .ok_or_else(|| LinkError::NotConnected(engine.into()))?;
-                    if body.is_new_mutation()
-                        && entry.info.sessions > 1
-                        && entry.info.reconciled_at_ms.is_none()
-                    {
-                        return Err(LinkError::NotReconciled(engine.into()));
-                    }
-                    Ok(s)
-                })();
-                match checked {
+                match st.session_for(engine, &body) {
                     Err(e) => out.push(Err(e)),
                     Ok(s) => {
                         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
