@@ -14,21 +14,21 @@
 //! intents per second; its command is in docs/PERFORMANCE.md.
 
 mod common;
+mod mcp_client;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
+use mcp_client::{Client, text};
+use rmcp::model::CallToolResult;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use vibesync::config::{EngineConfig, EngineKind};
 
-type Client = RunningService<RoleClient, ()>;
 
 /// Waits are generous: the machine may be a loaded 2-core box.
 const WAIT: Duration = Duration::from_secs(90);
@@ -167,27 +167,15 @@ impl Cluster {
     }
 
     async fn call(&self, tool: &'static str, args: Value) -> CallToolResult {
-        let Value::Object(map) = args else {
-            panic!("arguments must be an object")
-        };
-        self.client()
-            .call_tool(CallToolRequestParams::new(tool).with_arguments(map))
-            .await
-            .expect("MCP call")
+        mcp_client::call(self.client(), tool, args).await
     }
 
     async fn ok(&self, tool: &'static str, args: Value) -> Value {
-        let r = self.call(tool, args).await;
-        assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(&r));
-        r.structured_content
-            .clone()
-            .unwrap_or_else(|| panic!("{tool}: no structured result"))
+        mcp_client::ok(&self.call(tool, args).await, tool)
     }
 
     async fn version(&self) -> u64 {
-        self.ok("read_scene", json!({})).await["version"]
-            .as_u64()
-            .expect("version")
+        mcp_client::scene_version(self.client()).await
     }
 
     /// Submits ops and returns the transaction's final phase.
@@ -204,15 +192,7 @@ impl Cluster {
     }
 
     async fn wait_final(&self, tid: u64) -> String {
-        let start = Instant::now();
-        loop {
-            let t = self.ok("get_transaction", json!({"tid": tid})).await;
-            if t["is_final"] == true {
-                return t["phase"].as_str().unwrap_or("?").to_owned();
-            }
-            assert!(start.elapsed() < WAIT, "tid {tid} not final: {t}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        mcp_client::wait_final(self.client(), tid).await.0
     }
 
     async fn wait_connected(&self) {
@@ -255,14 +235,6 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The PNG of a `render_preview` answer's image content.

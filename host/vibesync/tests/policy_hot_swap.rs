@@ -12,6 +12,7 @@
 //! (`vibesync policy decisions`) attributes each verdict to the module hash
 //! that made it, with the swap between them.
 
+mod mcp_client;
 mod policy_support;
 
 use std::path::Path;
@@ -22,59 +23,9 @@ use std::time::{Duration, Instant};
 
 use policy_support::{BIN, Example, both, example, rust_template_variant, vibesync};
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
+use mcp_client::{Client, call, ok, scene_version, text, wait_final};
 use serde_json::{Value, json};
-
-type Client = RunningService<RoleClient, ()>;
-
-async fn call(client: &Client, tool: &'static str, args: Value) -> CallToolResult {
-    let Value::Object(map) = args else {
-        panic!("tool arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool).with_arguments(map))
-        .await
-        .expect("MCP call")
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn ok<'a>(r: &'a CallToolResult, tool: &str) -> &'a Value {
-    assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(r));
-    r.structured_content
-        .as_ref()
-        .unwrap_or_else(|| panic!("{tool}: no structured result"))
-}
-
-async fn scene_version(client: &Client) -> u64 {
-    ok(&call(client, "read_scene", json!({})).await, "read_scene")["version"]
-        .as_u64()
-        .unwrap()
-}
-
-async fn wait_final(client: &Client, tid: u64) -> String {
-    let start = Instant::now();
-    loop {
-        let r = call(client, "get_transaction", json!({"tid": tid})).await;
-        let t = ok(&r, "get_transaction");
-        if t["is_final"] == true {
-            return t["phase"].as_str().unwrap_or("?").to_owned();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "tid {tid} did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// What happened to one rename.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,7 +69,7 @@ async fn rename(client: &Client, i: u32) -> Answer {
         return Answer::Protected;
     }
     let tid = ok(&r, "submit_intent")["tid"].as_u64().unwrap();
-    let phase = wait_final(client, tid).await;
+    let (phase, _) = wait_final(client, tid).await;
     assert_eq!(phase, "committed", "submission {i} (tid {tid})");
     Answer::Committed(tid)
 }
@@ -214,7 +165,7 @@ fn team_policy_swaps_while_serving_and_the_next_intent_sees_it() {
         )
         .await;
         let tid = ok(&r, "submit_intent")["tid"].as_u64().unwrap();
-        assert_eq!(wait_final(&client, tid).await, "committed");
+        assert_eq!(wait_final(&client, tid).await.0, "committed");
         assert_eq!(rename(&client, 0).await, Answer::Protected, "v1 protects HERO_ objects");
 
         // The submitter: renames back to back until told to stop.

@@ -23,6 +23,8 @@
 //! the test says so loudly and passes, except under `CI=true`, where it
 //! fails.
 
+mod mcp_client;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,16 +32,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::model::CallToolResult;
 use rmcp::transport::TokioChildProcess;
+use mcp_client::{Client, call, ok, scene_version, text, wait_final};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vibesync");
 
-type Client = RunningService<RoleClient, ()>;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -171,63 +172,14 @@ impl Proc {
     }
 }
 
-async fn call(client: &Client, tool: &'static str, args: Value) -> CallToolResult {
-    let Value::Object(map) = args else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool).with_arguments(map))
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"))
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn ok(r: &CallToolResult, tool: &str) -> Value {
-    assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(r));
-    r.structured_content
-        .clone()
-        .unwrap_or_else(|| panic!("{tool} returned no structured result"))
-}
-
-async fn version(client: &Client) -> u64 {
-    ok(&call(client, "read_scene", json!({})).await, "read_scene")["version"]
-        .as_u64()
-        .unwrap()
-}
-
 async fn submit(client: &Client, ops: Value, rationale: &str) -> CallToolResult {
-    let v = version(client).await;
+    let v = scene_version(client).await;
     call(
         client,
         "submit_intent",
         json!({"ops": ops, "rationale": rationale, "scene_version": v}),
     )
     .await
-}
-
-async fn wait_final(client: &Client, tid: u64) -> (String, Value) {
-    let start = Instant::now();
-    loop {
-        let t = ok(
-            &call(client, "get_transaction", json!({"tid": tid})).await,
-            "get_transaction",
-        );
-        if t["is_final"] == true {
-            return (t["phase"].as_str().unwrap().to_owned(), t);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "tid {tid} did not finish: {t}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn committed(client: &Client, ops: Value, rationale: &str) -> u64 {
