@@ -387,7 +387,6 @@ mod tests {
         assert!(e.native.objects.is_empty(), "all or nothing");
     }
 
-
     #[test]
     fn rollback_after_a_resync_is_refused_not_replayed() {
         // Found by the simulator (seed 387 at the time): a late apply of a
@@ -396,7 +395,10 @@ mod tests {
         // rollback of 21 then brought 19's values back.
         let mut e = Engine::new(Convention::Unity);
         let base = vec![create("obj-1", [0.0, 0.0, 0.0])];
-        assert!(e.handle(cmd(1, CommandBody::Apply { tid: 1, ops: base })).ok);
+        assert!(
+            e.handle(cmd(1, CommandBody::Apply { tid: 1, ops: base }))
+                .ok
+        );
         let canonical = e.canonical_scene();
         let late = e.handle(cmd(
             2,

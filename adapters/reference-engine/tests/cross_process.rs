@@ -671,7 +671,11 @@ async fn resume_after_a_host_restart_thaws_an_adapter_still_frozen() {
         Err(vibesync_link::ResumeRefused::NotInPanic),
         "the link itself was not in PANIC"
     );
-    assert_eq!(e.status()["state"], "connected", "resume thawed the adapter");
+    assert_eq!(
+        e.status()["state"],
+        "connected",
+        "resume thawed the adapter"
+    );
     apply(&h.link, "e", 2, vec![create("obj-1", [1.0, 0.0, 0.0])])
         .await
         .unwrap();

@@ -285,8 +285,10 @@ impl World {
         let in_panic = self.host.seq.panic().map(str::to_owned);
         let step = self.host.seq.handle(now, input)?;
         if let Some(p) = in_panic
-            && let Some(Effect::Apply { engine, tid, .. }) =
-                step.effects.iter().find(|e| matches!(e, Effect::Apply { .. }))
+            && let Some(Effect::Apply { engine, tid, .. }) = step
+                .effects
+                .iter()
+                .find(|e| matches!(e, Effect::Apply { .. }))
         {
             self.fail(
                 "no-mutation-during-panic",
@@ -502,7 +504,10 @@ impl World {
             let engine = engine.clone();
             return self.fail(
                 "no-mutation-during-panic",
-                format!("the host sent `{}` while in PANIC ({engine})", c.body.name()),
+                format!(
+                    "the host sent `{}` while in PANIC ({engine})",
+                    c.body.name()
+                ),
             );
         }
         let mut out = Vec::new();
@@ -1056,7 +1061,8 @@ impl World {
                 self.stats.resume_not_in_panic += 1;
                 for (n, r) in &ready {
                     if r.connected {
-                        let _ = self.send_command(engine_index(n), CommandBody::Thaw, Purpose::Thaw);
+                        let _ =
+                            self.send_command(engine_index(n), CommandBody::Thaw, Purpose::Thaw);
                     }
                 }
             }
@@ -1135,10 +1141,13 @@ impl World {
         // The operator resumes after a PANIC, and also when `ctl status`
         // shows an adapter frozen outside PANIC (a host that crashed after
         // the link froze the engines and before the PANIC was journaled).
-        let frozen = (0..ENGINES.len())
-            .any(|e| self.host.current[e].is_some() && self.host.info[e].frozen);
+        let frozen =
+            (0..ENGINES.len()).any(|e| self.host.current[e].is_some() && self.host.info[e].frozen);
         // After restarting an adapter the operator waits for it to be back.
-        if !restarted && (self.host.panic_any() || frozen) && (self.settling || self.rng.chance(0.5)) {
+        if !restarted
+            && (self.host.panic_any() || frozen)
+            && (self.settling || self.rng.chance(0.5))
+        {
             self.start_resume();
         }
     }
