@@ -176,10 +176,22 @@ pub struct PipelineStats {
     /// op), and runs per intent.
     pub policy_mean_us: f64,
     pub policy_evaluations_per_intent: f64,
+    /// CPU time (user + system, every thread of the serve process, the
+    /// in-process submitters included) per committed intent. Unlike
+    /// latency it barely moves with other processes' load, so it is the
+    /// steadier measure of what confinement costs (seccomp runs in the
+    /// system time of the calls it checks).
+    #[serde(default)]
+    pub cpu_us_per_commit: f64,
 }
 
 impl PipelineStats {
-    fn between(a: PipelineCounters, b: PipelineCounters, committed: u64, submitted: u64) -> Self {
+    fn between(
+        (a, cpu_a): (PipelineCounters, Duration),
+        (b, cpu_b): (PipelineCounters, Duration),
+        committed: u64,
+        submitted: u64,
+    ) -> Self {
         let d = |x: u64, y: u64| y.saturating_sub(x) as f64;
         let commits = d(a.wal_group_commits, b.wal_group_commits);
         let evals = d(a.policy_evaluations, b.policy_evaluations);
@@ -190,8 +202,24 @@ impl PipelineStats {
             group_commit_mean_us: per(d(a.wal_commit_ns, b.wal_commit_ns) / 1e3, commits),
             policy_mean_us: per(d(a.policy_ns, b.policy_ns) / 1e3, evals),
             policy_evaluations_per_intent: per(evals, submitted as f64),
+            cpu_us_per_commit: per(
+                cpu_b.saturating_sub(cpu_a).as_secs_f64() * 1e6,
+                committed as f64,
+            ),
         }
     }
+}
+
+/// User + system CPU time of this process so far (all threads).
+fn process_cpu() -> Duration {
+    // SAFETY: `getrusage` fills the zeroed struct it is given.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 #[derive(Default)]
@@ -286,9 +314,9 @@ pub async fn load(
         let metrics = metrics.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(measure_from.into()).await;
-            let a = metrics.counters();
+            let a = (metrics.counters(), process_cpu());
             tokio::time::sleep_until(end.into()).await;
-            (a, metrics.counters())
+            (a, (metrics.counters(), process_cpu()))
         })
     };
     let mut tasks = Vec::new();
@@ -618,12 +646,13 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                 );
                 if let Some(p) = &r.pipeline {
                     eprintln!(
-                        "    {:.2} group commits per commit, {:.1} records each, {:.0} µs each; {:.1} policy pipeline runs (three policies) per intent, {:.0} µs each",
+                        "    {:.2} group commits per commit, {:.1} records each, {:.0} µs each; {:.1} policy pipeline runs (three policies) per intent, {:.0} µs each; serve CPU {:.0} µs per commit",
                         p.group_commits_per_commit,
                         p.records_per_group_commit,
                         p.group_commit_mean_us,
                         p.policy_evaluations_per_intent,
-                        p.policy_mean_us
+                        p.policy_mean_us,
+                        p.cpu_us_per_commit
                     );
                 }
                 if args.json {
@@ -639,6 +668,10 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                     provisional_p50: c.to_provisional.p50_us as f64
                         / u.to_provisional.p50_us as f64,
                     committed_per_s: c.committed_per_s / u.committed_per_s,
+                    cpu_per_commit: match (&c.pipeline, &u.pipeline) {
+                        (Some(c), Some(u)) => c.cpu_us_per_commit / u.cpu_us_per_commit,
+                        _ => f64::NAN,
+                    },
                 });
             }
         }
@@ -658,6 +691,7 @@ struct Ratio {
     commit_p50: f64,
     provisional_p50: f64,
     committed_per_s: f64,
+    cpu_per_commit: f64,
 }
 
 fn render(args: &LoadArgs, runs: &[LoadResult], ratios: &[Ratio]) -> String {
@@ -722,6 +756,10 @@ fn render(args: &LoadArgs, runs: &[LoadResult], ratios: &[Ratio]) -> String {
         out += &show(
             "  committed/s",
             rs.iter().map(|r| r.committed_per_s).collect(),
+        );
+        out += &show(
+            "  serve CPU per commit",
+            rs.iter().map(|r| r.cpu_per_commit).collect(),
         );
     }
     out
