@@ -63,4 +63,4 @@ if ! "$bpy42/bin/python" -c 'import bpy' 2>/dev/null; then
 fi
 "$bpy42/bin/python" -c 'import bpy; print("bpy", bpy.app.version_string)'
 "$bpy42/bin/python" -m unittest discover -s adapters/blender/tests -p 'test_*.py'
-VIBESYNC_BPY_PYTHON="$bpy42/bin/python" cargo test -p vibesync --locked --test blender
+VIBESYNC_BPY_PYTHON="$bpy42/bin/python" cargo test --workspace --locked --test blender

@@ -189,7 +189,13 @@ fn measure(
 pub fn render(rows: &[Row]) -> String {
     use std::fmt::Write;
     let base = rows.iter().find(|r| r.policy == BASELINE);
-    let ratio = |v: f64, b: Option<f64>| b.map_or(String::new(), |b| format!(" ({:.0}x)", v / b));
+    // Two significant figures below 10x, so a 0.45x ratio does not print as "0x".
+    let ratio = |v: f64, b: Option<f64>| {
+        b.map_or(String::new(), |b| match v / b {
+            r if r < 10.0 => format!(" ({r:.2}x)"),
+            r => format!(" ({r:.0}x)"),
+        })
+    };
     let mut s = format!(
         "{:<14} {:>10}  {:>22}  {:>22}  {:>18}  {:>18}  {:>18}\n",
         "policy",
@@ -295,11 +301,14 @@ mod tests {
             warm_p50_us: v,
             warm_p99_us: v,
         };
-        let text = render(&[row(BASELINE, 10.0), row("team-naming", 300.0)]);
-        assert!(
-            text.lines().nth(2).unwrap().contains("300.0 (30x)"),
-            "{text}"
-        );
-        assert!(text.lines().nth(1).unwrap().contains("10.0 (1x)"), "{text}");
+        let text = render(&[
+            row(BASELINE, 10.0),
+            row("team-naming", 300.0),
+            row("fast", 4.5),
+        ]);
+        let line = |n: usize| text.lines().nth(n).unwrap();
+        assert!(line(1).contains("10.0 (1.00x)"), "{text}");
+        assert!(line(2).contains("300.0 (30x)"), "{text}");
+        assert!(line(3).contains("4.5 (0.45x)"), "{text}");
     }
 }
