@@ -11,7 +11,13 @@
 //! not its peak. The built-ins stay far below it on the fixture corpora.
 //!
 //! [`Bump`] is the pure bookkeeping (tested natively); on wasm32 [`Arena`]
-//! feeds it pages from `memory.grow`.
+//! feeds it pages from `memory.grow`. Built for `wasm32-unknown-unknown`
+//! (the built-ins) nothing else allocates, so the arena first uses the
+//! memory the module starts with, from `__heap_base` to the end of its
+//! initial memory: an evaluation that fits there never calls `memory.grow`,
+//! which spares the host two `mprotect`s per instance (growing the slot, and
+//! shrinking it back when the slot is reused). Under WASI, wasi-libc's own
+//! `malloc` owns that region, so there the arena only grows.
 
 use core::alloc::Layout;
 
@@ -36,6 +42,15 @@ impl Bump {
             next: 0,
             end: 0,
             last: usize::MAX,
+        }
+    }
+
+    /// Hand out `start..end` first (memory no one else uses), before growing.
+    /// Ignored once anything was allocated.
+    pub fn seed(&mut self, start: usize, end: usize) {
+        if self.end == 0 && start < end {
+            self.next = start;
+            self.end = end;
         }
     }
 
@@ -71,6 +86,11 @@ impl Bump {
         self.next = stop;
         self.last = start;
         start
+    }
+
+    /// Nothing handed out and no memory yet.
+    pub fn is_unused(&self) -> bool {
+        self.end == 0
     }
 
     /// Give `ptr` back: only the most recent allocation is reclaimed.
@@ -110,6 +130,24 @@ mod wasm {
     // policy world), so the cell is never accessed concurrently.
     unsafe impl Sync for Arena {}
 
+    /// The free memory the module starts with, `__heap_base` to the end of
+    /// the initial memory (see the module docs; not under WASI).
+    #[cfg(target_os = "unknown")]
+    fn initial_heap() -> (usize, usize) {
+        unsafe extern "C" {
+            /// End of the data and stack, defined by the wasm linker.
+            static __heap_base: u8;
+        }
+        (
+            &raw const __heap_base as usize,
+            core::arch::wasm32::memory_size(0) * PAGE,
+        )
+    }
+    #[cfg(not(target_os = "unknown"))]
+    fn initial_heap() -> (usize, usize) {
+        (0, 0)
+    }
+
     fn grow(pages: usize) -> Option<usize> {
         let old = core::arch::wasm32::memory_grow(0, pages);
         (old != usize::MAX).then(|| old * PAGE)
@@ -119,6 +157,10 @@ mod wasm {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             // SAFETY: single-threaded, and no reference outlives this call.
             let bump = unsafe { &mut *self.0.get() };
+            if bump.is_unused() {
+                let (start, end) = initial_heap();
+                bump.seed(start, end);
+            }
             bump.alloc(layout, grow) as *mut u8
         }
         unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
@@ -212,6 +254,27 @@ mod tests {
         );
         assert!(big > a);
         assert_eq!(big % 16, 0);
+    }
+
+    #[test]
+    fn a_seeded_region_is_used_before_growing_and_continued_contiguously() {
+        let mut mem = Mem {
+            top: 4 * PAGE,
+            limit: 1 << 30,
+        };
+        let mut b = Bump::new();
+        assert!(b.is_unused());
+        b.seed(3 * PAGE + 8, 4 * PAGE);
+        assert!(!b.is_unused());
+        let a = b.alloc(l(100, 8), |p| mem.grow(p));
+        assert_eq!(a, 3 * PAGE + 8);
+        assert_eq!(mem.top, 4 * PAGE, "no grow while the seed has room");
+        // Does not fit the rest of the seed: grows, contiguous with it.
+        let big = b.alloc(l(PAGE, 8), |p| mem.grow(p));
+        assert_eq!(mem.top, 4 * PAGE + GROW_PAGES * PAGE);
+        assert_eq!(big, a + 104, "the chunk continues the seeded region");
+        b.seed(0, PAGE); // ignored once in use
+        assert!(b.alloc(l(1, 1), |p| mem.grow(p)) > big);
     }
 
     #[test]
