@@ -678,6 +678,16 @@ impl World {
                     if got == want {
                         continue;
                     }
+                    for id in scene.objects.keys().chain(host_scene.objects.keys()) {
+                        if scene.get(id) != host_scene.get(id) {
+                            self.log(format!(
+                                "{} differs on {id}: host {:?}, engine {:?}",
+                                ENGINES[e].0,
+                                host_scene.get(id),
+                                scene.get(id)
+                            ));
+                        }
+                    }
                     // Name a rolled-back change if that is what differs.
                     for (tid, ids) in touched.iter().rev() {
                         if scene.hash_of(ids.iter()) != host_scene.hash_of(ids.iter()) {
