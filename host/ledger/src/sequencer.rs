@@ -1408,6 +1408,14 @@ mod tests {
     #[test]
     fn resume_reconciles_only_to_leave_a_panic() {
         let mut seq = Sequencer::new(Config::new(vec!["blender-1".into()]));
+        seq.handle(
+            0,
+            Input::EngineBack {
+                engine: "blender-1".into(),
+                session: "s1".into(),
+            },
+        )
+        .unwrap();
         assert!(seq.resume_scene().is_none());
         seq.handle(
             0,
