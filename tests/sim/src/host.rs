@@ -1015,7 +1015,10 @@ impl World {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        self.log(format!("operator: resume ({} engines to reconcile first)", order.len()));
+        self.log(format!(
+            "operator: resume ({} engines to reconcile first)",
+            order.len()
+        ));
         self.host.resume = Some(Resume {
             order,
             next: 0,

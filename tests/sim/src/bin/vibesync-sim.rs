@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use vibesync_sim::{Options, Plant, run};
 
-const USAGE: &str =
-    "usage: vibesync-sim (--seed N ... | --seeds A..B) [--trace] [--plant skip-undo] [--active-ms MS]";
+const USAGE: &str = "usage: vibesync-sim (--seed N ... | --seeds A..B) [--trace] [--plant skip-undo] [--active-ms MS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
