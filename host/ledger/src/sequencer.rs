@@ -412,6 +412,16 @@ impl Sequencer {
         self.panic.as_deref()
     }
 
+    /// The scene an operator's resume reconciles every engine to before the
+    /// cluster leaves PANIC; `None` outside PANIC. Outside PANIC
+    /// transactions commit while the engines are being reconciled, and a
+    /// resync to a scene read beforehand would erase those commits on the
+    /// engine with nothing left to notice; nor is a reconcile needed then,
+    /// since every engine that came back was resynced on `EngineBack`.
+    pub fn resume_scene(&self) -> Option<&Scene> {
+        self.panic.is_some().then_some(&self.scene)
+    }
+
     /// Transactions not finished yet (escalated, queued or active).
     pub fn open_tids(&self) -> Vec<Tid> {
         self.txns.keys().copied().collect()
@@ -1385,5 +1395,43 @@ impl Sequencer {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seed 4787 of the cluster simulation: a resume outside PANIC
+    /// resynced an engine to the scene read when the resume began, erasing
+    /// a transaction committed meanwhile.
+    #[test]
+    fn resume_reconciles_only_to_leave_a_panic() {
+        let mut seq = Sequencer::new(Config::new(vec!["blender-1".into()]));
+        seq.handle(
+            0,
+            Input::EngineBack {
+                engine: "blender-1".into(),
+                session: "s1".into(),
+            },
+        )
+        .unwrap();
+        assert!(seq.resume_scene().is_none());
+        seq.handle(
+            0,
+            Input::Panic {
+                reason: "deadman".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(seq.resume_scene(), Some(seq.scene()));
+        seq.handle(
+            1,
+            Input::Resume {
+                operator: "op".into(),
+            },
+        )
+        .unwrap();
+        assert!(seq.resume_scene().is_none());
     }
 }

@@ -323,8 +323,13 @@ impl World {
                 *undo_token = json!({"lost": true});
             }
             let what = match &c.body {
-                CommandBody::Apply { tid, .. } => format!("apply tid {tid}"),
-                CommandBody::Rollback { tid, .. } => format!("rollback tid {tid}"),
+                CommandBody::Apply { tid, ops } => format!(
+                    "apply tid {tid} {}",
+                    serde_json::to_string(ops).unwrap_or_default()
+                ),
+                CommandBody::Rollback { tid, undo_token } => {
+                    format!("rollback tid {tid} {undo_token}")
+                }
                 CommandBody::Resync { objects } => format!("resync to {} objects", objects.len()),
                 other => other.name().to_string(),
             };

@@ -1006,10 +1006,21 @@ impl World {
         if self.host.resume.is_some() || !self.host.up {
             return;
         }
-        let objects = self.host.seq.scene().objects.values().cloned().collect();
-        self.log("operator: resume (reconcile every engine first)".into());
+        // Only a PANIC is left by reconciling every engine first (outside
+        // it the link only thaws): `Sequencer::resume_scene`.
+        let (order, objects) = match self.host.seq.resume_scene() {
+            Some(s) => (
+                (0..ENGINES.len()).collect(),
+                s.objects.values().cloned().collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        self.log(format!(
+            "operator: resume ({} engines to reconcile first)",
+            order.len()
+        ));
         self.host.resume = Some(Resume {
-            order: (0..ENGINES.len()).collect(),
+            order,
             next: 0,
             objects,
         });

@@ -602,8 +602,15 @@ impl World {
                 why.push("reconcile running".into());
             }
             for (i, (name, _)) in ENGINES.iter().enumerate() {
+                let en = &self.engines[i];
                 if !self.host.engine_ready(i) {
                     why.push(format!("{name} not ready ({})", self.host.engine_state(i)));
+                } else if self.host.info[i].reconcile_failed {
+                    // The operator restarts it.
+                    why.push(format!("{name} could not be reconciled"));
+                } else if !en.alive || en.conn.as_ref().map(|c| c.id) != self.host.current[i] {
+                    // The host has not noticed yet that the session is gone.
+                    why.push(format!("{name} is not on the session the host holds"));
                 } else if self.engines[i].frozen && !self.host.panic_any() {
                     // It would refuse every mutation with no PANIC to resume.
                     why.push(format!("{name} still frozen outside PANIC"));
@@ -677,6 +684,16 @@ impl World {
                     let got = scene.hash();
                     if got == want {
                         continue;
+                    }
+                    for id in scene.objects.keys().chain(host_scene.objects.keys()) {
+                        if scene.get(id) != host_scene.get(id) {
+                            self.log(format!(
+                                "{} differs on {id}: host {:?}, engine {:?}",
+                                ENGINES[e].0,
+                                host_scene.get(id),
+                                scene.get(id)
+                            ));
+                        }
                     }
                     // Name a rolled-back change if that is what differs.
                     for (tid, ids) in touched.iter().rev() {

@@ -1049,19 +1049,24 @@ impl Core {
         let link = self.link.clone();
         let tx = self.internal.clone();
         let names: Vec<String> = self.engines.iter().map(|(n, _)| n.clone()).collect();
-        let canonical: Vec<_> = self.seq.scene().objects.values().cloned().collect();
+        let canonical: Option<Vec<_>> = self
+            .seq
+            .resume_scene()
+            .map(|s| s.objects.values().cloned().collect());
         let quantum = self.quantum;
-        // Every engine is brought to the canonical scene (snapshot, compare,
-        // resync on mismatch); the link then checks that all are back,
-        // healthy and reconciled; only then does the sequencer leave PANIC
-        // (journaled).
+        // In PANIC every engine is brought to the canonical scene (snapshot,
+        // compare, resync on mismatch); the link then checks that all are
+        // back, healthy and reconciled; only then does the sequencer leave
+        // PANIC (journaled). Outside PANIC the link only thaws.
         tokio::spawn(async move {
-            for name in &names {
-                if let Err(e) = link.reconcile(name, &canonical, quantum).await {
-                    let _ = reply.send(Err(resume_refused(format!(
-                        "engine `{name}` could not be reconciled: {e}"
-                    ))));
-                    return;
+            if let Some(canonical) = &canonical {
+                for name in &names {
+                    if let Err(e) = link.reconcile(name, canonical, quantum).await {
+                        let _ = reply.send(Err(resume_refused(format!(
+                            "engine `{name}` could not be reconciled: {e}"
+                        ))));
+                        return;
+                    }
                 }
             }
             match link.resume().await {

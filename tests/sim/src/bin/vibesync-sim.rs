@@ -1,5 +1,5 @@
-//! `vibesync-sim --seed N [--trace]` replays one schedule exactly;
-//! `vibesync-sim --seeds A..B` runs a range and prints every failing seed
+//! `vibesync-sim --seed N [--trace]` replays one schedule exactly (repeat
+//! `--seed` for a list); `vibesync-sim --seeds A..B` runs a range and prints every failing seed
 //! with its trace, then a summary with the rate in seeds per second.
 
 use std::process::ExitCode;
@@ -7,12 +7,11 @@ use std::time::Instant;
 
 use vibesync_sim::{Options, Plant, run};
 
-const USAGE: &str =
-    "usage: vibesync-sim (--seed N | --seeds A..B) [--trace] [--plant skip-undo] [--active-ms MS]";
+const USAGE: &str = "usage: vibesync-sim (--seed N ... | --seeds A..B) [--trace] [--plant skip-undo] [--active-ms MS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut seeds, mut trace, mut plant, mut active) = (None, false, None, None);
+    let (mut seeds, mut trace, mut plant, mut active) = (Vec::new(), false, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || {
@@ -24,7 +23,7 @@ fn main() -> ExitCode {
             match a.as_str() {
                 "--seed" => {
                     let n: u64 = val()?.parse().map_err(|e| format!("--seed: {e}"))?;
-                    seeds = Some(n..n + 1);
+                    seeds.push(n);
                 }
                 "--seeds" => {
                     let v = val()?;
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
                         .ok_or_else(|| format!("--seeds wants A..B, got `{v}`"))?;
                     let a: u64 = a.parse().map_err(|e| format!("--seeds: {e}"))?;
                     let b: u64 = b.parse().map_err(|e| format!("--seeds: {e}"))?;
-                    seeds = Some(a..b);
+                    seeds.extend(a..b);
                 }
                 "--trace" => trace = true,
                 "--plant" => plant = Some(val()?.parse::<Plant>()?),
@@ -53,10 +52,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let Some(seeds) = seeds else {
+    if seeds.is_empty() {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
-    };
+    }
     // Compile the policies before timing.
     vibesync_sim::policy::pipeline();
     let start = Instant::now();
