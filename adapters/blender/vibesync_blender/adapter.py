@@ -79,6 +79,7 @@ class Adapter:
         self.tokens = {}  # tid -> undo token (until commit / rollback)
         self.known = bridge.read_all()  # what the host last agreed to
         self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
+        self.names = {}  # id -> Blender name: bridge.lookup's cache
         self.dirty_at = None
         self.history = collections.deque(maxlen=12)
         self.last_pump_ms = 0.0
@@ -194,14 +195,14 @@ class Adapter:
         if self.frozen is not None:
             raise CommandFailed("frozen", f"engine is frozen: {self.frozen}")
         tid, ops = cmd["tid"], cmd.get("ops") or []
-        by_id = bridge.tracked()
         if all(op.get("op") in LOCAL_OPS for op in ops):
             # Each op reads and writes only its own object: the objects it
             # names are all the model needs (same verdicts as the full scene).
             ids = {(op.get("args") or {}).get("id") for op in ops if isinstance(op.get("args"), dict)}
-            before = {i: bridge.read(by_id[i]) for i in ids if isinstance(i, str) and i in by_id}
+            by_id = bridge.lookup([i for i in ids if isinstance(i, str)], self.names)
         else:
-            before = {oid: bridge.read(o) for oid, o in by_id.items()}
+            by_id = bridge.tracked()
+        before = {oid: bridge.read(o) for oid, o in by_id.items()}
         # Shallow copies: Scene.apply replaces nested dicts, never mutates them.
         scene = core.Scene([dict(o) for o in before.values()], self.steps, owned=True)
         touched, primitives, scripts, selects = [], {}, [], []
@@ -257,8 +258,13 @@ class Adapter:
             raise
         # The host now believes `after`; what a script changed beyond it is
         # found by the edit pass and reported as an engine edit.
-        self.known = {k: v for k, v in self.known.items() if k not in touched}
-        self.known.update({t: after[t] for t in touched if t in after})
+        for t in touched:
+            if t in after:
+                self.known[t] = after[t]
+                if t in by_id:
+                    self.names[t] = by_id[t].name
+            else:
+                self.known.pop(t, None)
         if scripts:
             self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
             self.mark_dirty()
@@ -269,7 +275,7 @@ class Adapter:
 
     def cmd_verify(self, cmd):
         ids = cmd.get("ids") or []
-        by_id = bridge.tracked()
+        by_id = bridge.lookup(ids, self.names)
         reads = {i: bridge.read(by_id[i]) for i in ids if i in by_id}
         return {"hash": core.object_set_hash(ids, reads.get, self.steps),
                 "objects": [reads[i] for i in ids if i in reads]}
