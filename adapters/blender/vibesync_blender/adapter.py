@@ -80,6 +80,7 @@ class Adapter:
         self.known = bridge.read_all()  # what the host last agreed to
         self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
         self.names = {}  # id -> Blender name: bridge.lookup's cache
+        self.encoded = {}  # core.object_set_hash's memo (fresh read-backs only)
         self.dirty_at = None
         self.history = collections.deque(maxlen=12)
         self.last_pump_ms = 0.0
@@ -97,6 +98,8 @@ class Adapter:
         self.handled = collections.Counter()
         self.pump_busy_s = 0.0
         self.undo_s = 0.0
+        self.edit_passes = 0
+        self.edit_s = 0.0
 
     # --- the pump -------------------------------------------------------------
 
@@ -115,7 +118,10 @@ class Adapter:
             if time.perf_counter() - t0 >= budget_s:
                 break
         if self.dirty_at is not None and time.monotonic() - self.dirty_at >= EDIT_DEBOUNCE_S:
+            t1 = time.perf_counter()
             self.push_edits()
+            self.edit_s += time.perf_counter() - t1
+            self.edit_passes += 1
         now = time.monotonic()
         if self.undo_pending and now - self.undo_pending_since >= UNDO_COALESCE_S:
             self.flush_undo()
@@ -182,14 +188,17 @@ class Adapter:
 
     def stats(self):
         """Main-thread cost so far: commands by kind, seconds in ``handle``,
-        seconds of pump ticks that handled commands, undo steps pushed."""
+        seconds of pump ticks that handled commands, undo steps pushed, edit
+        passes run (diffs of every tracked object against the host's view)."""
         return {"handled": dict(self.handled), "handle_s": {k: round(v, 4) for k, v in self.handle_s.items()},
                 "pump_busy_s": round(self.pump_busy_s, 4), "undo_steps": self.undo_steps,
-                "undo_s": round(self.undo_s, 4)}
+                "undo_s": round(self.undo_s, 4), "edit_passes": self.edit_passes,
+                "edit_s": round(self.edit_s, 4)}
 
     def _hash_of(self, ids, by_id=None):
         by_id = bridge.tracked() if by_id is None else by_id
-        return core.object_set_hash(ids, lambda i: bridge.read(by_id[i]) if i in by_id else None, self.steps)
+        return core.object_set_hash(ids, lambda i: bridge.read(by_id[i]) if i in by_id else None, self.steps,
+                                    self.encoded)
 
     def cmd_apply(self, cmd):
         if self.frozen is not None:
@@ -277,7 +286,7 @@ class Adapter:
         ids = cmd.get("ids") or []
         by_id = bridge.lookup(ids, self.names)
         reads = {i: bridge.read(by_id[i]) for i in ids if i in by_id}
-        return {"hash": core.object_set_hash(ids, reads.get, self.steps),
+        return {"hash": core.object_set_hash(ids, reads.get, self.steps, self.encoded),
                 "objects": [reads[i] for i in ids if i in reads]}
 
     def _restore(self, token):
