@@ -100,6 +100,7 @@ class Adapter:
         self.undo_s = 0.0
         self.edit_passes = 0
         self.edit_s = 0.0
+        self._cpu0 = (time.process_time(), time.thread_time())
 
     # --- the pump -------------------------------------------------------------
 
@@ -191,12 +192,13 @@ class Adapter:
         seconds of pump ticks that handled commands, undo steps pushed, edit
         passes run (diffs of every tracked object against the host's view),
         and CPU seconds of this process (every thread: the SDK's network
-        thread too) and of the calling (main) thread."""
+        thread too) and of the calling (main) thread since the adapter
+        started."""
         return {"handled": dict(self.handled), "handle_s": {k: round(v, 4) for k, v in self.handle_s.items()},
                 "pump_busy_s": round(self.pump_busy_s, 4), "undo_steps": self.undo_steps,
                 "undo_s": round(self.undo_s, 4), "edit_passes": self.edit_passes,
-                "edit_s": round(self.edit_s, 4), "cpu_process_s": round(time.process_time(), 4),
-                "cpu_main_s": round(time.thread_time(), 4)}
+                "edit_s": round(self.edit_s, 4), "cpu_process_s": round(time.process_time() - self._cpu0[0], 4),
+                "cpu_main_s": round(time.thread_time() - self._cpu0[1], 4)}
 
     def _hash_of(self, ids, by_id=None):
         by_id = bridge.tracked() if by_id is None else by_id
