@@ -2,7 +2,7 @@
 ``bpy`` module mode, connected through the real SDK over QUIC.
 
     VIBESYNC_SDK_LIB=.../libvibesync_adapter_sdk.so \\
-    .venv/bin/python adapters/blender/harness.py --pairing PATH [--engine blender]
+    .venv/bin/python adapters/blender/harness.py --pairing PATH [--engine blender] [--profile FILE]
 
 ``bpy`` module mode has no event loop, so ``bpy.app.timers`` never fire:
 this loop calls the same ``runtime.pump()`` the add-on's timer calls.
@@ -11,12 +11,15 @@ Stdout lines tests follow: ``BLENDER_VERSION x.y.z``, ``READY session=..``,
 (an artist edit went to the host), ``STATUS {json}``, and every 2 s while
 commands arrive ``STATS {json}`` (the adapter's main-thread cost so far,
 ``Adapter.stats``: what a benchmark divides by the intents it applied).
+``--profile FILE`` runs the loop under ``cProfile`` and rewrites FILE (``pstats``
+format) with every ``STATS`` line, so a run that is killed still leaves it.
 Control lines on stdin: ``hang <ms>`` (stall the main thread), ``move <id>
 <x> <y> <z>`` (an artist moves an object, Blender coordinates), ``dump``
 (every tracked object's full datablock dump), ``status``, ``quit``.
 """
 
 import argparse
+import cProfile
 import json
 import os
 import queue
@@ -35,7 +38,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairing", required=True)
     ap.add_argument("--engine", default="blender")
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the loop; FILE is rewritten every 2 s")
     args = ap.parse_args()
+    profile = cProfile.Profile() if args.profile else None
     print(f"BLENDER_VERSION {bpy.app.version_string}", flush=True)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     a = runtime.connect(args.pairing, args.engine, register_timer=False)
@@ -59,6 +64,8 @@ def main():
             w = line.split()
             if w[0] == "quit":
                 print("STATS " + json.dumps(a.stats()), flush=True)
+                if profile:
+                    profile.dump_stats(args.profile)
                 runtime.disconnect()
                 return
             if w[0] == "hang":
@@ -74,7 +81,11 @@ def main():
                 print("DUMP " + json.dumps(dumps, sort_keys=True, default=str), flush=True)
             elif w[0] == "status":
                 print("STATUS " + json.dumps(a.session.status()), flush=True)
+        if profile:
+            profile.enable()
         handled = runtime.pump()
+        if profile:
+            profile.disable()
         if a.events_pushed != events:
             events = a.events_pushed
             print(f"EVENT pushed={events}", flush=True)
@@ -89,6 +100,8 @@ def main():
             if total != stats_seen:
                 stats_seen = total
                 print("STATS " + json.dumps(a.stats()), flush=True)
+                if profile:
+                    profile.dump_stats(args.profile)
         if not handled:
             time.sleep(0.001)
 

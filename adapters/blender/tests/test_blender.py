@@ -178,6 +178,32 @@ class LocalOps(unittest.TestCase):
         self.assertEqual(dump_all(), before)
 
 
+    def test_ids_are_found_after_renames_deletes_and_name_swaps(self):
+        """``apply`` and ``verify`` of local ops find objects through cached
+        Blender names; a cached name that now names another object, or
+        nothing, must not be trusted."""
+        d = Driver(fresh())
+        tid, r = d.apply([op("create_object", id=f"o{i}", name=f"O{i}", kind="mesh", primitive="cube") for i in range(3)])
+        d.cmd("commit", tid=tid)
+        move = lambda oid, x: d.apply([op("set_transform", id=oid, translation=[x, 0, 0])])[1]  # noqa: E731
+        for oid in ("o0", "o1", "o2"):
+            self.assertTrue(move(oid, 1)["ok"])  # every name is now cached
+        bpy.data.objects["O0"].name = "Artist"  # an artist renames o0
+        bpy.data.objects["O1"].name = "O0"  # and gives o1 o0's old name
+        bpy.data.objects.remove(bpy.data.objects["O2"])  # and deletes o2
+        self.assertTrue(move("o0", 2)["ok"])
+        self.assertTrue(move("o1", 3)["ok"])
+        self.assertEqual(round(bpy.data.objects["Artist"].location.x, 6), 2)
+        self.assertEqual(round(bpy.data.objects["O0"].location.x, 6), 3)
+        r = move("o2", 4)
+        self.assertEqual((r["ok"], r.get("error", {}).get("code")), (False, "no-such-object"), r)
+        bpy.data.objects.new("O2", None)  # an untracked object takes the name
+        self.assertEqual(move("o2", 5)["error"]["code"], "no-such-object")
+        v = d.cmd("verify", tid=0, ids=["o0", "o1", "o2"])["result"]
+        self.assertEqual([o["transform"]["translation"][0] for o in v["objects"]], [2, 3])
+        self.assertEqual(v["hash"], core.object_set_hash(["o0", "o1", "o2"], {o["id"]: o for o in v["objects"]}.get))
+
+
 class Rollback(unittest.TestCase):
     def test_rollback_restores_every_datablock_property(self):
         d = Driver(fresh())

@@ -88,6 +88,23 @@ class HashVectors(unittest.TestCase):
                 continue
             for steps in (100000, 1000, 1):
                 self.assertEqual(core.quantize(v, steps), rule(v, steps), (v, steps))
+                if abs(v * steps) < 9.0e18:  # snap inlines the same case
+                    self.assertEqual(core.snap(v, steps), float(rule(v, steps)) / float(steps), (v, steps))
+
+    def test_memoised_encoding_equals_a_fresh_one(self):
+        """``object_set_encoding``'s memo must give the bytes a fresh
+        encoding gives, for an equal object (reused) and a changed one."""
+        rng = random.Random(7)
+        memo = {}
+
+        def obj(oid, x):
+            return {"id": oid, "name": oid.upper(), "kind": "mesh", "parent": None,
+                    "transform": {"translation": [x, 0.0, 1.0], "rotation": [0.0, 0.0, 0.0, 1.0], "scale": [1.0, 1.0, 1.0]},
+                    "material": None}
+        for _ in range(300):
+            objs = {f"o{i}": obj(f"o{i}", rng.choice((0.0, -0.0, 1.5, rng.uniform(-9, 9)))) for i in range(4)}
+            ids = rng.sample(sorted(objs) + ["gone"], 3)
+            self.assertEqual(core.object_set_encoding(ids, objs.get, memo=memo), core.object_set_encoding(ids, objs.get))
 
 
 class FrameVectors(unittest.TestCase):

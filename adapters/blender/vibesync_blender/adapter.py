@@ -79,6 +79,8 @@ class Adapter:
         self.tokens = {}  # tid -> undo token (until commit / rollback)
         self.known = bridge.read_all()  # what the host last agreed to
         self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
+        self.names = {}  # id -> Blender name: bridge.lookup's cache
+        self.encoded = {}  # core.object_set_hash's memo (fresh read-backs only)
         self.dirty_at = None
         self.history = collections.deque(maxlen=12)
         self.last_pump_ms = 0.0
@@ -96,6 +98,9 @@ class Adapter:
         self.handled = collections.Counter()
         self.pump_busy_s = 0.0
         self.undo_s = 0.0
+        self.edit_passes = 0
+        self.edit_s = 0.0
+        self._cpu0 = (time.process_time(), time.thread_time())
 
     # --- the pump -------------------------------------------------------------
 
@@ -114,7 +119,10 @@ class Adapter:
             if time.perf_counter() - t0 >= budget_s:
                 break
         if self.dirty_at is not None and time.monotonic() - self.dirty_at >= EDIT_DEBOUNCE_S:
+            t1 = time.perf_counter()
             self.push_edits()
+            self.edit_s += time.perf_counter() - t1
+            self.edit_passes += 1
         now = time.monotonic()
         if self.undo_pending and now - self.undo_pending_since >= UNDO_COALESCE_S:
             self.flush_undo()
@@ -181,27 +189,34 @@ class Adapter:
 
     def stats(self):
         """Main-thread cost so far: commands by kind, seconds in ``handle``,
-        seconds of pump ticks that handled commands, undo steps pushed."""
+        seconds of pump ticks that handled commands, undo steps pushed, edit
+        passes run (diffs of every tracked object against the host's view),
+        and CPU seconds of this process (every thread: the SDK's network
+        thread too) and of the calling (main) thread since the adapter
+        started."""
         return {"handled": dict(self.handled), "handle_s": {k: round(v, 4) for k, v in self.handle_s.items()},
                 "pump_busy_s": round(self.pump_busy_s, 4), "undo_steps": self.undo_steps,
-                "undo_s": round(self.undo_s, 4)}
+                "undo_s": round(self.undo_s, 4), "edit_passes": self.edit_passes,
+                "edit_s": round(self.edit_s, 4), "cpu_process_s": round(time.process_time() - self._cpu0[0], 4),
+                "cpu_main_s": round(time.thread_time() - self._cpu0[1], 4)}
 
     def _hash_of(self, ids, by_id=None):
         by_id = bridge.tracked() if by_id is None else by_id
-        return core.object_set_hash(ids, lambda i: bridge.read(by_id[i]) if i in by_id else None, self.steps)
+        return core.object_set_hash(ids, lambda i: bridge.read(by_id[i]) if i in by_id else None, self.steps,
+                                    self.encoded)
 
     def cmd_apply(self, cmd):
         if self.frozen is not None:
             raise CommandFailed("frozen", f"engine is frozen: {self.frozen}")
         tid, ops = cmd["tid"], cmd.get("ops") or []
-        by_id = bridge.tracked()
         if all(op.get("op") in LOCAL_OPS for op in ops):
             # Each op reads and writes only its own object: the objects it
             # names are all the model needs (same verdicts as the full scene).
             ids = {(op.get("args") or {}).get("id") for op in ops if isinstance(op.get("args"), dict)}
-            before = {i: bridge.read(by_id[i]) for i in ids if isinstance(i, str) and i in by_id}
+            by_id = bridge.lookup([i for i in ids if isinstance(i, str)], self.names)
         else:
-            before = {oid: bridge.read(o) for oid, o in by_id.items()}
+            by_id = bridge.tracked()
+        before = {oid: bridge.read(o) for oid, o in by_id.items()}
         # Shallow copies: Scene.apply replaces nested dicts, never mutates them.
         scene = core.Scene([dict(o) for o in before.values()], self.steps, owned=True)
         touched, primitives, scripts, selects = [], {}, [], []
@@ -257,8 +272,13 @@ class Adapter:
             raise
         # The host now believes `after`; what a script changed beyond it is
         # found by the edit pass and reported as an engine edit.
-        self.known = {k: v for k, v in self.known.items() if k not in touched}
-        self.known.update({t: after[t] for t in touched if t in after})
+        for t in touched:
+            if t in after:
+                self.known[t] = after[t]
+                if t in by_id:
+                    self.names[t] = by_id[t].name
+            else:
+                self.known.pop(t, None)
         if scripts:
             self.ptrs = {oid: o.as_pointer() for oid, o in bridge.tracked().items()}
             self.mark_dirty()
@@ -269,9 +289,9 @@ class Adapter:
 
     def cmd_verify(self, cmd):
         ids = cmd.get("ids") or []
-        by_id = bridge.tracked()
+        by_id = bridge.lookup(ids, self.names)
         reads = {i: bridge.read(by_id[i]) for i in ids if i in by_id}
-        return {"hash": core.object_set_hash(ids, reads.get, self.steps),
+        return {"hash": core.object_set_hash(ids, reads.get, self.steps, self.encoded),
                 "objects": [reads[i] for i in ids if i in reads]}
 
     def _restore(self, token):

@@ -55,6 +55,29 @@ def tracked():
     return out
 
 
+def lookup(ids, names):
+    """``{id: object}`` for those of ``ids`` that are tracked, found through
+    ``names`` (id -> Blender name, a cache the caller keeps; refreshed in
+    place): a name lookup per id instead of a scan of every object. Nothing
+    is held across calls but names, so Blender's own undo (which frees and
+    reallocates datablocks) cannot leave a dangling reference here. A name
+    that is gone or now carries another id (renamed, deleted, undone) falls
+    back to one ``tracked()`` scan, which also refreshes ``names``."""
+    objects, out = bpy.data.objects, {}
+    for i in ids:
+        n = names.get(i)
+        o = objects.get(n) if n is not None else None
+        if o is None or o.get(ID) != i:
+            break
+        out[i] = o
+    else:
+        return out
+    by_id = tracked()
+    names.clear()
+    names.update((k, o.name) for k, o in by_id.items())
+    return {i: by_id[i] for i in ids if i in by_id}
+
+
 def duplicates(known_ptrs):
     """Objects that share an id with another one and are not the object the
     adapter knows under that id (``known_ptrs``: id -> as_pointer()): copies
@@ -251,9 +274,10 @@ def write(o, state, by_id=None, current=None):
     transform-only change)."""
     if canonical_name(o) != state["name"] or o.get(NAME) is None:
         set_name(o, state["name"])
-    pid = state.get("parent")
-    parent = None
-    if pid is not None:
+    pid, parent = state.get("parent"), o.parent
+    if pid is None:
+        parent = None
+    elif parent is None or parent.get(ID) != pid:  # unchanged: no search
         parent = (by_id or tracked()).get(pid)
     if o.parent != parent:
         o.parent = parent

@@ -94,6 +94,16 @@ def quantize(v, steps=DEFAULT_QUANTUM):
 
 def snap(v, steps=DEFAULT_QUANTUM):
     """Snap to the grid the host stores (``Quantum::snap``)."""
+    if type(v) is float:
+        # Hot path (every op's numbers), inlined like ``quantize``'s: the
+        # same arithmetic as ``_round_half_away(v * steps) / steps``.
+        p = v * steps
+        if -_FAST_LIMIT < p < _FAST_LIMIT:
+            a = -p if p < 0 else p
+            f = math.floor(a)
+            if a - f >= 0.5:
+                f += 1
+            return float(-f if p < 0 else f) / float(steps)
     v = _num(v)
     if not math.isfinite(v):
         return v
@@ -128,47 +138,42 @@ def _wrap_neg(i):
     return I64_MIN if i == I64_MIN else -i
 
 
-class _Encoder:
-    def __init__(self, steps, entries):
-        self.steps = steps
-        self.parts = [DOMAIN, struct.pack(">II", steps, entries)]
+def _str(s):
+    b = s.encode("utf-8")
+    return struct.pack(">I", len(b)) + b
 
-    def _str(self, s):
-        b = s.encode("utf-8")
-        self.parts.append(struct.pack(">I", len(b)))
-        self.parts.append(b)
 
-    def _ints(self, vs):
-        self.parts.append(struct.pack(">%dq" % len(vs), *vs))
+def _ints(vs):
+    return struct.pack(">%dq" % len(vs), *vs)
 
-    def present(self, o):
-        self.parts.append(b"\x01")
-        for s in (o["id"], o["name"], o["kind"], o.get("parent") or ""):
-            self._str(s)
-        t = o["transform"]
-        q = lambda vs: [quantize(v, self.steps) for v in vs]  # noqa: E731
-        self._ints(q(t["translation"]))
-        r = q(t["rotation"])
-        x, y, z, w = r
-        first = next((c for c in (x, y, z) if c != 0), 0)
-        if w < 0 or (w == 0 and first < 0):
-            r = [_wrap_neg(c) for c in r]
-        self._ints(r)
-        self._ints(q(t["scale"]))
-        m = o.get("material")
-        if m is None:
-            self.parts.append(b"\x00")
-        else:
-            self.parts.append(b"\x01")
-            self._ints(q(list(m["base_color"]) + [m["roughness"], m["metallic"]]
-                         + list(m["emission"]) + [m["emission_strength"]]))
 
-    def absent(self, oid):
-        self.parts.append(b"\x00")
-        self._str(oid)
+def present_encoding(o, steps=DEFAULT_QUANTUM):
+    """The bytes of one present object in a state encoding."""
+    parts = [b"\x01"]
+    for s in (o["id"], o["name"], o["kind"], o.get("parent") or ""):
+        parts.append(_str(s))
+    t = o["transform"]
+    q = lambda vs: [quantize(v, steps) for v in vs]  # noqa: E731
+    parts.append(_ints(q(t["translation"])))
+    r = q(t["rotation"])
+    x, y, z, w = r
+    first = next((c for c in (x, y, z) if c != 0), 0)
+    if w < 0 or (w == 0 and first < 0):
+        r = [_wrap_neg(c) for c in r]
+    parts.append(_ints(r))
+    parts.append(_ints(q(t["scale"])))
+    m = o.get("material")
+    if m is None:
+        parts.append(b"\x00")
+    else:
+        parts.append(b"\x01")
+        parts.append(_ints(q(list(m["base_color"]) + [m["roughness"], m["metallic"]]
+                             + list(m["emission"]) + [m["emission_strength"]])))
+    return b"".join(parts)
 
-    def encoding(self):
-        return b"".join(self.parts)
+
+def _header(steps, entries):
+    return DOMAIN + struct.pack(">II", steps, entries)
 
 
 def _sort_key(oid):
@@ -177,31 +182,48 @@ def _sort_key(oid):
 
 def scene_encoding(objects, steps=DEFAULT_QUANTUM):
     by_id = {o["id"]: o for o in objects}
-    enc = _Encoder(steps, len(by_id))
+    parts = [_header(steps, len(by_id))]
     for oid in sorted(by_id, key=_sort_key):
-        enc.present(by_id[oid])
-    return enc.encoding()
+        parts.append(present_encoding(by_id[oid], steps))
+    return b"".join(parts)
 
 
-def object_set_encoding(ids, lookup, steps=DEFAULT_QUANTUM):
-    """``lookup(id)`` returns the SceneObject or None (absent)."""
+# ``object_set_encoding``'s memo keeps at most this many objects.
+MEMO_LIMIT = 4096
+
+
+def object_set_encoding(ids, lookup, steps=DEFAULT_QUANTUM, memo=None):
+    """``lookup(id)`` returns the SceneObject or None (absent). ``memo``
+    (id -> (object, bytes), kept by the caller) reuses an object's bytes
+    when the object it is given equals the one they were computed from:
+    a verify that reads back what the apply read back encodes nothing.
+    Objects handed to a memo must not be mutated afterwards."""
     uniq = sorted(set(ids), key=_sort_key)
-    enc = _Encoder(steps, len(uniq))
+    parts = [_header(steps, len(uniq))]
     for oid in uniq:
         o = lookup(oid)
         if o is None:
-            enc.absent(oid)
-        else:
-            enc.present(o)
-    return enc.encoding()
+            parts.append(b"\x00" + _str(oid))
+            continue
+        hit = memo.get(oid) if memo is not None else None
+        if hit is not None and hit[0] == o:
+            parts.append(hit[1])
+            continue
+        b = present_encoding(o, steps)
+        if memo is not None:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[oid] = (o, b)
+        parts.append(b)
+    return b"".join(parts)
 
 
 def scene_hash(objects, steps=DEFAULT_QUANTUM):
     return hashlib.sha256(scene_encoding(objects, steps)).hexdigest()
 
 
-def object_set_hash(ids, lookup, steps=DEFAULT_QUANTUM):
-    return hashlib.sha256(object_set_encoding(ids, lookup, steps)).hexdigest()
+def object_set_hash(ids, lookup, steps=DEFAULT_QUANTUM, memo=None):
+    return hashlib.sha256(object_set_encoding(ids, lookup, steps, memo)).hexdigest()
 
 
 # --- frames ------------------------------------------------------------------
