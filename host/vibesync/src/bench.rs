@@ -181,8 +181,9 @@ pub struct PipelineStats {
     /// latency it barely moves with other processes' load, so it is the
     /// steadier measure of what confinement costs (seccomp runs in the
     /// system time of the calls it checks).
-    #[serde(default)]
-    pub cpu_us_per_commit: f64,
+    /// `None` when the process CPU clock could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_commit: Option<f64>,
 }
 
 impl PipelineStats {
@@ -202,10 +203,9 @@ impl PipelineStats {
             group_commit_mean_us: per(d(a.wal_commit_ns, b.wal_commit_ns) / 1e3, commits),
             policy_mean_us: per(d(a.policy_ns, b.policy_ns) / 1e3, evals),
             policy_evaluations_per_intent: per(evals, submitted as f64),
-            cpu_us_per_commit: match (cpu_a, cpu_b) {
-                (Some(x), Some(y)) => per(y.saturating_sub(x).as_secs_f64() * 1e6, committed as f64),
-                _ => f64::NAN,
-            },
+            cpu_us_per_commit: cpu_a
+                .zip(cpu_b)
+                .map(|(x, y)| per(y.saturating_sub(x).as_secs_f64() * 1e6, committed as f64)),
         }
     }
 }
@@ -648,13 +648,14 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                 );
                 if let Some(p) = &r.pipeline {
                     eprintln!(
-                        "    {:.2} group commits per commit, {:.1} records each, {:.0} µs each; {:.1} policy pipeline runs (three policies) per intent, {:.0} µs each; serve CPU {:.0} µs per commit",
+                        "    {:.2} group commits per commit, {:.1} records each, {:.0} µs each; {:.1} policy pipeline runs (three policies) per intent, {:.0} µs each; serve CPU {} µs per commit",
                         p.group_commits_per_commit,
                         p.records_per_group_commit,
                         p.group_commit_mean_us,
                         p.policy_evaluations_per_intent,
                         p.policy_mean_us,
                         p.cpu_us_per_commit
+                            .map_or("unreadable".into(), |c| format!("{c:.0}"))
                     );
                 }
                 if args.json {
@@ -670,10 +671,13 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                     provisional_p50: c.to_provisional.p50_us as f64
                         / u.to_provisional.p50_us as f64,
                     committed_per_s: c.committed_per_s / u.committed_per_s,
-                    cpu_per_commit: match (&c.pipeline, &u.pipeline) {
-                        (Some(c), Some(u)) => c.cpu_us_per_commit / u.cpu_us_per_commit,
-                        _ => f64::NAN,
-                    },
+                    // NaN when either side is missing: left out of the summary.
+                    cpu_per_commit: c
+                        .pipeline
+                        .as_ref()
+                        .and_then(|p| p.cpu_us_per_commit)
+                        .zip(u.pipeline.as_ref().and_then(|p| p.cpu_us_per_commit))
+                        .map_or(f64::NAN, |(c, u)| c / u),
                 });
             }
         }

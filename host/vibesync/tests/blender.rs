@@ -20,15 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rmcp::ServiceExt;
 use mcp_client::{Client, text};
+use rmcp::ServiceExt;
 use rmcp::model::CallToolResult;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use vibesync::config::{EngineConfig, EngineKind};
-
 
 /// Waits are generous: the machine may be a loaded 2-core box.
 const WAIT: Duration = Duration::from_secs(90);
@@ -258,7 +257,9 @@ fn decode_png(png: &[u8]) -> (u32, u32, usize, f64) {
         .read_info()
         .expect("the preview is a PNG");
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("the preview's pixels decode");
+    let info = reader
+        .next_frame(&mut buf)
+        .expect("the preview's pixels decode");
     let bpp = info.line_size / info.width as usize;
     let mut counts = std::collections::HashMap::new();
     for y in 0..info.height as usize {
@@ -382,7 +383,12 @@ async fn blender_adapter_end_to_end() {
         (json!({"width": 96, "height": 64, "ids": ["cube"]}), 96, 64),
     ] {
         let r = cl.call("render_preview", args.clone()).await;
-        assert_ne!(r.is_error, Some(true), "render_preview {args}: {}", text(&r));
+        assert_ne!(
+            r.is_error,
+            Some(true),
+            "render_preview {args}: {}",
+            text(&r)
+        );
         let png = preview_png(&r);
         let (width, height, distinct, off_mode) = decode_png(&png);
         eprintln!(

@@ -375,7 +375,12 @@ fn bench_measures_every_builtin_with_its_ratio_to_the_baseline() {
         // Every figure was measured (a real, positive duration), a cold
         // start-up (compiling) costs more than a cached one (deserialising),
         // and p99 is never below p50.
-        for k in ["startup_cold_us", "startup_cached_us", "first_call_us", "warm_p50_us"] {
+        for k in [
+            "startup_cold_us",
+            "startup_cached_us",
+            "first_call_us",
+            "warm_p50_us",
+        ] {
             assert!(f(k) > 0.0, "{k} in {r}");
         }
         assert!(f("startup_cold_us") > f("startup_cached_us"), "{r}");

@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mcp_client::{Client, call, ok, scene_version, text, wait_final};
 use policy_support::{BIN, Example, both, example, rust_template_variant, vibesync};
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
-use mcp_client::{Client, call, ok, scene_version, text, wait_final};
 use serde_json::{Value, json};
 
 /// What happened to one rename.

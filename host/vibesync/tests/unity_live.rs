@@ -31,16 +31,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mcp_client::{Client, call, ok, scene_version, text, wait_final};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolResult;
 use rmcp::transport::TokioChildProcess;
-use mcp_client::{Client, call, ok, scene_version, text, wait_final};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vibesync");
-
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -31,8 +31,8 @@ use rmcp::{Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool
 use serde::Serialize;
 
 use crate::core_api::{
-    Caller, CoreError, CoreHandle, IntentOutcome, IntentRequest, OpSpec, PreviewRequest,
-    SceneView, Source, TransactionView, ValidationView, check_rationale, require_scene_version,
+    Caller, CoreError, CoreHandle, IntentOutcome, IntentRequest, OpSpec, PreviewRequest, SceneView,
+    Source, TransactionView, ValidationView, check_rationale, require_scene_version,
 };
 use params::*;
 

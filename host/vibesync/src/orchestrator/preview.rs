@@ -72,7 +72,11 @@ pub fn plan(
             })?,
     };
     if let Some(ids) = &request.ids {
-        if let Some((i, id)) = ids.iter().enumerate().find(|(_, id)| scene.get(id).is_none()) {
+        if let Some((i, id)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, id)| scene.get(id).is_none())
+        {
             return Err(CoreError::new(
                 ErrorCode::NotFound,
                 format!("/ids/{i}"),
@@ -183,7 +187,9 @@ pub fn check_png(png: &[u8], width: u32, height: u32) -> Result<(), String> {
             let w = u32::from_be_bytes(png[at + 8..at + 12].try_into().expect("4 bytes"));
             let h = u32::from_be_bytes(png[at + 12..at + 16].try_into().expect("4 bytes"));
             if (w, h) != (width, height) {
-                return Err(format!("is {w} x {h} px, not the {width} x {height} asked for"));
+                return Err(format!(
+                    "is {w} x {h} px, not the {width} x {height} asked for"
+                ));
             }
             first = false;
         }
