@@ -542,6 +542,17 @@ impl Receiver {
         Err(r)
     }
 
+    /// Whether `refusal` leaves this stream unable to accept any later
+    /// frame: on a strict stream, a frame past the next expected number
+    /// means the expected one arrived and was refused without using up its
+    /// number (it could not be authenticated, e.g. sealed with a key that
+    /// expired in transit), and the transport never delivers it again.
+    /// The session must end so the peer reconnects with fresh state;
+    /// carrying on would refuse every later frame while looking connected.
+    pub fn is_wedged_by(&self, refusal: &Refusal) -> bool {
+        self.order == Ordering::Strict && matches!(refusal, Refusal::OutOfOrder { .. })
+    }
+
     /// Opens one record (without its length prefix). `keys` is `None`
     /// during the handshake, when only unsigned key-id-0 frames are taken.
     pub fn open(
@@ -1065,12 +1076,29 @@ mod tests {
             "reply",
             &reply(3).encode_body(),
         );
-        assert_eq!(
-            rx.open(body(&late_old), Some(&mut h), NOW + 5_001)
-                .unwrap_err()
-                .code(),
-            "unknown-key"
+        let refused = rx
+            .open(body(&late_old), Some(&mut h), NOW + 5_001)
+            .unwrap_err();
+        assert_eq!(refused.code(), "unknown-key");
+        assert!(!rx.is_wedged_by(&refused));
+        // It could not be authenticated, so it did not use up seq 3: the
+        // strict stream has a gap that no later frame can fill.
+        let next = seal_raw(
+            2,
+            Some(&[6; 32]),
+            0,
+            1,
+            4,
+            NOW + 5_001,
+            "reply",
+            &reply(4).encode_body(),
         );
+        let refused = rx.open(body(&next), Some(&mut h), NOW + 5_001).unwrap_err();
+        assert_eq!(refused.code(), "out-of-order");
+        assert!(rx.is_wedged_by(&refused), "the session must end");
+        // A bulk stream's window takes frames in any order: never wedged.
+        let bulk = Receiver::new(Channel::Bulk, Direction::AdapterToHost);
+        assert!(!bulk.is_wedged_by(&refused));
     }
 
     #[test]

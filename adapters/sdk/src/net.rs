@@ -102,6 +102,9 @@ enum Read {
     End,
     Frame(Message),
     Refused(String),
+    /// Refused, and the stream can accept no later frame
+    /// (`Receiver::is_wedged_by`): the session must end.
+    Wedged(String),
 }
 
 async fn read(
@@ -130,6 +133,7 @@ async fn read(
     };
     match res {
         Ok(o) => Read::Frame(o.msg),
+        Err(r) if rx.is_wedged_by(&r) => Read::Wedged(r.to_string()),
         Err(r) => Read::Refused(r.to_string()),
     }
 }
@@ -193,7 +197,9 @@ async fn serve(
                 r.code, r.message
             )),
             Read::Frame(m) => Ok(m),
-            Read::Refused(r) => Err(format!("host frame refused during the handshake: {r}")),
+            Read::Refused(r) | Read::Wedged(r) => {
+                Err(format!("host frame refused during the handshake: {r}"))
+            }
             Read::End => Err(format!(
                 "host closed the connection while waiting for `{what}`"
             )),
@@ -275,7 +281,7 @@ async fn serve(
                     }
                     other => other,
                 };
-                let end = matches!(r, Read::End);
+                let end = matches!(r, Read::End | Read::Wedged(_));
                 if in_tx.send(r).is_err() || end {
                     return;
                 }
@@ -315,6 +321,7 @@ async fn serve(
                     st.frames_refused += 1;
                     st.last_error = Some(format!("refused a host frame: {e}"));
                 }
+                Some(Read::Wedged(e)) => break Err(format!("control stream wedged ({e}): a host frame was refused at the position the stream expected; reconnecting")),
                 Some(Read::Frame(m)) => on_message(shared, m)?,
             },
             o = out.recv() => {

@@ -225,6 +225,9 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
             Read::Refused(r) => {
                 tracing::warn!(%engine, code = r.code(), error = %r, "control frame refused");
                 note_refusal(&inner, &engine, &session_id, r.code());
+                if rx.is_wedged_by(&r) {
+                    break wedged("control", &r);
+                }
             }
             Read::Frame(o) => {
                 note_accepted(&inner, &engine, &session_id);
@@ -276,6 +279,15 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
     if current {
         inner.emit(LinkEvent::Disconnected { engine, reason });
     }
+}
+
+/// Why a session ends when one of its strict streams can accept no more
+/// frames (see `Receiver::is_wedged_by`).
+fn wedged(stream: &str, refusal: &vibesync_protocol::Refusal) -> String {
+    format!(
+        "{stream} stream wedged ({refusal}): a frame was refused at the position the stream \
+         expected; the session ends so the adapter reconnects with fresh keys"
+    )
 }
 
 fn futures_write(send: &mut quinn::SendStream, rec: Vec<u8>) -> Result<(), ()> {
@@ -435,6 +447,7 @@ async fn accept_uni(
             STREAM_HEARTBEAT if !have_heartbeat => {
                 have_heartbeat = true;
                 tokio::spawn(heartbeat_loop(
+                    conn.clone(),
                     inner.clone(),
                     engine.clone(),
                     session_id.clone(),
@@ -479,6 +492,7 @@ async fn accept_uni(
 }
 
 async fn heartbeat_loop(
+    conn: quinn::Connection,
     inner: Arc<Inner>,
     engine: String,
     session_id: String,
@@ -490,7 +504,15 @@ async fn heartbeat_loop(
     loop {
         match wire::read(&mut rs, &mut rx, Some(&ring), &mut buf).await {
             Read::End => return,
-            Read::Refused(r) => note_refusal(&inner, &engine, &session_id, r.code()),
+            Read::Refused(r) => {
+                note_refusal(&inner, &engine, &session_id, r.code());
+                if rx.is_wedged_by(&r) {
+                    let why = wedged("heartbeat", &r);
+                    tracing::warn!(%engine, "{why}");
+                    conn.close(0u32.into(), why.as_bytes());
+                    return;
+                }
+            }
             Read::Frame(o) => {
                 let Message::Heartbeat(hb) = o.msg else {
                     continue;

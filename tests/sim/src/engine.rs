@@ -223,9 +223,13 @@ impl World {
         let o = match opened {
             Ok(o) => o,
             Err(r) => {
+                // As the SDK's reader: a wedged stream ends the session.
+                let wedged = c.rx.is_wedged_by(&r);
                 self.refused(&p, ENGINES[e].0, &r.to_string());
                 if !established {
                     self.engine_drop_conn(e, "handshake frame refused");
+                } else if wedged {
+                    self.engine_drop_conn(e, "control stream wedged");
                 }
                 return;
             }

@@ -648,14 +648,22 @@ impl World {
         }
         let s = self.host.sessions.get_mut(&conn).expect("session");
         let e = s.engine;
-        let opened = if p.id.stream.chan == Channel::Heartbeat as u8 {
-            s.rx_hb.open(&p.bytes, Some(&mut s.ring), now)
+        let rx = if p.id.stream.chan == Channel::Heartbeat as u8 {
+            &mut s.rx_hb
         } else {
-            s.rx_ctl.open(&p.bytes, Some(&mut s.ring), now)
+            &mut s.rx_ctl
         };
-        let o = match opened {
+        let o = match rx.open(&p.bytes, Some(&mut s.ring), now) {
             Ok(o) => o,
-            Err(r) => return self.refused(&p, "host", &r.to_string()),
+            Err(r) => {
+                // As the link's session readers: a wedged stream ends the session.
+                let wedged = rx.is_wedged_by(&r);
+                self.refused(&p, "host", &r.to_string());
+                if wedged {
+                    self.kill_conn(conn, "stream wedged", 0, 50);
+                }
+                return;
+            }
         };
         self.accepted(&p, conn, o.ts_ms, now, "host");
         let is_current = self.host.current[e] == Some(conn);

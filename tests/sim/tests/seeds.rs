@@ -1,6 +1,6 @@
 //! The CI entry points of the simulator: a seed budget with every
-//! invariant on, exact replay of a seed, and proof that a planted bug is
-//! caught within the same budget.
+//! invariant on, the seeds a soak once failed, exact replay of a seed, and
+//! proof that a planted bug is caught within the same budget.
 //!
 //! `VIBESYNC_SIM_SEEDS=N` changes the budget (e.g. a longer local run);
 //! CI uses [`CI_SEEDS`].
@@ -16,6 +16,35 @@ fn budget() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(CI_SEEDS)
+}
+
+/// Every seed the 100 000-seed soak of 3 Dec 2026 failed (full schedule),
+/// each a bug now fixed (docs/RELIABILITY.md: 4787 and 41 more, a resume
+/// outside PANIC; 28, quiescence judged too early; 19983, a wedged
+/// heartbeat stream).
+const SOAK_REGRESSIONS: [u64; 71] = [
+    4787, 10233, 10645, 15287, 18384, 21018, 24709, 25296, 29033, 31639, 33949, 43836, 43992,
+    46348, 46667, 47288, 47914, 51661, 56441, 56494, 56888, 57167, 59725, 59797, 61529, 62283,
+    62753, 62896, 65524, 67176, 67248, 67851, 70348, 71853, 72547, 72775, 73030, 80045, 81875,
+    82114, 82512, 83884, 85081, 87922, 89118, 95682, 97333, 97710, 10666, 11242, 15886, 17198,
+    30712, 31497, 33035, 35677, 36214, 43997, 44387, 45334, 45401, 51786, 71139, 71698, 74631,
+    83039, 83797, 88350, 92864, 94126, 19983,
+];
+
+#[test]
+fn seeds_the_soak_failed_now_hold_every_invariant() {
+    let failures: Vec<String> = SOAK_REGRESSIONS
+        .iter()
+        .map(|&seed| run(Options::new(seed)))
+        .filter(|out| out.failure.is_some())
+        .map(|out| out.report(80))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of the soak's seeds fail again; first:\n{}",
+        failures.len(),
+        failures[0]
+    );
 }
 
 #[test]
