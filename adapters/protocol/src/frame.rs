@@ -457,6 +457,10 @@ impl Sender {
     }
 }
 
+/// Frames refused in a row as `out-of-order` after which a strict stream
+/// counts as wedged ([`Receiver::is_wedged`]).
+pub const WEDGED_AFTER: u32 = 3;
+
 /// How a channel's sequence numbers must advance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ordering {
@@ -487,6 +491,9 @@ pub struct Receiver {
     seen: BTreeSet<u64>,
     counts: RefusalCounts,
     accepted: u64,
+    /// Frames refused in a row for arriving past the next expected number
+    /// (strict streams); see [`Receiver::is_wedged`].
+    gap_run: u32,
 }
 
 impl Receiver {
@@ -505,6 +512,7 @@ impl Receiver {
             seen: BTreeSet::new(),
             counts: RefusalCounts::default(),
             accepted: 0,
+            gap_run: 0,
         }
     }
 
@@ -542,15 +550,17 @@ impl Receiver {
         Err(r)
     }
 
-    /// Whether `refusal` leaves this stream unable to accept any later
-    /// frame: on a strict stream, a frame past the next expected number
-    /// means the expected one arrived and was refused without using up its
-    /// number (it could not be authenticated, e.g. sealed with a key that
-    /// expired in transit), and the transport never delivers it again.
-    /// The session must end so the peer reconnects with fresh state;
-    /// carrying on would refuse every later frame while looking connected.
-    pub fn is_wedged_by(&self, refusal: &Refusal) -> bool {
-        self.order == Ordering::Strict && matches!(refusal, Refusal::OutOfOrder { .. })
+    /// Whether this stream can accept no later frame: [`WEDGED_AFTER`]
+    /// frames in a row refused on a strict stream for arriving past the
+    /// next expected number. Then the expected frame arrived and was
+    /// refused without using up its number (it could not be authenticated,
+    /// e.g. sealed with a key that expired in transit) and the transport
+    /// never delivers it again; carrying on would refuse every later frame
+    /// while looking connected, so the session must end and the peer
+    /// reconnect with fresh keys. One early frame followed by the expected
+    /// one (a buggy or hostile key holder) is only refused.
+    pub fn is_wedged(&self) -> bool {
+        self.gap_run >= WEDGED_AFTER
     }
 
     /// Opens one record (without its length prefix). `keys` is `None`
@@ -564,9 +574,15 @@ impl Receiver {
         match self.judge(record, keys, now_ms) {
             Ok(o) => {
                 self.accepted += 1;
+                self.gap_run = 0;
                 Ok(o)
             }
-            Err(r) => self.refuse(r),
+            Err(r) => {
+                if self.order == Ordering::Strict && matches!(r, Refusal::OutOfOrder { .. }) {
+                    self.gap_run += 1;
+                }
+                self.refuse(r)
+            }
         }
     }
 
@@ -1080,25 +1096,49 @@ mod tests {
             .open(body(&late_old), Some(&mut h), NOW + 5_001)
             .unwrap_err();
         assert_eq!(refused.code(), "unknown-key");
-        assert!(!rx.is_wedged_by(&refused));
         // It could not be authenticated, so it did not use up seq 3: the
         // strict stream has a gap that no later frame can fill.
-        let next = seal_raw(
-            2,
-            Some(&[6; 32]),
-            0,
-            1,
-            4,
-            NOW + 5_001,
-            "reply",
-            &reply(4).encode_body(),
-        );
-        let refused = rx.open(body(&next), Some(&mut h), NOW + 5_001).unwrap_err();
-        assert_eq!(refused.code(), "out-of-order");
-        assert!(rx.is_wedged_by(&refused), "the session must end");
-        // A bulk stream's window takes frames in any order: never wedged.
-        let bulk = Receiver::new(Channel::Bulk, Direction::AdapterToHost);
-        assert!(!bulk.is_wedged_by(&refused));
+        for seq in 4..4 + u64::from(WEDGED_AFTER) {
+            assert!(!rx.is_wedged());
+            let later = seal_raw(
+                2,
+                Some(&[6; 32]),
+                0,
+                1,
+                seq,
+                NOW + 5_001,
+                "reply",
+                &reply(seq).encode_body(),
+            );
+            let refused = rx
+                .open(body(&later), Some(&mut h), NOW + 5_001)
+                .unwrap_err();
+            assert_eq!(refused.code(), "out-of-order");
+        }
+        assert!(rx.is_wedged(), "the session must end");
+    }
+
+    #[test]
+    fn one_early_frame_at_a_time_does_not_wedge_a_strict_stream() {
+        let (mut tx, mut rx, mut a, mut h) = pair();
+        for _ in 0..WEDGED_AFTER {
+            let early = seal_raw(
+                1,
+                Some(&[5; 32]),
+                0,
+                1,
+                tx.next_seq() + 1,
+                NOW,
+                "reply",
+                &reply(9).encode_body(),
+            );
+            let refused = rx.open(body(&early), Some(&mut h), NOW).unwrap_err();
+            assert_eq!(refused.code(), "out-of-order");
+            // The expected frame still arrives and is taken: no gap.
+            let honest = tx.seal(Some(&mut a), NOW, &reply(1));
+            rx.open(body(&honest), Some(&mut h), NOW).unwrap();
+        }
+        assert!(!rx.is_wedged());
     }
 
     #[test]

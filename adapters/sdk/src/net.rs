@@ -133,7 +133,7 @@ async fn read(
     };
     match res {
         Ok(o) => Read::Frame(o.msg),
-        Err(r) if rx.is_wedged_by(&r) => Read::Wedged(r.to_string()),
+        Err(r) if rx.is_wedged() => Read::Wedged(r.to_string()),
         Err(r) => Read::Refused(r.to_string()),
     }
 }

@@ -225,7 +225,7 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
             Read::Refused(r) => {
                 tracing::warn!(%engine, code = r.code(), error = %r, "control frame refused");
                 note_refusal(&inner, &engine, &session_id, r.code());
-                if rx.is_wedged_by(&r) {
+                if rx.is_wedged() {
                     break wedged("control", &r);
                 }
             }
@@ -282,11 +282,11 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
 }
 
 /// Why a session ends when one of its strict streams can accept no more
-/// frames (see `Receiver::is_wedged_by`).
+/// frames (see `Receiver::is_wedged`).
 fn wedged(stream: &str, refusal: &vibesync_protocol::Refusal) -> String {
     format!(
-        "{stream} stream wedged ({refusal}): a frame was refused at the position the stream \
-         expected; the session ends so the adapter reconnects with fresh keys"
+        "{stream} stream wedged ({refusal}, several in a row): a frame was refused at the \
+         position the stream expected; the session ends so the adapter reconnects with fresh keys"
     )
 }
 
@@ -506,7 +506,7 @@ async fn heartbeat_loop(
             Read::End => return,
             Read::Refused(r) => {
                 note_refusal(&inner, &engine, &session_id, r.code());
-                if rx.is_wedged_by(&r) {
+                if rx.is_wedged() {
                     let why = wedged("heartbeat", &r);
                     tracing::warn!(%engine, "{why}");
                     conn.close(0u32.into(), why.as_bytes());

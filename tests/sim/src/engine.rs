@@ -224,7 +224,7 @@ impl World {
             Ok(o) => o,
             Err(r) => {
                 // As the SDK's reader: a wedged stream ends the session.
-                let wedged = c.rx.is_wedged_by(&r);
+                let wedged = c.rx.is_wedged();
                 self.refused(&p, ENGINES[e].0, &r.to_string());
                 if !established {
                     self.engine_drop_conn(e, "handshake frame refused");

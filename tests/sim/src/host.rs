@@ -657,7 +657,7 @@ impl World {
             Ok(o) => o,
             Err(r) => {
                 // As the link's session readers: a wedged stream ends the session.
-                let wedged = rx.is_wedged_by(&r);
+                let wedged = rx.is_wedged();
                 self.refused(&p, "host", &r.to_string());
                 if wedged {
                     self.kill_conn(conn, "stream wedged", 0, 50);
