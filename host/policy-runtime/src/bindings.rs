@@ -13,6 +13,59 @@ wasmtime::component::bindgen!({
 });
 
 pub use vibesync::policy::host::LogLevel;
+
+/// The guest's `evaluate` export, located once per loaded component.
+///
+/// The generated `PolicyPre::instantiate` looks up and type-checks every
+/// export of the world on every instantiation; with a fresh instance per
+/// evaluation that was ~6 % of an evaluation's CPU (`docs/PERFORMANCE.md`).
+/// The runtime type-checks a component once, when it loads it (through the
+/// generated bindings, see `Runtime::typecheck`), and calls `evaluate` on
+/// each fresh instance through this index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EvaluateExport(wasmtime::component::ComponentExportIndex);
+
+/// The interface that exports `evaluate`, as the component names it.
+const EVALUATOR: &str = "vibesync:policy/evaluator@0.1.0";
+
+impl EvaluateExport {
+    /// Locate `evaluate` in `component`. Only for a component whose world
+    /// the generated bindings have already checked.
+    pub(crate) fn of(component: &wasmtime::component::Component) -> Option<Self> {
+        let iface = component.get_export_index(None, EVALUATOR)?;
+        component
+            .get_export_index(Some(&iface), "evaluate")
+            .map(Self)
+    }
+
+    /// Call `evaluate` once on `instance`, an instance of the component this
+    /// index came from.
+    pub(crate) fn call<T: 'static>(
+        &self,
+        store: &mut wasmtime::Store<T>,
+        instance: &wasmtime::component::Instance,
+        intent: &wit::Intent,
+        context: &wit::Context,
+        config: &[wit::Leaf],
+    ) -> wasmtime::Result<wit::Verdict> {
+        let func = instance
+            .get_func(&mut *store, self.0)
+            .ok_or_else(|| wasmtime::format_err!("the instance has no `{EVALUATOR}#evaluate`"))?;
+        // SAFETY: the component was type-checked against exactly this
+        // signature (the WIT `evaluate` function) by the generated bindings
+        // when it was loaded, and every instance of a component has its
+        // component's export types.
+        let typed = unsafe {
+            wasmtime::component::TypedFunc::<
+                (&wit::Intent, &wit::Context, &[wit::Leaf]),
+                (wit::Verdict,),
+            >::new_unchecked(func)
+        };
+        let (verdict,) = typed.call(&mut *store, (intent, context, config))?;
+        Ok(verdict)
+    }
+}
+
 pub use vibesync::policy::types as wit;
 
 use vibesync_policy_types as t;

@@ -39,21 +39,22 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::Store;
+use wasmtime::component::{Instance, InstancePre};
 
-use crate::bindings::{self, PolicyPre};
+use crate::bindings::EvaluateExport;
 use crate::runtime::{StoreData, StoreFactory};
 
 /// One instance prepared for exactly one future evaluation.
 pub(crate) struct Ready {
     /// Always `Some` until [`Ready::into_parts`] takes it.
-    parts: Option<(Store<StoreData>, bindings::Policy)>,
+    parts: Option<(Store<StoreData>, Instance)>,
     /// The runtime-wide count of shelved instances, decremented on drop.
     shelved: Arc<AtomicUsize>,
 }
 
 impl Ready {
     /// The store and the never-called instance in it.
-    pub(crate) fn into_parts(mut self) -> (Store<StoreData>, bindings::Policy) {
+    pub(crate) fn into_parts(mut self) -> (Store<StoreData>, Instance) {
         self.parts.take().expect("a shelved instance has its parts")
     }
 }
@@ -66,7 +67,9 @@ impl Drop for Ready {
 
 /// A loaded policy's pre-linked component and its prepared instances.
 pub(crate) struct Shelf {
-    pub(crate) pre: PolicyPre<StoreData>,
+    pub(crate) pre: InstancePre<StoreData>,
+    /// Its `evaluate` export (the component was type-checked at load).
+    pub(crate) evaluate: EvaluateExport,
     /// `name` and the short hash, shared by every evaluation's log sink.
     pub(crate) log_ids: (Arc<str>, Arc<str>),
     ready: Mutex<Vec<Ready>>,
@@ -75,9 +78,14 @@ pub(crate) struct Shelf {
 }
 
 impl Shelf {
-    pub(crate) fn new(pre: PolicyPre<StoreData>, log_ids: (Arc<str>, Arc<str>)) -> Self {
+    pub(crate) fn new(
+        pre: InstancePre<StoreData>,
+        evaluate: EvaluateExport,
+        log_ids: (Arc<str>, Arc<str>),
+    ) -> Self {
         Self {
             pre,
+            evaluate,
             log_ids,
             ready: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),

@@ -390,6 +390,10 @@ fn empty_wasi() -> WasiCtx {
 /// before. Bounds the pool's idle resident memory to this per used slot.
 pub const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
+/// Set (to anything) to have the engine write a `perf` map of the compiled
+/// policy code, so `perf report` names the guest's functions.
+pub const PERFMAP_ENV: &str = "VIBESYNC_POLICY_PERFMAP";
+
 /// Frozen clocks: a policy is a pure function and gets no real time.
 struct FrozenWallClock;
 impl wasmtime_wasi::HostWallClock for FrozenWallClock {
@@ -534,6 +538,12 @@ impl Runtime {
             .max_wasm_stack(b.max_stack_bytes)
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // For policy authors profiling their module with `perf`: names the
+        // compiled wasm functions in `/tmp/perf-<pid>.map`. Off by default
+        // (it writes a file per process).
+        if std::env::var_os(PERFMAP_ENV).is_some() {
+            c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&c).map_err(LoadError::Engine)?;
 
         let mut linker = Linker::<StoreData>::new(&engine);
@@ -759,6 +769,13 @@ impl Runtime {
                 });
             }
         };
+        let Some(evaluate) = bindings::EvaluateExport::of(&component) else {
+            return Err(LoadError::World {
+                name: name.into(),
+                hash,
+                error: wasmtime::format_err!("no `evaluate` export"),
+            });
+        };
         let log_ids = (Arc::from(name), Arc::from(hash.short()));
         Ok(Policy {
             name: name.into(),
@@ -768,7 +785,7 @@ impl Runtime {
             info,
             cache,
             component,
-            shelf: Arc::new(Shelf::new(pre, log_ids)),
+            shelf: Arc::new(Shelf::new(pre.instance_pre().clone(), evaluate, log_ids)),
         })
     }
 
@@ -805,9 +822,11 @@ impl Runtime {
     ) -> PolicyRun {
         let start = Instant::now();
         let (mut store, instance) = self.fresh_instance(policy, tid);
-        let result = instance.and_then(|p| {
-            p.vibesync_policy_evaluator()
-                .call_evaluate(&mut store, intent, context, config)
+        let result = instance.and_then(|instance| {
+            policy
+                .shelf
+                .evaluate
+                .call(&mut store, &instance, intent, context, config)
         });
         let outcome = match result {
             Ok(v) => fault::check_verdict(bindings::verdict(v), self.inner.budgets.max_findings),
@@ -856,7 +875,10 @@ impl Runtime {
         &self,
         policy: &Policy,
         tid: u64,
-    ) -> (Store<StoreData>, wasmtime::Result<bindings::Policy>) {
+    ) -> (
+        Store<StoreData>,
+        wasmtime::Result<wasmtime::component::Instance>,
+    ) {
         let shelf = &policy.shelf;
         if let Some(ready) = self.inner.preparer.as_ref().and_then(|p| p.take(shelf)) {
             let (mut store, instance) = ready.into_parts();
