@@ -268,6 +268,16 @@ class Pump(unittest.TestCase):
             want = -(-len(cmds) // POLL_BURST) if bursts else len(cmds)
             self.assertEqual(s.calls["reply"], want, f"bursts={bursts}")
 
+    def test_a_reply_json_cannot_carry_becomes_an_error_reply_and_the_burst_goes_out(self):
+        from vibesync_blender import sdk
+        good = {"id": 1, "ok": True, "result": {"hash": "ab"}}
+        bad = {"id": 2, "ok": True, "result": {"objects": [{"transform": {"translation": [float("nan"), 0, 0]}}]}}
+        out = json.loads(sdk.encode_replies([good, bad, dict(good, id=3)]))
+        self.assertEqual([r["id"] for r in out], [1, 2, 3])
+        self.assertEqual(out[0], good)
+        self.assertEqual((out[1]["ok"], out[1]["error"]["code"]), (False, "internal"))
+        self.assertNotIn("result", out[1])
+
     def test_a_spent_budget_ends_the_tick_after_the_current_burst(self):
         fresh()
         from vibesync_blender.adapter import POLL_BURST

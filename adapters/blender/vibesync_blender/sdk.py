@@ -36,6 +36,21 @@ def find_library(preference=""):
     raise SdkError(f"adapter SDK library not found: set VIBESYNC_SDK_LIB or the add-on preference to the path of {LIB_NAME}")
 
 
+def encode_replies(replies):
+    """The JSON array of ``replies``. A reply that JSON cannot carry (a NaN
+    or infinity read back from Blender) becomes an ``internal`` error reply
+    to the same command, so the host hears about that command at once and
+    the other replies of the burst still go out."""
+    parts = []
+    for r in replies:
+        try:
+            parts.append(json.dumps(r, allow_nan=False))
+        except ValueError as e:
+            parts.append(json.dumps({"id": r.get("id"), "ok": False, "error": {
+                "code": "internal", "message": f"the reply cannot be encoded as JSON: {e}"}}))
+    return "[" + ",".join(parts) + "]"
+
+
 class Library:
     """The loaded C ABI. One per process (the SDK keeps sessions by engine name)."""
 
@@ -108,10 +123,10 @@ class Session:
         """Several replies, sent in order with one SDK call (all or nothing)."""
         lib = self.library.lib
         if not hasattr(lib, "vs_reply_many"):
-            for r in replies:
+            for r in json.loads(encode_replies(replies)):
                 self.reply(r)
             return
-        if lib.vs_reply_many(self.handle, json.dumps(replies, allow_nan=False).encode()) != 0:
+        if lib.vs_reply_many(self.handle, encode_replies(replies).encode()) != 0:
             raise self.library.error("vs_reply_many")
 
     def reply(self, reply):
