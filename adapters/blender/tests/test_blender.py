@@ -204,6 +204,89 @@ class LocalOps(unittest.TestCase):
         self.assertEqual(v["hash"], core.object_set_hash(["o0", "o1", "o2"], {o["id"]: o for o in v["objects"]}.get))
 
 
+class FakeSession:
+    """The SDK session as the pump sees it: a queue of commands in, the
+    replies out, and how many SDK calls it took."""
+
+    def __init__(self, commands, bursts=True):
+        self.commands = list(commands)
+        self.replies = []
+        self.calls = {"poll": 0, "reply": 0}
+        if not bursts:  # as sdk.Session answers with a library older than vs_poll_many
+            self.poll_many = lambda limit: [c for c in [self.poll()] if c is not None]
+            self.reply_many = lambda replies: [self.reply(r) for r in replies]
+
+    def poll(self):
+        self.calls["poll"] += 1
+        return self.commands.pop(0) if self.commands else None
+
+    def reply(self, reply):
+        self.calls["reply"] += 1
+        self.replies.append(reply)
+
+    def poll_many(self, limit):
+        self.calls["poll"] += 1
+        taken, self.commands = self.commands[:limit], self.commands[limit:]
+        return taken
+
+    def reply_many(self, replies):
+        self.calls["reply"] += 1
+        self.replies.extend(replies)
+
+    def status(self):
+        return {"state": "connected", "panic": False}
+
+
+class Pump(unittest.TestCase):
+    def commands(self, n):
+        """Create o0, then n apply + verify pairs moving it."""
+        cmds = [{"id": 1, "kind": "apply", "tid": 1, "ops": [op("create_object", id="o0", name="O0", kind="mesh")]},
+                {"id": 2, "kind": "commit", "tid": 1}]
+        for i in range(n):
+            tid = 2 + i
+            cmds.append({"id": 3 + 2 * i, "kind": "apply", "tid": tid,
+                         "ops": [op("set_transform", id="o0", translation=[float(i), 0.0, 0.0])]})
+            cmds.append({"id": 4 + 2 * i, "kind": "verify", "tid": tid, "ids": ["o0"]})
+        return cmds
+
+    def test_commands_are_taken_and_answered_a_burst_at_a_time_in_order(self):
+        for bursts in (True, False):
+            fresh()
+            cmds = self.commands(20)
+            s = FakeSession(cmds, bursts=bursts)
+            a = Adapter(s)
+            handled = 0
+            while s.commands:
+                handled += a.pump(budget_s=10.0)
+            self.assertEqual(handled, len(cmds))
+            self.assertEqual([r["id"] for r in s.replies], [c["id"] for c in cmds], f"bursts={bursts}")
+            self.assertTrue(all(r["ok"] for r in s.replies), s.replies)
+            # Each verify read back what the apply right before it wrote.
+            for ack, ver in zip(s.replies[2::2], s.replies[3::2]):
+                self.assertEqual(ack["result"]["hash"], ver["result"]["hash"])
+            from vibesync_blender.adapter import POLL_BURST
+            want = -(-len(cmds) // POLL_BURST) if bursts else len(cmds)
+            self.assertEqual(s.calls["reply"], want, f"bursts={bursts}")
+
+    def test_a_reply_json_cannot_carry_becomes_an_error_reply_and_the_burst_goes_out(self):
+        from vibesync_blender import sdk
+        good = {"id": 1, "ok": True, "result": {"hash": "ab"}}
+        bad = {"id": 2, "ok": True, "result": {"objects": [{"transform": {"translation": [float("nan"), 0, 0]}}]}}
+        out = json.loads(sdk.encode_replies([good, bad, dict(good, id=3)]))
+        self.assertEqual([r["id"] for r in out], [1, 2, 3])
+        self.assertEqual(out[0], good)
+        self.assertEqual((out[1]["ok"], out[1]["error"]["code"]), (False, "internal"))
+        self.assertNotIn("result", out[1])
+
+    def test_a_spent_budget_ends_the_tick_after_the_current_burst(self):
+        fresh()
+        from vibesync_blender.adapter import POLL_BURST
+        s = FakeSession(self.commands(20))
+        a = Adapter(s)
+        self.assertEqual(a.pump(budget_s=0.0), POLL_BURST)
+        self.assertEqual(len(s.replies), POLL_BURST)
+
+
 class Rollback(unittest.TestCase):
     def test_rollback_restores_every_datablock_property(self):
         d = Driver(fresh())

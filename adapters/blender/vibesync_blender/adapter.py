@@ -31,6 +31,9 @@ from . import bridge, core
 
 EDIT_DEBOUNCE_S = 0.15
 PUMP_BUDGET_S = 0.004
+# Commands taken from the SDK with one call (all handled in the same tick,
+# so a tick may overrun its budget by up to this many commands).
+POLL_BURST = 8
 # A Blender undo push snapshots the whole file (~12 ms for an empty scene in
 # bpy 5.0.1): transactions finished within this window share one step.
 UNDO_COALESCE_S = 0.2
@@ -105,17 +108,20 @@ class Adapter:
     # --- the pump -------------------------------------------------------------
 
     def pump(self, budget_s=PUMP_BUDGET_S):
-        """Apply waiting commands until the budget is spent; push due artist
-        edits. Returns how many commands were handled. Every call polls the
-        SDK at least once, which is the main-thread liveness signal."""
+        """Apply waiting commands, a burst at a time, until the budget is
+        spent; push due artist edits. Returns how many commands were
+        handled. Every call polls the SDK at least once, which is the
+        main-thread liveness signal."""
         t0 = time.perf_counter()
         n = 0
         while self.session is not None:
-            cmd = self.session.poll()
-            if cmd is None:
+            # A burst at a time: one SDK call and one JSON parse for up to
+            # POLL_BURST commands, their replies handed back together.
+            cmds = self.session.poll_many(POLL_BURST)
+            if not cmds:
                 break
-            self.session.reply(self.handle(cmd))
-            n += 1
+            self.session.reply_many([self.handle(cmd) for cmd in cmds])
+            n += len(cmds)
             if time.perf_counter() - t0 >= budget_s:
                 break
         if self.dirty_at is not None and time.monotonic() - self.dirty_at >= EDIT_DEBOUNCE_S:

@@ -36,6 +36,21 @@ def find_library(preference=""):
     raise SdkError(f"adapter SDK library not found: set VIBESYNC_SDK_LIB or the add-on preference to the path of {LIB_NAME}")
 
 
+def encode_replies(replies):
+    """The JSON array of ``replies``. A reply that JSON cannot carry (a NaN
+    or infinity read back from Blender) becomes an ``internal`` error reply
+    to the same command, so the host hears about that command at once and
+    the other replies of the burst still go out."""
+    parts = []
+    for r in replies:
+        try:
+            parts.append(json.dumps(r, allow_nan=False))
+        except ValueError as e:
+            parts.append(json.dumps({"id": r.get("id"), "ok": False, "error": {
+                "code": "internal", "message": f"the reply cannot be encoded as JSON: {e}"}}))
+    return "[" + ",".join(parts) + "]"
+
+
 class Library:
     """The loaded C ABI. One per process (the SDK keeps sessions by engine name)."""
 
@@ -54,6 +69,11 @@ class Library:
             ):
                 f = getattr(lib, name)
                 f.argtypes, f.restype = args, res
+            # Burst calls (an older library has only the one-at-a-time ones).
+            for name, args, res in (("vs_poll_many", [u64, ctypes.c_uint32], vp), ("vs_reply_many", [u64, c], i32)):
+                f = getattr(lib, name, None)
+                if f is not None:
+                    f.argtypes, f.restype = args, res
             Library._loaded[path] = lib
         self.lib = lib
         self.path = path
@@ -72,7 +92,8 @@ class Library:
 
 
 class Session:
-    """One engine's session: ``poll`` / ``reply`` / ``push_event`` / ``status``."""
+    """One engine's session: ``poll`` / ``reply`` (and ``poll_many`` /
+    ``reply_many`` for bursts) / ``push_event`` / ``status``."""
 
     def __init__(self, library, pairing_path, engine_name, kind="blender"):
         self.library = library
@@ -87,6 +108,26 @@ class Session:
         """The next command as a dict, or None. Also the main-thread pump signal."""
         s = self.library.take_string(self.library.lib.vs_poll(self.handle))
         return None if s is None else json.loads(s)
+
+    def poll_many(self, limit):
+        """Up to ``limit`` waiting commands (a list, empty when none): one
+        SDK call and one JSON parse for a burst. Also the pump signal."""
+        lib = self.library.lib
+        if not hasattr(lib, "vs_poll_many"):
+            cmd = self.poll()
+            return [] if cmd is None else [cmd]
+        s = self.library.take_string(lib.vs_poll_many(self.handle, limit))
+        return [] if s is None else json.loads(s)
+
+    def reply_many(self, replies):
+        """Several replies, sent in order with one SDK call (all or nothing)."""
+        lib = self.library.lib
+        if not hasattr(lib, "vs_reply_many"):
+            for r in json.loads(encode_replies(replies)):
+                self.reply(r)
+            return
+        if lib.vs_reply_many(self.handle, encode_replies(replies).encode()) != 0:
+            raise self.library.error("vs_reply_many")
 
     def reply(self, reply):
         if self.library.lib.vs_reply(self.handle, json.dumps(reply, allow_nan=False).encode()) != 0:

@@ -54,6 +54,13 @@ pub struct Args {
     /// Drop the connection (no `bye`) after this many ms; the SDK reconnects.
     #[arg(long)]
     drop_after_ms: Option<u64>,
+    /// Hold replies and send them together: every command that arrives
+    /// within this many ms of the first held one is handled, then all their
+    /// replies go to the SDK at once (an engine that answers once per frame
+    /// or pump tick, as the Blender add-on does). 0: reply per command.
+    /// `--delay-ms` then delays each burst; `--crash-after` counts bursts.
+    #[arg(long, default_value = "0")]
+    reply_burst_ms: u64,
 }
 
 fn attack(name: &str) -> Option<Attack> {
@@ -164,7 +171,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if args.crash_after.is_some_and(|n| commands >= n) {
                 std::process::abort();
             }
-            handle(&session, &mut engine, c, delay)?;
+            if args.reply_burst_ms == 0 {
+                handle(&session, &mut engine, c, delay)?;
+                continue;
+            }
+            // One burst: everything that arrives within the window.
+            let until = Instant::now() + Duration::from_millis(args.reply_burst_ms);
+            let mut replies = vec![engine.handle(c)];
+            while let Some(left) = until.checked_duration_since(Instant::now()) {
+                match session.poll_wait(left) {
+                    Some(c) => replies.push(engine.handle(c)),
+                    None => break,
+                }
+            }
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            for r in replies {
+                session.reply(r)?;
+            }
         }
     }
 }

@@ -11,8 +11,9 @@
  * Status-returning functions return 0 on success and a negative value on
  * error; handle-returning functions return 0 on error. After an error,
  * vs_last_error() returns the message for the calling thread.
- * Strings are UTF-8, NUL-terminated. Strings returned by vs_poll and
- * vs_status are owned by the caller and released with vs_string_free.
+ * Strings are UTF-8, NUL-terminated. Strings returned by vs_poll,
+ * vs_poll_many and vs_status are owned by the caller and released with
+ * vs_string_free.
  */
 #ifndef VIBESYNC_H
 #define VIBESYNC_H
@@ -40,9 +41,19 @@ uint64_t vs_find(const char *engine_name);
    call, and a main thread silent for 5000 ms with work pending trips PANIC. */
 char *vs_poll(uint64_t session);
 
+/* Up to `max` waiting commands as one JSON array (oldest first), or NULL
+   if none is waiting. vs_poll for a burst: one call, one string, one JSON
+   parse for several commands. Also the pump signal. Handle every command
+   it returned, in order, before polling again. */
+char *vs_poll_many(uint64_t session, uint32_t max);
+
 /* Reply to a command: {"id": n, "ok": true, "result": {...}} or
    {"id": n, "ok": false, "error": {"code": "...", "message": "..."}}. */
 int32_t vs_reply(uint64_t session, const char *reply_json);
+
+/* Several replies as one JSON array, sent in array order (usually with one
+   write). All or nothing: if one reply is malformed, none is sent. */
+int32_t vs_reply_many(uint64_t session, const char *replies_json);
 
 /* Push an engine-side edit: {"kind": "change", "ops": [...]} (canonical frame). */
 int32_t vs_push_event(uint64_t session, const char *event_json);
@@ -64,7 +75,8 @@ int32_t vs_close(uint64_t session);
    on this thread; do not free. */
 const char *vs_last_error(void);
 
-/* Release a string returned by vs_poll or vs_status. NULL is allowed. */
+/* Release a string returned by vs_poll, vs_poll_many or vs_status. NULL is
+   allowed. */
 void vs_string_free(char *s);
 
 #ifdef __cplusplus

@@ -140,6 +140,30 @@ pub extern "C" fn vs_poll(handle: u64) -> *mut c_char {
     })
 }
 
+/// Up to `max` waiting commands as one JSON array, or NULL when none is
+/// waiting (`vs_poll` for a burst: one call instead of one per command).
+#[unsafe(no_mangle)]
+pub extern "C" fn vs_poll_many(handle: u64, max: u32) -> *mut c_char {
+    guard(std::ptr::null_mut(), || {
+        Ok(session(handle)?
+            .poll_many_json(max.max(1) as usize)
+            .map_or(std::ptr::null_mut(), out_string))
+    })
+}
+
+/// # Safety
+/// `replies_json` is a NUL-terminated UTF-8 string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vs_reply_many(handle: u64, replies_json: *const c_char) -> i32 {
+    guard(-1, || {
+        let json = unsafe { text(replies_json, "replies_json") }?;
+        session(handle)?
+            .reply_many_json(json)
+            .map_err(|e| e.to_string())?;
+        Ok(0)
+    })
+}
+
 /// # Safety
 /// `reply_json` is a NUL-terminated UTF-8 string.
 #[unsafe(no_mangle)]
@@ -216,7 +240,8 @@ pub extern "C" fn vs_last_error() -> *const c_char {
 }
 
 /// # Safety
-/// `s` is NULL or a string returned by `vs_poll` / `vs_status`, freed once.
+/// `s` is NULL or a string returned by `vs_poll`, `vs_poll_many` or
+/// `vs_status`, freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vs_string_free(s: *mut c_char) {
     if !s.is_null() {
@@ -256,7 +281,9 @@ mod tests {
             .to_string();
         assert!(e.contains("cannot read pairing file"), "{e}");
         assert!(vs_poll(999).is_null());
+        assert!(vs_poll_many(999, 8).is_null());
         assert_eq!(unsafe { vs_reply(999, c"{}".as_ptr()) }, -1);
+        assert_eq!(unsafe { vs_reply_many(999, c"[]".as_ptr()) }, -1);
         assert_eq!(vs_close(999), -1);
         assert_eq!(guard(7, || panic!("boom")), 7);
         let e = unsafe { CStr::from_ptr(vs_last_error()) }
@@ -300,6 +327,38 @@ mod tests {
             unsafe { vs_reply(h, c"{\"id\": 1, \"ok\": true}".as_ptr()) },
             -1,
             "ok without result is refused"
+        );
+        assert!(vs_poll_many(h, 16).is_null(), "nothing waiting");
+        assert_eq!(
+            unsafe {
+                vs_reply_many(
+                    h,
+                    c"[{\"id\": 1, \"ok\": true, \"result\": {}}, {\"id\": 2, \"ok\": true}]"
+                        .as_ptr(),
+                )
+            },
+            -1,
+            "one malformed reply refuses the whole array"
+        );
+        let e = unsafe { CStr::from_ptr(vs_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("never both"), "{e}");
+        assert_eq!(
+            unsafe { vs_reply_many(h, c"{\"id\": 1, \"ok\": true, \"result\": {}}".as_ptr()) },
+            -1,
+            "an object is not an array"
+        );
+        assert_eq!(
+            unsafe {
+                vs_reply_many(
+                    h,
+                    c"[{\"id\": 1, \"ok\": true, \"result\": {}}, {\"id\": 2, \"ok\": false, \"error\": {\"code\": \"busy\", \"message\": \"m\"}}]"
+                        .as_ptr(),
+                )
+            },
+            0
         );
         assert_eq!(vs_close(h), 0);
         assert_eq!(unsafe { vs_find(c"unity-main".as_ptr()) }, 0);

@@ -213,6 +213,23 @@ impl Session {
             .map(|c| serde_json::to_string(&c).expect("commands serialize"))
     }
 
+    /// Up to `max` waiting commands at once, oldest first (empty when none
+    /// is waiting). Never blocks; the pump signal, as [`poll`](Self::poll).
+    /// Handle them all, in order, before polling again.
+    pub fn poll_many(&self, max: usize) -> Vec<Command> {
+        self.pump();
+        let mut q = self.shared.inbox.lock().expect("inbox lock");
+        let n = q.len().min(max);
+        q.drain(..n).collect()
+    }
+
+    /// [`poll_many`](Self::poll_many) as a JSON array, or `None` when no
+    /// command is waiting.
+    pub fn poll_many_json(&self, max: usize) -> Option<String> {
+        let cmds = self.poll_many(max);
+        (!cmds.is_empty()).then(|| serde_json::to_string(&cmds).expect("commands serialize"))
+    }
+
     pub fn reply(&self, reply: Reply) -> Result<(), SdkError> {
         reply.validate().map_err(SdkError::Invalid)?;
         self.send(Outbound::Reply(reply))
@@ -224,6 +241,23 @@ impl Session {
             reason: e.to_string(),
         })?;
         self.reply(r)
+    }
+
+    /// Several replies at once (a JSON array of replies), sent in array
+    /// order, usually in one write. All or nothing: if any reply is
+    /// malformed, none is sent.
+    pub fn reply_many_json(&self, json: &str) -> Result<(), SdkError> {
+        let replies: Vec<Reply> = serde_json::from_str(json).map_err(|e| SdkError::Json {
+            what: "reply array",
+            reason: e.to_string(),
+        })?;
+        for r in &replies {
+            r.validate().map_err(SdkError::Invalid)?;
+        }
+        for r in replies {
+            self.send(Outbound::Reply(r))?;
+        }
+        Ok(())
     }
 
     pub fn push_event(&self, event: Event) -> Result<(), SdkError> {

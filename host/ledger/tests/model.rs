@@ -225,9 +225,18 @@ impl World {
     }
 
     fn deliver(&mut self, i: usize, fault: Fault) {
-        let Some(msg) = self.engines[i].inbox.pop_front() else {
-            return;
-        };
+        let dropped = matches!(fault, Fault::DropReply);
+        if let Some(r) = self.run_next(i, fault)
+            && !dropped
+        {
+            self.input(r);
+        }
+    }
+
+    /// Engine `i` carries out its next command; its reply, if any, is
+    /// returned instead of being fed to the sequencer.
+    fn run_next(&mut self, i: usize, fault: Fault) -> Option<Input> {
+        let msg = self.engines[i].inbox.pop_front()?;
         let engine = ENGINES[i].to_string();
         let eng = &mut self.engines[i];
         let reply = match msg {
@@ -306,11 +315,7 @@ impl World {
             }
             Effect::Answer { .. } => unreachable!(),
         };
-        if let Some(r) = reply
-            && !matches!(fault, Fault::DropReply)
-        {
-            self.input(r);
-        }
+        reply
     }
 
     fn submit(&mut self, obj: u8, what: u8, stale: bool, decision: u8, key: Option<u8>) {
@@ -820,6 +825,65 @@ fn a_verification_mismatch_rolls_back_on_every_engine() {
     assert_eq!(w.seq.scene_version(), 0);
     assert!(w.engines.iter().all(|e| e.scene.objects.is_empty()));
     check(&w, true);
+}
+
+/// An engine's apply ack and verify reply reaching the host in one read
+/// (an adapter that answers a burst of commands at once): whichever order
+/// the shell feeds them in, the transaction commits, with the journal's
+/// usual record order, and nothing is refused as unexpected.
+#[test]
+fn an_apply_ack_and_its_verify_reply_fed_together_commit_in_either_order() {
+    for reversed in [false, true] {
+        let mut w = World::serve();
+        w.submit(0, 0, false, 9, None);
+        for i in 0..2 {
+            // The engine runs apply then verify; the host gets both replies.
+            let ack = w.run_next(i, Fault::None).expect("apply ack");
+            let verify = w.run_next(i, Fault::None).expect("verify reply");
+            let (first, second) = if reversed {
+                (verify, ack)
+            } else {
+                (ack, verify)
+            };
+            for r in [first, second] {
+                let step = w
+                    .seq
+                    .handle(w.now, r.clone())
+                    .unwrap_or_else(|e| panic!("reversed={reversed}: {r:?} refused: {e}"));
+                w.exec(step);
+            }
+        }
+        assert_eq!(
+            w.answers[&0],
+            [
+                Answer::Provisional { scene_version: 1 },
+                Answer::Final(Outcome::Committed { scene_version: 1 })
+            ],
+            "reversed={reversed}"
+        );
+        let kinds: Vec<&str> = w
+            .journal
+            .iter()
+            .filter(|r| r.tid() == Some(0))
+            .map(Record::kind)
+            .skip_while(|k| *k != "begin")
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "begin",
+                "engine-ack",
+                "engine-ack",
+                "provisional",
+                "verification",
+                "verification",
+                "commit"
+            ],
+            "reversed={reversed}"
+        );
+        w.drain();
+        check(&w, true);
+    }
 }
 
 /// `verify_with_apply`: the read-back goes out right behind the apply; a
