@@ -351,6 +351,11 @@ impl Scene {
     /// Apply several ops atomically: all of them, or (on the first error)
     /// none.
     pub fn apply_all(&mut self, ops: &[Op]) -> Result<(), (usize, OpError)> {
+        // One op needs no copy of the scene: `apply` checks everything
+        // before it changes anything.
+        if let [op] = ops {
+            return self.apply(op).map_err(|e| (0, e));
+        }
         let mut next = self.clone();
         for (i, op) in ops.iter().enumerate() {
             next.apply(op).map_err(|e| (i, e))?;

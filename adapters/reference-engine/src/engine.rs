@@ -125,6 +125,22 @@ impl Engine {
         s
     }
 
+    /// One tracked object in the canonical frame, if it exists.
+    fn canonical_of(&self, id: &str) -> Option<SceneObject> {
+        self.native.get(id).map(|o| self.canonical(o))
+    }
+
+    /// The canonical scene restricted to `ids` (those that exist): what an
+    /// apply or a verify reports, without converting the untouched rest.
+    fn canonical_subset(&self, ids: &[String]) -> Scene {
+        let mut s = Scene::new(self.native.quantum);
+        s.objects = ids
+            .iter()
+            .filter_map(|i| self.canonical_of(i).map(|o| (i.clone(), o)))
+            .collect();
+        s
+    }
+
     fn hash(&self, h: vibesync_canonical::StateHash) -> String {
         let mut hex = h.to_hex();
         if self.wrong_hash {
@@ -141,10 +157,12 @@ impl Engine {
                 if let Some(r) = &self.frozen {
                     return Reply::err(id, "frozen", format!("engine is frozen: {r}"));
                 }
-                let canon = self.canonical_scene();
+                // Only the touched objects are converted to the canonical
+                // frame (before and after), not the whole scene: the
+                // parent links `touched_by` follows are the same natively.
                 let mut touched: Vec<String> = Vec::new();
                 for op in &ops {
-                    for t in canon.touched_by(op) {
+                    for t in self.native.touched_by(op) {
                         if !touched.contains(&t) {
                             touched.push(t);
                         }
@@ -152,7 +170,7 @@ impl Engine {
                 }
                 let before: Vec<Value> = touched
                     .iter()
-                    .map(|t| json!({"id": t, "object": canon.get(t)}))
+                    .map(|t| json!({"id": t, "object": self.canonical_of(t)}))
                     .collect();
                 let native_ops: Vec<Op> = ops.iter().map(|o| self.to_native(o)).collect();
                 if let Err((i, e)) = self.native.apply_all(&native_ops) {
@@ -160,14 +178,14 @@ impl Engine {
                 }
                 let token = json!({"tid": tid, "before": before});
                 self.undo.insert(tid, token.clone());
-                let h = self.canonical_scene().hash_of(touched.iter());
+                let h = self.canonical_subset(&touched).hash_of(touched.iter());
                 Reply::ok(
                     id,
                     json!({"undo_token": token, "hash": self.hash(h), "touched": touched}),
                 )
             }
             CommandBody::Verify { ids, .. } => {
-                let canon = self.canonical_scene();
+                let canon = self.canonical_subset(&ids);
                 let objects: Vec<&SceneObject> = ids.iter().filter_map(|i| canon.get(i)).collect();
                 Reply::ok(
                     id,

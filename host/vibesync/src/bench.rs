@@ -39,6 +39,10 @@ use crate::metrics::{Metrics, PipelineCounters};
 pub const LISTENING: &str = "BENCH-LISTENING";
 /// The prefix of the bench-mode serve's result line.
 pub const RESULT: &str = "BENCH-RESULT ";
+/// The lines the bench-mode serve prints when the measured window opens
+/// and closes: the driver reads the engines' CPU clocks there.
+pub const WINDOW_OPEN: &str = "BENCH-WINDOW-OPEN";
+pub const WINDOW_CLOSE: &str = "BENCH-WINDOW-CLOSE";
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCmd {
@@ -76,6 +80,10 @@ pub struct LoadArgs {
     /// way before; for comparison).
     #[arg(long)]
     pub wal_inline: bool,
+    /// Every policy evaluation inside `block_in_place` (the way before;
+    /// for comparison).
+    #[arg(long)]
+    pub policy_block_in_place: bool,
     /// Also print every run's JSON.
     #[arg(long)]
     pub json: bool,
@@ -162,6 +170,11 @@ pub struct LoadResult {
     /// results).
     #[serde(default)]
     pub pipeline: Option<PipelineStats>,
+    /// CPU time (user + system) of the engine processes together in the
+    /// measured window, per committed intent; filled in by the driver
+    /// (absent when it could not read their clocks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engines_cpu_us_per_commit: Option<f64>,
 }
 
 /// Counters of the serve process over the measured window.
@@ -316,9 +329,12 @@ pub async fn load(
         let metrics = metrics.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(measure_from.into()).await;
+            println!("{WINDOW_OPEN}");
             let a = (metrics.counters(), process_cpu());
             tokio::time::sleep_until(end.into()).await;
-            (a, (metrics.counters(), process_cpu()))
+            let b = (metrics.counters(), process_cpu());
+            println!("{WINDOW_CLOSE}");
+            (a, b)
         })
     };
     let mut tasks = Vec::new();
@@ -383,6 +399,7 @@ pub async fn load(
         to_provisional: Latencies::of(&s.provisional),
         to_commit: Latencies::of(&s.commit),
         pipeline: Some(PipelineStats::between(a, b, s.committed, s.submitted)),
+        engines_cpu_us_per_commit: None,
     })
 }
 
@@ -539,6 +556,9 @@ fn serve_and_load(
     if args.wal_inline {
         serve.arg("--wal-inline");
     }
+    if args.policy_block_in_place {
+        serve.arg("--policy-block-in-place");
+    }
     let log = std::fs::File::create(dir.join("serve.log"))?;
     let mut serve = Proc(
         serve
@@ -559,7 +579,7 @@ fn serve_and_load(
         }
     };
     while next_line()? != LISTENING {}
-    let _engines: Vec<Proc> = [("blender", "blender"), ("unity", "unity")]
+    let engines: Vec<Proc> = [("blender", "blender"), ("unity", "unity")]
         .into_iter()
         .map(|(name, convention)| {
             if let (Some(cmd), "blender") = (&args.blender_engine, name) {
@@ -579,12 +599,44 @@ fn serve_and_load(
                 .with_context(|| format!("starting reference engine `{name}`"))
         })
         .collect::<anyhow::Result<_>>()?;
+    let pids: Vec<u32> = engines.iter().map(|p| p.0.id()).collect();
+    let (mut open, mut close) = (None, None);
     loop {
         let line = next_line()?;
-        if let Some(json) = line.strip_prefix(RESULT) {
-            return serde_json::from_str(json).context("parsing the bench result");
+        if line == WINDOW_OPEN {
+            open = children_cpu(&pids);
+        } else if line == WINDOW_CLOSE {
+            close = children_cpu(&pids);
+        } else if let Some(json) = line.strip_prefix(RESULT) {
+            let mut r: LoadResult =
+                serde_json::from_str(json).context("parsing the bench result")?;
+            r.engines_cpu_us_per_commit = open.zip(close).and_then(|(a, b)| {
+                (r.committed > 0)
+                    .then(|| b.saturating_sub(a).as_secs_f64() * 1e6 / r.committed as f64)
+            });
+            return Ok(r);
         }
     }
+}
+
+/// User + system CPU time of these processes together (all their
+/// threads), from `/proc/PID/stat`; `None` when one cannot be read.
+fn children_cpu(pids: &[u32]) -> Option<Duration> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks <= 0 {
+        return None;
+    }
+    let mut total = 0u64;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces): state is
+        // field 3, utime 14 and stime 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        total += f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_secs_f64(total as f64 / ticks as f64))
 }
 
 /// Starts `cmd --pairing <engine's pairing file>` as engine `name`.
@@ -657,6 +709,9 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                         p.cpu_us_per_commit
                             .map_or("unreadable".into(), |c| format!("{c:.0}"))
                     );
+                }
+                if let Some(e) = r.engines_cpu_us_per_commit {
+                    eprintln!("    engines' CPU (both together) {e:.0} µs per commit");
                 }
                 if args.json {
                     println!("{}", serde_json::to_string(&r)?);

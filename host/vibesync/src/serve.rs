@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// staging the next batch meanwhile.
     #[arg(long, hide = true)]
     pub wal_inline: bool,
+    /// For comparison only: run every policy evaluation inside
+    /// `tokio::task::block_in_place` (as before), not only long intents'.
+    #[arg(long, hide = true)]
+    pub policy_block_in_place: bool,
     /// Bench only: measured seconds of the load.
     #[arg(long, hide = true, default_value_t = 10)]
     pub bench_seconds: u64,
@@ -155,6 +159,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 sequencing.verify_with_apply = false;
             }
             sequencing.wal_inline = args.wal_inline;
+            sequencing.policy_block_in_place = args.policy_block_in_place;
             let parts = boot::open(&config, metrics.clone(), sequencing).await?;
             let (handle, inbox) = crate::core_api::channel(1024);
             tokio::spawn(async move {

@@ -87,6 +87,9 @@ pub struct Sequencing {
     /// For comparison only: the core waits for each group commit
     /// (`Parts::wal_inline`).
     pub wal_inline: bool,
+    /// For comparison only: every policy evaluation inside
+    /// `block_in_place` (`Parts::policy_block_in_place`).
+    pub policy_block_in_place: bool,
 }
 
 impl Sequencing {
@@ -97,6 +100,7 @@ impl Sequencing {
         stale_rule: vibesync_ledger::StaleRule::Footprint,
         verify_with_apply: true,
         wal_inline: false,
+        policy_block_in_place: false,
     };
     /// One transaction at a time, any commit makes older reads stale,
     /// read-back after the provisional commit (the sequencer's defaults;
@@ -106,6 +110,7 @@ impl Sequencing {
         stale_rule: vibesync_ledger::StaleRule::Scene,
         verify_with_apply: false,
         wal_inline: false,
+        policy_block_in_place: false,
     };
 }
 
@@ -181,6 +186,7 @@ pub async fn open(
 
     Ok(Parts {
         wal_inline: sequencing.wal_inline,
+        policy_block_in_place: sequencing.policy_block_in_place,
         wal,
         sequencer,
         recovery,

@@ -70,6 +70,10 @@ pub struct Parts {
     /// For comparison only (`serve --wal-inline`): the core waits for each
     /// group commit before it goes on, as it did before the writer thread.
     pub wal_inline: bool,
+    /// For comparison only (`serve --policy-block-in-place`): every policy
+    /// evaluation runs inside `tokio::task::block_in_place`, as it did
+    /// before, instead of only the long ones (see [`Core::evaluate`]).
+    pub policy_block_in_place: bool,
 }
 
 /// Messages the core sends itself from the tasks it spawns.
@@ -112,6 +116,8 @@ struct Core {
     /// `Parts::wal_inline`: the writer's reports come here, and the core
     /// waits for each one.
     inline: Option<mpsc::UnboundedReceiver<Internal>>,
+    /// `Parts::policy_block_in_place`.
+    policy_block_in_place: bool,
     /// The state the durable journal describes (scene, version, locks,
     /// PANIC): what reads answer from. The sequencer's own state may be
     /// ahead of it by the batches in flight.
@@ -196,6 +202,11 @@ fn now_ms() -> u64 {
 /// Most messages folded into one group commit.
 const BATCH: usize = 256;
 
+/// Intents with at most this many ops are evaluated on the core's worker
+/// directly; longer ones inside `block_in_place` (worst case: ops ×
+/// policies × the per-evaluation wall-clock deadline).
+const DIRECT_POLICY_OPS: usize = 4;
+
 /// Runs the core until every [`crate::core_api::CoreHandle`] is dropped.
 pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
     let (internal, mut internal_rx) = mpsc::unbounded_channel();
@@ -236,6 +247,7 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
         in_flight: VecDeque::new(),
         next_batch: 0,
         inline: parts.wal_inline.then_some(inline_rx),
+        policy_block_in_place: parts.policy_block_in_place,
         durable,
         views,
         pipeline: parts.pipeline,
@@ -696,7 +708,7 @@ impl Core {
             &engines,
             &self.project_root,
         );
-        tokio::task::block_in_place(|| {
+        let run = || {
             input
                 .intents
                 .iter()
@@ -708,7 +720,19 @@ impl Core {
                     d
                 })
                 .collect()
-        })
+        };
+        // A pipeline run takes ~0.2 ms: like the rest of a core turn, it
+        // runs on the worker. `block_in_place` hands the worker's other
+        // tasks to a blocking-pool thread first — a thread hand-off (and
+        // its wake-ups) per intent, measured as more CPU per intent than
+        // it saves (docs/PERFORMANCE.md, "Load"). Only an intent with
+        // many ops, whose evaluation could take many wall-clock budgets
+        // in the worst case, still steps out of the worker that way.
+        if self.policy_block_in_place || input.intents.len() > DIRECT_POLICY_OPS {
+            tokio::task::block_in_place(run)
+        } else {
+            run()
+        }
     }
 
     fn submit(&mut self, author: String, mut req: IntentRequest, reply: Reply<IntentOutcome>) {

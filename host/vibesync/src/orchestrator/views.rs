@@ -115,8 +115,8 @@ impl Views {
                 );
             }
             Record::Policy(p) => {
-                let evidence: Option<PolicyEvidence> =
-                    serde_json::from_value(p.findings.clone()).ok();
+                // Read in place: no copy of the JSON value.
+                let evidence = <PolicyEvidence as serde::Deserialize>::deserialize(&p.findings).ok();
                 let verdict = match p.verdict.as_str() {
                     "allow" => VerdictKind::Allow,
                     "escalate" => VerdictKind::Escalate,
