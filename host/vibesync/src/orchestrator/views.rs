@@ -116,7 +116,8 @@ impl Views {
             }
             Record::Policy(p) => {
                 // Read in place: no copy of the JSON value.
-                let evidence = <PolicyEvidence as serde::Deserialize>::deserialize(&p.findings).ok();
+                let evidence =
+                    <PolicyEvidence as serde::Deserialize>::deserialize(&p.findings).ok();
                 let verdict = match p.verdict.as_str() {
                     "allow" => VerdictKind::Allow,
                     "escalate" => VerdictKind::Escalate,
