@@ -103,7 +103,7 @@ enum Read {
     Frame(Message),
     Refused(String),
     /// Refused, and the stream can accept no later frame
-    /// (`Receiver::is_wedged_by`): the session must end.
+    /// (`Receiver::is_wedged`): the session must end.
     Wedged(String),
 }
 

@@ -13,6 +13,9 @@ wasmtime::component::bindgen!({
 });
 
 pub use vibesync::policy::host::LogLevel;
+pub use vibesync::policy::types as wit;
+
+use vibesync_policy_types as t;
 
 /// The guest's `evaluate` export, located once per loaded component.
 ///
@@ -65,10 +68,6 @@ impl EvaluateExport {
         Ok(verdict)
     }
 }
-
-pub use vibesync::policy::types as wit;
-
-use vibesync_policy_types as t;
 
 fn source(s: t::Source) -> wit::Source {
     match s {
