@@ -5,7 +5,7 @@
 //! The generated types are what wasmtime lowers into a guest; the mirror types
 //! are what the rest of the host (intake, WAL, CLI) speaks. Conversions happen
 //! once per pipeline evaluation, not once per policy. The intent crosses in
-//! its compact wire form (`vibesync_policy_types::wire`).
+//! its packed form (`vibesync_policy_types::leaves`).
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -98,15 +98,18 @@ pub fn leaves(l: &[t::Leaf]) -> Vec<wit::Leaf> {
         .collect()
 }
 
-fn string_list(strings: &[String]) -> wit::StringList {
-    let (text, ends) = t::wire::pack_strings(strings);
-    wit::StringList { text, ends }
+fn string_list(l: &t::StringList) -> wit::StringList {
+    let (text, ends) = l.parts();
+    wit::StringList {
+        text: text.to_owned(),
+        ends: ends.to_vec(),
+    }
 }
 
-/// An intent in the guest's representation. The leaves do not cross: the
-/// guest rebuilds them from `payload_cbor` (see `vibesync_policy_types::wire`),
-/// which is one copy instead of one allocator call per string.
+/// An intent in the guest's representation: the packed lists of
+/// `vibesync_policy_types::leaves` copied as they are.
 pub fn intent(i: &t::Intent) -> wit::Intent {
+    let l = i.leaves.parts();
     wit::Intent {
         tid: i.tid,
         source: source(i.source),
@@ -118,6 +121,16 @@ pub fn intent(i: &t::Intent) -> wit::Intent {
         rationale: i.rationale.clone(),
         scene_version: i.scene_version,
         payload_cbor: i.payload_cbor.clone(),
+        leaves: wit::LeafTable {
+            paths: wit::StringList {
+                text: l.paths.to_owned(),
+                ends: l.path_ends.to_vec(),
+            },
+            kinds: l.kinds.to_vec(),
+            values: l.values.to_vec(),
+            texts: l.texts.to_owned(),
+            bytes: l.bytes.to_vec(),
+        },
     }
 }
 

@@ -118,11 +118,11 @@ fn role(path: &str) -> Role {
 pub fn evaluate(intent: &Intent, _ctx: &Context, config: &Config) -> Verdict {
     let bounds = Bounds::from(config);
     let mut findings = Findings::new();
-    for leaf in &intent.leaves {
+    for leaf in intent.leaves.iter() {
         let Some(x) = leaf.value.as_f64() else {
             continue;
         };
-        let path = leaf.path.as_str();
+        let path = leaf.path;
         if !x.is_finite() {
             findings.critical(
                 NON_FINITE,

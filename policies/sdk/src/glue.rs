@@ -28,22 +28,43 @@ pub fn metadata<P: Policy>() -> wit::PolicyInfo {
 /// (never expected from a correct host: fail closed rather than guess).
 pub const WIRE_RULE: &str = "sdk.malformed-intent";
 
-/// `evaluator.evaluate` for policy `P`: unpack the compact intent (string
-/// lists, leaves from the canonical CBOR), run the rules, convert the verdict.
+/// `evaluator.evaluate` for policy `P`: adopt the packed lists of the
+/// intent as they are (after checking their offsets), run the rules, convert
+/// the verdict.
 pub fn evaluate<P: Policy>(
     intent: wit::Intent,
     context: wit::Context,
     config: Vec<wit::Leaf>,
 ) -> wit::Verdict {
-    let unpacked = (|| {
-        Ok::<_, t::wire::WireError>((
-            t::wire::unpack_strings(&intent.engines.text, &intent.engines.ends)?,
-            t::wire::unpack_strings(&intent.objects.text, &intent.objects.ends)?,
-            t::wire::leaves_from_cbor(&intent.payload_cbor)?,
+    let wit::Intent {
+        tid,
+        source,
+        op,
+        op_index,
+        op_count,
+        engines,
+        objects,
+        rationale,
+        scene_version,
+        payload_cbor,
+        leaves,
+    } = intent;
+    let packed = (|| {
+        Ok::<_, t::WireError>((
+            t::StringList::from_parts(engines.text, engines.ends)?,
+            t::StringList::from_parts(objects.text, objects.ends)?,
+            t::Leaves::from_parts(
+                leaves.paths.text,
+                leaves.paths.ends,
+                leaves.kinds,
+                leaves.values,
+                leaves.texts,
+                leaves.bytes,
+            )?,
         ))
     })();
-    let (engines, objects, leaves) = match unpacked {
-        Ok(u) => u,
+    let (engines, objects, leaves) = match packed {
+        Ok(p) => p,
         Err(e) => {
             return wit::Verdict::Deny(vec![finding(t::Finding::critical(
                 WIRE_RULE,
@@ -55,20 +76,20 @@ pub fn evaluate<P: Policy>(
         }
     };
     let intent = t::Intent {
-        tid: intent.tid,
-        source: match intent.source {
+        tid,
+        source: match source {
             wit::Source::Agent => t::Source::Agent,
             wit::Source::EngineEdit => t::Source::EngineEdit,
             wit::Source::Operator => t::Source::Operator,
         },
-        op: intent.op,
-        op_index: intent.op_index,
-        op_count: intent.op_count,
+        op,
+        op_index,
+        op_count,
         engines,
         objects,
-        rationale: intent.rationale,
-        scene_version: intent.scene_version,
-        payload_cbor: intent.payload_cbor,
+        rationale,
+        scene_version,
+        payload_cbor,
         leaves,
     };
     let context = t::Context {

@@ -1,11 +1,11 @@
-//! Typed, allocation-light views over the flat leaves a policy receives.
+//! Typed, allocation-free views over the packed leaves a policy receives.
 //!
 //! [`Args`] reads an op's arguments by JSON pointer, [`Config`] the policy's
 //! configuration table, [`Findings`] collects findings and turns them into a
 //! verdict (any error or critical finding denies).
 
 use vibesync_policy_types::{
-    Finding, Intent, Leaf, PolicyInfo, RuleInfo, Scalar, Severity, Verdict,
+    Finding, Intent, Leaf, LeafRef, Leaves, PolicyInfo, RuleInfo, ScalarRef, Severity, Verdict,
 };
 
 /// Whether `path` is `prefix` or lies under it (`/a/0` is under `/a`, `/ab` is not).
@@ -14,43 +14,37 @@ fn is_under(path: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// Read-only pointer access to a list of leaves (an op's args or a config).
+/// Read-only pointer access to leaves (an op's args or a config).
 #[derive(Debug, Clone, Copy)]
 pub struct Args<'a> {
-    leaves: &'a [Leaf],
+    leaves: &'a Leaves,
 }
 
 impl<'a> Args<'a> {
     /// The arguments of `intent`.
     pub fn of(intent: &'a Intent) -> Args<'a> {
-        Args {
-            leaves: &intent.leaves,
-        }
+        Args::new(&intent.leaves)
     }
 
     /// A view over any leaves.
-    pub fn new(leaves: &'a [Leaf]) -> Args<'a> {
+    pub fn new(leaves: &'a Leaves) -> Args<'a> {
         Args { leaves }
     }
 
     /// Every leaf, in document order.
-    pub fn leaves(&self) -> impl Iterator<Item = &'a Leaf> + 'a {
+    pub fn leaves(&self) -> impl Iterator<Item = LeafRef<'a>> + 'a {
         self.leaves.iter()
     }
 
     /// Every text leaf as `(path, text)`.
     pub fn texts(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.leaves
-            .iter()
-            .filter_map(|l| Some((l.path.as_str(), l.value.as_str()?)))
+        self.leaves()
+            .filter_map(|l| Some((l.path, l.value.as_str()?)))
     }
 
     /// The scalar at exactly `pointer` (not a container).
-    pub fn get(&self, pointer: &str) -> Option<&'a Scalar> {
-        self.leaves
-            .iter()
-            .find(|l| l.path == pointer)
-            .map(|l| &l.value)
+    pub fn get(&self, pointer: &str) -> Option<ScalarRef<'a>> {
+        self.leaves.get(pointer)
     }
 
     /// The text at `pointer`, if it is text.
@@ -70,20 +64,18 @@ impl<'a> Args<'a> {
 
     /// Whether anything (a scalar or a container) is at `pointer`.
     pub fn has(&self, pointer: &str) -> bool {
-        self.leaves.iter().any(|l| is_under(&l.path, pointer))
+        self.leaves.paths().any(|p| is_under(p, pointer))
     }
 
     /// Every leaf at or under `pointer`.
-    pub fn under(&self, pointer: &'a str) -> impl Iterator<Item = &'a Leaf> + 'a {
-        self.leaves
-            .iter()
-            .filter(move |l| is_under(&l.path, pointer))
+    pub fn under(&self, pointer: &'a str) -> impl Iterator<Item = LeafRef<'a>> + 'a {
+        self.leaves().filter(move |l| is_under(l.path, pointer))
     }
 
     /// The distinct top-level keys (first pointer tokens), in document order.
     pub fn top_level_keys(&self) -> Vec<&'a str> {
         let mut keys: Vec<&str> = Vec::new();
-        for l in self.leaves {
+        for l in self.leaves() {
             let Some(rest) = l.path.strip_prefix('/') else {
                 continue;
             };
@@ -98,18 +90,18 @@ impl<'a> Args<'a> {
     /// The elements of a list of scalars at `pointer` (`/p/0`, `/p/1`, ...)
     /// in order, or `None` if `pointer` is not such a list (a scalar, a map,
     /// nested lists). An empty list gives `Some(vec![])`.
-    pub fn list(&self, pointer: &str) -> Option<Vec<&'a Scalar>> {
+    pub fn list(&self, pointer: &str) -> Option<Vec<ScalarRef<'a>>> {
         let mut items = Vec::new();
         let mut seen = false;
-        for l in self.leaves {
-            if !is_under(&l.path, pointer) {
+        for l in self.leaves() {
+            if !is_under(l.path, pointer) {
                 continue;
             }
             seen = true;
             let rest = &l.path[pointer.len()..];
             if rest.is_empty() {
                 // The container itself: only an empty list/map leaves a null here.
-                return if l.value == Scalar::Null {
+                return if l.value == ScalarRef::Null {
                     Some(items)
                 } else {
                     None
@@ -119,7 +111,7 @@ impl<'a> Args<'a> {
             if index != items.len() {
                 return None;
             }
-            items.push(&l.value);
+            items.push(l.value);
         }
         seen.then_some(items)
     }
@@ -141,12 +133,14 @@ impl<'a> Args<'a> {
 /// A policy's configuration table (the operator's TOML/JSON, flattened).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
-    leaves: Vec<Leaf>,
+    leaves: Leaves,
 }
 
 impl Config {
     pub fn new(leaves: Vec<Leaf>) -> Config {
-        Config { leaves }
+        Config {
+            leaves: leaves.iter().collect(),
+        }
     }
 
     /// No configuration: every rule uses its defaults.
@@ -247,10 +241,10 @@ pub fn policy_info(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vibesync_policy_types::flatten;
+    use vibesync_policy_types::{flatten, flatten_packed};
 
-    fn leaves(v: serde_json::Value) -> Vec<Leaf> {
-        flatten(&v)
+    fn leaves(v: serde_json::Value) -> Leaves {
+        flatten_packed(&v)
     }
 
     #[test]
@@ -292,7 +286,7 @@ mod tests {
 
     #[test]
     fn config_defaults() {
-        let c = Config::new(leaves(serde_json::json!({"max": 5})));
+        let c = Config::new(flatten(&serde_json::json!({"max": 5})));
         assert_eq!(c.f64_or("/max", 1.0), 5.0);
         assert_eq!(c.f64_or("/min", 1.0), 1.0);
         assert!(Config::empty().bool_or("/x", true));

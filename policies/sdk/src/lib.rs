@@ -45,15 +45,16 @@ pub mod testing;
 pub use helpers::{Args, Config, Findings, policy_info};
 pub use vibesync_policy_types as types;
 pub use vibesync_policy_types::{
-    Context, Finding, Intent, Leaf, ObjectLock, ObjectState, PolicyInfo, RuleInfo, Scalar,
-    Severity, Source, Verdict,
+    Context, Finding, Intent, Leaf, LeafRef, Leaves, ObjectLock, ObjectState, PolicyInfo, RuleInfo,
+    Scalar, ScalarRef, Severity, Source, StringList, Verdict,
 };
 
 /// Everything a policy author usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Args, Config, Context, Finding, Findings, Intent, Leaf, ObjectState, Policy, PolicyInfo,
-        RuleInfo, Scalar, Severity, Source, Verdict, export_policy, log, policy_info,
+        Args, Config, Context, Finding, Findings, Intent, Leaf, LeafRef, ObjectState, Policy,
+        PolicyInfo, RuleInfo, Scalar, ScalarRef, Severity, Source, Verdict, export_policy, log,
+        policy_info,
     };
 }
 

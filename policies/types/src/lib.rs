@@ -11,17 +11,18 @@
 //! - [`json::parse_lenient`] is the one JSON reader that lets non-finite
 //!   floats reach the policies (JSON itself cannot spell them).
 //! - [`fixture`] is the corpus format every policy test runner reads.
-//! - [`wire`] is the compact form an intent crosses the wasm boundary in
-//!   (leaves rebuilt from the CBOR, string lists packed) and its decoders.
+//! - [`leaves`] is the packed form leaves and string lists live in, on the
+//!   host and in the guest alike, and cross the wasm boundary in.
 
 pub mod cbor;
 pub mod fixture;
 pub mod json;
+pub mod leaves;
 mod model;
 mod tree;
-pub mod wire;
 
 pub use cbor::canonical_cbor;
 pub use fixture::{Expect, FixtureCase, FixtureError, FixtureFile};
+pub use leaves::{LeafRef, Leaves, ScalarRef, StringList, WireError};
 pub use model::*;
-pub use tree::{escape_pointer_token, flatten};
+pub use tree::{escape_pointer_token, flatten, flatten_packed};

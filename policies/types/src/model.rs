@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{canonical_cbor, flatten};
+use crate::{Leaves, ScalarRef, StringList, canonical_cbor, flatten_packed};
 
 /// Who authored an intent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -89,14 +89,14 @@ pub struct Intent {
     pub op: String,
     pub op_index: u32,
     pub op_count: u32,
-    pub engines: Vec<String>,
-    pub objects: Vec<String>,
+    pub engines: StringList,
+    pub objects: StringList,
     pub rationale: String,
     pub scene_version: u64,
     /// The op's arguments as canonical CBOR (see [`canonical_cbor`]).
     pub payload_cbor: Vec<u8>,
-    /// The op's arguments flattened (see [`flatten`]).
-    pub leaves: Vec<Leaf>,
+    /// The op's arguments flattened (see [`flatten`]), packed.
+    pub leaves: Leaves,
 }
 
 impl Intent {
@@ -120,21 +120,18 @@ impl Intent {
             op: op.to_owned(),
             op_index,
             op_count,
-            engines,
-            objects,
+            engines: engines.into(),
+            objects: objects.into(),
             rationale,
             scene_version,
             payload_cbor: canonical_cbor(args),
-            leaves: flatten(args),
+            leaves: flatten_packed(args),
         }
     }
 
     /// The leaf at exactly `path`, if any.
-    pub fn leaf(&self, path: &str) -> Option<&Scalar> {
-        self.leaves
-            .iter()
-            .find(|l| l.path == path)
-            .map(|l| &l.value)
+    pub fn leaf(&self, path: &str) -> Option<ScalarRef<'_>> {
+        self.leaves.get(path)
     }
 }
 

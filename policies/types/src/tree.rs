@@ -7,15 +7,26 @@
 
 use serde_json::Value;
 
-use crate::{Leaf, Scalar, json::as_non_finite};
+use crate::{Leaf, Leaves, ScalarRef, json::as_non_finite};
 
 /// Flatten a JSON tree into leaves (RFC 6901 pointers, document order, map
 /// keys sorted as canonical CBOR sorts them, empty map/list -> one Null leaf).
 /// JSON numbers that are integers (and fit an `i64`) -> Int, others -> Float.
 pub fn flatten(value: &Value) -> Vec<Leaf> {
     let mut out = Vec::new();
-    let mut path = String::new();
-    walk(value, &mut path, &mut out);
+    walk(value, &mut String::new(), &mut |path, v| {
+        out.push(Leaf {
+            path: path.to_owned(),
+            value: v.to_owned(),
+        })
+    });
+    out
+}
+
+/// [`flatten`] straight into the packed form, with no allocation per leaf.
+pub fn flatten_packed(value: &Value) -> Leaves {
+    let mut out = Leaves::new();
+    walk(value, &mut String::new(), &mut |path, v| out.push(path, v));
     out
 }
 
@@ -36,15 +47,15 @@ pub(crate) fn canonical_key_order(map: &serde_json::Map<String, Value>) -> Vec<(
     entries
 }
 
-fn walk(value: &Value, path: &mut String, out: &mut Vec<Leaf>) {
+fn walk(value: &Value, path: &mut String, out: &mut impl FnMut(&str, ScalarRef<'_>)) {
     let scalar = match value {
-        Value::Null => Scalar::Null,
-        Value::Bool(b) => Scalar::Bool(*b),
+        Value::Null => ScalarRef::Null,
+        Value::Bool(b) => ScalarRef::Bool(*b),
         Value::Number(n) => match n.as_i64() {
-            Some(i) => Scalar::Int(i),
-            None => Scalar::Float(n.as_f64().unwrap_or(f64::NAN)),
+            Some(i) => ScalarRef::Int(i),
+            None => ScalarRef::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
-        Value::String(s) => Scalar::Text(s.clone()),
+        Value::String(s) => ScalarRef::Text(s),
         Value::Array(items) if !items.is_empty() => {
             for (i, item) in items.iter().enumerate() {
                 let len = path.len();
@@ -57,7 +68,7 @@ fn walk(value: &Value, path: &mut String, out: &mut Vec<Leaf>) {
         }
         Value::Object(map) if !map.is_empty() => {
             if let Some(f) = as_non_finite(value) {
-                Scalar::Float(f)
+                ScalarRef::Float(f)
             } else {
                 for (key, item) in canonical_key_order(map) {
                     let len = path.len();
@@ -69,17 +80,15 @@ fn walk(value: &Value, path: &mut String, out: &mut Vec<Leaf>) {
                 return;
             }
         }
-        Value::Array(_) | Value::Object(_) => Scalar::Null,
+        Value::Array(_) | Value::Object(_) => ScalarRef::Null,
     };
-    out.push(Leaf {
-        path: path.clone(),
-        value: scalar,
-    });
+    out(path, scalar);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Scalar;
     use serde_json::json;
 
     fn paths(v: &Value) -> Vec<String> {

@@ -161,7 +161,7 @@ pub fn for_op(op: &str) -> Option<&'static Schema> {
 /// Check the arguments against `schema`, adding one finding per problem.
 pub fn check(schema: &Schema, args: &Args, findings: &mut Findings) {
     if let Some(root) = args.get("")
-        && *root != Scalar::Null
+        && root != ScalarRef::Null
     {
         findings.error(
             TYPE,
@@ -237,9 +237,9 @@ fn keys_under<'a>(args: &Args<'a>, prefix: &str) -> Vec<&'a str> {
 
 fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
     let scalar = args.get(path);
-    let text = scalar.and_then(Scalar::as_str);
+    let text = scalar.and_then(ScalarRef::as_str);
     let type_error = |findings: &mut Findings, want: &str| {
-        let got = scalar.map_or("a list or map", Scalar::type_name);
+        let got = scalar.map_or("a list or map", ScalarRef::type_name);
         findings.error(TYPE, path, format!("{path} is {got}; it must be {want}"));
     };
     match ty {
@@ -248,7 +248,7 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
             None => type_error(findings, "an object id (text)"),
         },
         Ty::ParentRef => match (scalar, text) {
-            (Some(Scalar::Null), _) => {}
+            (Some(ScalarRef::Null), _) => {}
             (_, Some(id)) => check_id(id, path, findings),
             _ => type_error(findings, "an object id or null"),
         },
@@ -275,7 +275,7 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
             check_enum(text, allowed, path, findings, type_error);
         }
         Ty::Transform => {
-            if args.list(path).is_some() || scalar.is_some_and(|s| *s != Scalar::Null) {
+            if args.list(path).is_some() || scalar.is_some_and(|s| s != ScalarRef::Null) {
                 type_error(findings, "a map {translation?, rotation?, scale?}");
             } else {
                 check_fields(TRANSFORM_FIELDS, path, args, findings);
@@ -304,7 +304,7 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
                 format!("{path} must be a list of {n} numbers"),
             ),
         },
-        Ty::Number(lo, hi) => match scalar.and_then(Scalar::as_f64) {
+        Ty::Number(lo, hi) => match scalar.and_then(ScalarRef::as_f64) {
             Some(x) => check_range(x, lo, hi, path, findings),
             None => type_error(findings, "a number"),
         },
@@ -328,7 +328,7 @@ fn check_value(ty: Ty, path: &str, args: &Args, findings: &mut Findings) {
             None => type_error(findings, "a list of object ids"),
         },
         Ty::Bool => {
-            if scalar.and_then(Scalar::as_bool).is_none() {
+            if scalar.and_then(ScalarRef::as_bool).is_none() {
                 type_error(findings, "true or false");
             }
         }
