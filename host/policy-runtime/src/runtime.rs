@@ -918,3 +918,74 @@ pub fn module_name(path: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guest handed packed lists whose offsets do not fit refuses the op
+    /// with the SDK's `sdk.malformed-intent` rather than read out of bounds:
+    /// `Leaves::from_parts`/`StringList::from_parts`, end to end through a
+    /// compiled built-in. The host never sends such lists; a host and a
+    /// policy built from different WIT could.
+    #[test]
+    fn broken_packed_lists_are_a_deny_from_the_guest() {
+        let cache = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache.path().into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let b = vibesync_policies::BUILTINS
+            .iter()
+            .find(|b| b.name == "nan-audit")
+            .unwrap();
+        let policy = rt.load_for_review(b.name, b.wasm).unwrap();
+        let args = serde_json::json!({"id": "obj-1", "translation": [1.0, 2.0, 3.0]});
+        let intent = t::Intent::for_op(
+            1,
+            t::Source::Agent,
+            "set_transform",
+            &args,
+            0,
+            1,
+            vec!["blender".into()],
+            vec!["obj-1".into()],
+            "Move the crate next to the loading dock".into(),
+            7,
+        );
+        let context = bindings::context(&t::Context::default());
+        let honest = bindings::intent(&intent);
+        let run = |i: &wit::Intent| rt.evaluate_wit(&policy, 1, i, &context, &[]);
+        assert_eq!(run(&honest).verdict, t::Verdict::Allow);
+
+        let text = honest.leaves.kinds.iter().position(|&k| k == 4).unwrap();
+        let breakages: [(&str, fn(&mut wit::Intent, usize)); 4] = [
+            ("a text range past its list", |i, at| {
+                i.leaves.values[at] = 1 << 32 | 4096
+            }),
+            ("a path end past the paths", |i, _| {
+                *i.leaves.paths.ends.last_mut().unwrap() += 1
+            }),
+            ("fewer kinds than leaves", |i, _| {
+                i.leaves.kinds.pop();
+            }),
+            ("an object list end past its text", |i, _| {
+                i.objects.ends[0] = 99
+            }),
+        ];
+        for (what, break_it) in breakages {
+            let mut broken = honest.clone();
+            break_it(&mut broken, text);
+            let r = run(&broken);
+            let t::Verdict::Deny(findings) = &r.verdict else {
+                panic!("{what}: {:?}", r.verdict)
+            };
+            assert!(r.fault.is_none(), "{what}: refused, not trapped: {r:?}");
+            assert_eq!(findings[0].rule, "sdk.malformed-intent", "{what}");
+            assert!(findings[0].message.contains("rebuild the policy"), "{what}");
+        }
+        // The host keeps evaluating afterwards.
+        assert_eq!(run(&honest).verdict, t::Verdict::Allow);
+    }
+}

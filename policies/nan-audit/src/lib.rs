@@ -119,10 +119,10 @@ pub fn evaluate(intent: &Intent, _ctx: &Context, config: &Config) -> Verdict {
     let bounds = Bounds::from(config);
     let mut findings = Findings::new();
     for leaf in intent.leaves.iter() {
-        let Some(x) = leaf.value.as_f64() else {
+        let Some(x) = leaf.value().as_f64() else {
             continue;
         };
-        let path = leaf.path;
+        let path = leaf.path();
         if !x.is_finite() {
             findings.critical(
                 NON_FINITE,

@@ -9,9 +9,26 @@ use vibesync_policy_types::{
 };
 
 /// Whether `path` is `prefix` or lies under it (`/a/0` is under `/a`, `/ab` is not).
+///
+/// A byte loop rather than `strip_prefix`: rules test every leaf against a
+/// few pointers, most differ within two bytes, and in wasm `strip_prefix`
+/// is a call to a byte-at-a-time `memcmp`.
 fn is_under(path: &str, prefix: &str) -> bool {
-    path.strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    let (p, q) = (path.as_bytes(), prefix.as_bytes());
+    p.len() >= q.len()
+        && p.iter().zip(q).all(|(a, b)| a == b)
+        && p.get(q.len()).is_none_or(|&c| c == b'/')
+}
+
+/// A list index token (decimal digits), without `str::parse`'s generality.
+fn index(token: &str) -> Option<usize> {
+    if token.is_empty() {
+        return None;
+    }
+    token.bytes().try_fold(0usize, |n, b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(usize::from(b - b'0')))?
+    })
 }
 
 /// Read-only pointer access to leaves (an op's args or a config).
@@ -39,7 +56,7 @@ impl<'a> Args<'a> {
     /// Every text leaf as `(path, text)`.
     pub fn texts(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.leaves()
-            .filter_map(|l| Some((l.path, l.value.as_str()?)))
+            .filter_map(|l| Some((l.path(), l.value().as_str()?)))
     }
 
     /// The scalar at exactly `pointer` (not a container).
@@ -69,14 +86,14 @@ impl<'a> Args<'a> {
 
     /// Every leaf at or under `pointer`.
     pub fn under(&self, pointer: &'a str) -> impl Iterator<Item = LeafRef<'a>> + 'a {
-        self.leaves().filter(move |l| is_under(l.path, pointer))
+        self.leaves().filter(move |l| is_under(l.path(), pointer))
     }
 
     /// The distinct top-level keys (first pointer tokens), in document order.
     pub fn top_level_keys(&self) -> Vec<&'a str> {
         let mut keys: Vec<&str> = Vec::new();
         for l in self.leaves() {
-            let Some(rest) = l.path.strip_prefix('/') else {
+            let Some(rest) = l.path().strip_prefix('/') else {
                 continue;
             };
             let key = rest.split('/').next().unwrap_or(rest);
@@ -94,24 +111,24 @@ impl<'a> Args<'a> {
         let mut items = Vec::new();
         let mut seen = false;
         for l in self.leaves() {
-            if !is_under(l.path, pointer) {
+            let path = l.path();
+            if !is_under(path, pointer) {
                 continue;
             }
             seen = true;
-            let rest = &l.path[pointer.len()..];
+            let rest = &path[pointer.len()..];
             if rest.is_empty() {
                 // The container itself: only an empty list/map leaves a null here.
-                return if l.value == ScalarRef::Null {
+                return if l.value() == ScalarRef::Null {
                     Some(items)
                 } else {
                     None
                 };
             }
-            let index: usize = rest[1..].parse().ok()?;
-            if index != items.len() {
+            if index(&rest[1..])? != items.len() {
                 return None;
             }
-            items.push(l.value);
+            items.push(l.value());
         }
         seen.then_some(items)
     }

@@ -221,7 +221,7 @@ fn keys_under<'a>(args: &Args<'a>, prefix: &str) -> Vec<&'a str> {
     let mut keys: Vec<&str> = Vec::new();
     for leaf in args.leaves() {
         let Some(rest) = leaf
-            .path
+            .path()
             .strip_prefix(prefix)
             .and_then(|r| r.strip_prefix('/'))
         else {
