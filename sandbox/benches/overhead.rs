@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use criterion::{Criterion, black_box};
+use criterion::Criterion;
+use std::hint::black_box;
 use vibesync_sandbox::{HostPaths, Mode, NetRules, Profile};
 
 const CHILD_ENV: &str = "VIBESYNC_SANDBOX_BENCH_CHILD";
