@@ -84,6 +84,10 @@ pub struct LoadArgs {
     /// for comparison).
     #[arg(long)]
     pub policy_block_in_place: bool,
+    /// One `command` frame per command to an engine (the way before
+    /// batched frames; for comparison).
+    #[arg(long)]
+    pub single_command_frames: bool,
     /// Also print every run's JSON.
     #[arg(long)]
     pub json: bool,
@@ -558,6 +562,9 @@ fn serve_and_load(
     }
     if args.policy_block_in_place {
         serve.arg("--policy-block-in-place");
+    }
+    if args.single_command_frames {
+        serve.arg("--single-command-frames");
     }
     let log = std::fs::File::create(dir.join("serve.log"))?;
     let mut serve = Proc(

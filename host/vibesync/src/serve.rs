@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// `tokio::task::block_in_place` (as before), not only long intents'.
     #[arg(long, hide = true)]
     pub policy_block_in_place: bool,
+    /// For comparison only: one `command` frame per command to an engine
+    /// (as before batched frames), not one `commands` frame for the
+    /// commands queued together.
+    #[arg(long, hide = true)]
+    pub single_command_frames: bool,
     /// Bench only: measured seconds of the load.
     #[arg(long, hide = true, default_value_t = 10)]
     pub bench_seconds: u64,
@@ -160,6 +165,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             sequencing.wal_inline = args.wal_inline;
             sequencing.policy_block_in_place = args.policy_block_in_place;
+            sequencing.batch_frames = !args.single_command_frames;
             let parts = boot::open(&config, metrics.clone(), sequencing).await?;
             let (handle, inbox) = crate::core_api::channel(1024);
             tokio::spawn(async move {
