@@ -88,6 +88,10 @@ pub struct LoadArgs {
     /// batched frames; for comparison).
     #[arg(long)]
     pub single_command_frames: bool,
+    /// Commit notices leave at once, alone (the way before; for
+    /// comparison), not with the next command to that engine.
+    #[arg(long)]
+    pub commit_notices_alone: bool,
     /// Also print every run's JSON.
     #[arg(long)]
     pub json: bool,
@@ -565,6 +569,9 @@ fn serve_and_load(
     }
     if args.single_command_frames {
         serve.arg("--single-command-frames");
+    }
+    if args.commit_notices_alone {
+        serve.arg("--commit-notices-alone");
     }
     let log = std::fs::File::create(dir.join("serve.log"))?;
     let mut serve = Proc(

@@ -94,6 +94,8 @@ pub struct Sequencing {
     /// (`vibesync_link::LinkConfig::batch_frames`); `false`, for comparison
     /// only, sends one `command` frame each.
     pub batch_frames: bool,
+    /// `Parts::hold_commit_notices`.
+    pub hold_commit_notices: bool,
 }
 
 impl Sequencing {
@@ -106,6 +108,7 @@ impl Sequencing {
         wal_inline: false,
         policy_block_in_place: false,
         batch_frames: true,
+        hold_commit_notices: true,
     };
     /// One transaction at a time, any commit makes older reads stale,
     /// read-back after the provisional commit (the sequencer's defaults;
@@ -117,6 +120,7 @@ impl Sequencing {
         wal_inline: false,
         policy_block_in_place: false,
         batch_frames: true,
+        hold_commit_notices: true,
     };
 }
 
@@ -194,6 +198,7 @@ pub async fn open(
     Ok(Parts {
         wal_inline: sequencing.wal_inline,
         policy_block_in_place: sequencing.policy_block_in_place,
+        hold_commit_notices: sequencing.hold_commit_notices,
         wal,
         sequencer,
         recovery,
