@@ -20,7 +20,16 @@ fuzz_target!(|data: &[u8]| {
     }
     // Also as a body signed with the right key, so the body decoders are
     // reached, not only the tag check.
-    for kind in ["command", "reply", "event", "heartbeat", "hello", "welcome", "rekey"] {
+    for kind in [
+        "command",
+        "reply",
+        "replies",
+        "event",
+        "heartbeat",
+        "hello",
+        "welcome",
+        "rekey",
+    ] {
         let rec = vibesync_protocol::seal_raw(1, Some(&[5; 32]), 0, 1, 1, NOW, kind, data);
         let mut rx = Receiver::new(Channel::Control, Direction::AdapterToHost);
         let _ = rx.open(&rec[4..], Some(&mut ring), NOW);

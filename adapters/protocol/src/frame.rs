@@ -379,7 +379,7 @@ fn seal_with(
     out
 }
 
-fn put_head(out: &mut Vec<u8>, major: u8, v: u64) {
+pub(crate) fn put_head(out: &mut Vec<u8>, major: u8, v: u64) {
     let m = major << 5;
     match v {
         0..=23 => out.push(m | v as u8),
@@ -433,9 +433,32 @@ impl Sender {
     /// Seals `msg` under the current key of `keys` (or unsigned with key id
     /// 0 during the handshake). Returns the record with its length prefix.
     pub fn seal(&mut self, keys: Option<&mut KeyRing>, now_ms: u64, msg: &Message) -> Vec<u8> {
+        self.seal_body(keys, now_ms, msg.kind(), |out| msg.encode_body_into(out))
+    }
+
+    /// Seals a body the batch packer already encoded (`crate::batch`), as
+    /// [`Sender::seal`] does.
+    pub fn seal_packed(
+        &mut self,
+        keys: Option<&mut KeyRing>,
+        now_ms: u64,
+        packed: &crate::batch::Packed,
+    ) -> Vec<u8> {
+        self.seal_body(keys, now_ms, packed.kind, |out| {
+            out.extend_from_slice(&packed.body)
+        })
+    }
+
+    fn seal_body(
+        &mut self,
+        keys: Option<&mut KeyRing>,
+        now_ms: u64,
+        kind: &str,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) -> Vec<u8> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let (c, d, kind) = (self.channel as u8, self.direction as u8, msg.kind());
+        let (c, d) = (self.channel as u8, self.direction as u8);
         match keys {
             Some(ring) => {
                 ring.note_frame();
@@ -447,12 +470,10 @@ impl Sender {
                     seq,
                     now_ms,
                     kind,
-                    |out| msg.encode_body_into(out),
+                    body,
                 )
             }
-            None => seal_with(0, None, c, d, seq, now_ms, kind, |out| {
-                msg.encode_body_into(out)
-            }),
+            None => seal_with(0, None, c, d, seq, now_ms, kind, body),
         }
     }
 }
@@ -736,8 +757,8 @@ fn kind_allowed(kind: &str, channel: Channel, from: Direction, handshake: bool) 
         "hello" | "prove" => handshake && from == AdapterToHost,
         "challenge" | "welcome" => handshake && from == HostToAdapter,
         "refused" | "bye" => true,
-        "command" | "rekey" => !handshake && from == HostToAdapter,
-        "reply" | "event" | "heartbeat" => !handshake && from == AdapterToHost,
+        "command" | "commands" | "rekey" => !handshake && from == HostToAdapter,
+        "reply" | "replies" | "event" | "heartbeat" => !handshake && from == AdapterToHost,
         _ => false,
     };
     let ok_channel = match channel {
@@ -1149,6 +1170,7 @@ mod tests {
             engine: "e".into(),
             kind: "reference".into(),
             nonce: crate::B32([1; 32]),
+            batch: false,
         });
         let mut tx = Sender::new(Channel::Control, Direction::AdapterToHost);
         let rec = tx.seal(None, NOW, &hello);

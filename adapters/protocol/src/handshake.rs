@@ -174,6 +174,7 @@ impl AdapterHandshake {
             engine: self.engine.clone(),
             kind: self.kind.clone(),
             nonce: self.nonce_a,
+            batch: true,
         }
     }
 

@@ -8,6 +8,7 @@
 //! host (`vibesync-link`) and the adapter SDK move bytes and time into these
 //! state machines. `docs/protocol.md` is the normative description.
 
+pub mod batch;
 pub mod cbor;
 pub mod frame;
 pub mod handshake;
@@ -22,6 +23,7 @@ pub const PROTOCOL: &str = "vibesync/1";
 /// A 32-byte symmetric key (session key or bootstrap secret).
 pub type Key = [u8; 32];
 
+pub use batch::{BATCH_BODY_BUDGET, Budget, MAX_BATCH, Packed, pack_commands, pack_replies};
 pub use frame::{
     Channel, Direction, Limits, Opened, REFUSAL_CODES, Receiver, Refusal, RefusalCounts, Sender,
     decode, seal_raw,

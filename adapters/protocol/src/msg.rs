@@ -8,18 +8,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use vibesync_canonical::{ObjectId, Op, SceneObject};
 
+use crate::batch::check_ids;
 use crate::frame::Refusal;
 use crate::keys::RotationPolicy;
 
 /// Every kind of vibesync/1.
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 13] = [
     "hello",
     "challenge",
     "prove",
     "welcome",
     "refused",
     "command",
+    "commands",
     "reply",
+    "replies",
     "event",
     "heartbeat",
     "rekey",
@@ -67,6 +70,10 @@ pub struct Hello {
     pub engine: String,
     pub kind: String,
     pub nonce: B32,
+    /// The adapter takes `commands` frames and answers them with `replies`
+    /// (`crate::batch`). Absent (old adapters) means no.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch: bool,
 }
 
 /// Host → adapter: the host's nonce.
@@ -340,11 +347,29 @@ pub enum Message {
     Welcome(Welcome),
     Refused(Refused),
     Command(Command),
+    /// Host → adapter, `{cmds: [command, ...]}`: several commands, run in
+    /// order (only to an adapter whose `hello` said `batch`).
+    Commands(Vec<Command>),
     Reply(Reply),
+    /// Adapter → host, `{replies: [reply, ...]}`: answers to a `commands`
+    /// frame, in command order.
+    Replies(Vec<Reply>),
     Event(Event),
     Heartbeat(Heartbeat),
     Rekey(Rekey),
     Bye(Bye),
+}
+
+/// The body of a `commands` frame.
+#[derive(Serialize, Deserialize)]
+struct CommandsBody<T> {
+    cmds: T,
+}
+
+/// The body of a `replies` frame.
+#[derive(Serialize, Deserialize)]
+struct RepliesBody<T> {
+    replies: T,
 }
 
 impl Message {
@@ -357,7 +382,9 @@ impl Message {
             Message::Welcome(_) => "welcome",
             Message::Refused(_) => "refused",
             Message::Command(_) => "command",
+            Message::Commands(_) => "commands",
             Message::Reply(_) => "reply",
+            Message::Replies(_) => "replies",
             Message::Event(_) => "event",
             Message::Heartbeat(_) => "heartbeat",
             Message::Rekey(_) => "rekey",
@@ -387,7 +414,9 @@ impl Message {
             Message::Welcome(m) => enc(m, out),
             Message::Refused(m) => enc(m, out),
             Message::Command(m) => enc(m, out),
+            Message::Commands(m) => enc(&CommandsBody { cmds: m }, out),
             Message::Reply(m) => enc(m, out),
+            Message::Replies(m) => enc(&RepliesBody { replies: m }, out),
             Message::Event(m) => enc(m, out),
             Message::Heartbeat(m) => enc(m, out),
             Message::Rekey(m) => enc(m, out),
@@ -397,6 +426,10 @@ impl Message {
 
     /// Decodes a body whose bytes were already checked by the scanner.
     pub fn decode_body(kind: &str, body: &[u8]) -> Result<Message, Refusal> {
+        let bad = |reason: String| Refusal::BadBody {
+            kind: kind.into(),
+            reason,
+        };
         fn dec<'a, T: Deserialize<'a>>(kind: &str, b: &'a [u8]) -> Result<T, Refusal> {
             cbor4ii::serde::from_slice(b).map_err(|e| Refusal::BadBody {
                 kind: kind.into(),
@@ -410,13 +443,24 @@ impl Message {
             "welcome" => Message::Welcome(dec(kind, body)?),
             "refused" => Message::Refused(dec(kind, body)?),
             "command" => Message::Command(dec(kind, body)?),
+            "commands" => {
+                let b: CommandsBody<Vec<Command>> = dec(kind, body)?;
+                check_ids("cmds", b.cmds.iter().map(|c| c.id)).map_err(bad)?;
+                Message::Commands(b.cmds)
+            }
             "reply" => {
                 let r: Reply = dec(kind, body)?;
-                r.validate().map_err(|reason| Refusal::BadBody {
-                    kind: kind.into(),
-                    reason,
-                })?;
+                r.validate().map_err(bad)?;
                 Message::Reply(r)
+            }
+            "replies" => {
+                let b: RepliesBody<Vec<Reply>> = dec(kind, body)?;
+                check_ids("replies", b.replies.iter().map(|r| r.id)).map_err(bad)?;
+                for (i, r) in b.replies.iter().enumerate() {
+                    r.validate()
+                        .map_err(|reason| bad(format!("field `replies[{i}]`: {reason}")))?;
+                }
+                Message::Replies(b.replies)
             }
             "event" => Message::Event(dec(kind, body)?),
             "heartbeat" => Message::Heartbeat(dec(kind, body)?),

@@ -73,6 +73,7 @@ fn attack(name: &str) -> Option<Attack> {
         "oversize" => Attack::Oversize,
         "deep" => Attack::DeepNesting,
         "garbage" => Attack::Garbage,
+        "bad-batch" => Attack::BadBatch,
         _ => return None,
     })
 }

@@ -20,14 +20,21 @@ struct Host {
 }
 
 async fn host(engines: &[&str], rotation: RotationPolicy, timeout: Duration) -> Host {
+    host_with(engines, |cfg| {
+        cfg.rotation = rotation;
+        cfg.command_timeout = timeout;
+    })
+    .await
+}
+
+async fn host_with(engines: &[&str], configure: impl FnOnce(&mut LinkConfig)) -> Host {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = LinkConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("state"));
     for e in engines {
         cfg.engines
             .insert(e.to_string(), vibesync_link::random_key());
     }
-    cfg.rotation = rotation;
-    cfg.command_timeout = timeout;
+    configure(&mut cfg);
     Host {
         link: Link::start(cfg).await.unwrap(),
         dir,
@@ -308,6 +315,61 @@ async fn key_rotation_under_load_loses_no_command() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_commands_travel_batched_and_the_single_frame_path_still_works() {
+    for batch in [true, false] {
+        let h = host_with(&["e"], |cfg| cfg.batch_frames = batch).await;
+        let _e = Engine::spawn(&h.pairing("e"), &[]);
+        h.wait_connected("e", 1).await;
+        let before = h.link.engine("e").unwrap().frames_accepted;
+        let n = 20;
+        let mut bodies = Vec::new();
+        for i in 0..n {
+            let id = format!("obj-{i}");
+            bodies.push(CommandBody::Apply {
+                tid: i + 1,
+                ops: vec![create(&id, [i as f64, 0.0, 0.0])],
+            });
+            // Right behind its apply, in the same frame when batched: the
+            // read-back must see the applied object.
+            bodies.push(CommandBody::Verify {
+                tid: i + 1,
+                ids: vec![id.as_str().into()],
+            });
+        }
+        let waiting = h.link.send_many("e", bodies).await;
+        for (k, p) in waiting.into_iter().enumerate() {
+            let v = p.unwrap().wait().await.unwrap();
+            assert!(v["hash"].is_string(), "{v}");
+            if k % 2 == 1 {
+                assert_eq!(v["objects"].as_array().map(Vec::len), Some(1), "{v}");
+            }
+        }
+        let frames = h.link.engine("e").unwrap().frames_accepted - before;
+        // Heartbeats count too (one a second).
+        if batch {
+            assert!(
+                frames <= n,
+                "{frames} frames for {} replies: not batched",
+                2 * n
+            );
+        } else {
+            assert!(frames >= 2 * n, "{frames} frames for {} replies", 2 * n);
+        }
+        let info = h.link.engine("e").unwrap();
+        assert_eq!(
+            info.frames_refused.total(),
+            0,
+            "{:?}",
+            info.frames_refused.nonzero()
+        );
+        eprintln!(
+            "batch {batch}: {frames} frames from the engine for {} replies",
+            2 * n
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frames_are_refused_and_counted_while_the_session_serves() {
     let h = host(&["e"], RotationPolicy::default(), Duration::from_secs(10)).await;
     let mut e = Engine::spawn(&h.pairing("e"), &[]);
@@ -325,6 +387,7 @@ async fn hostile_frames_are_refused_and_counted_while_the_session_serves() {
         ("oversize", "oversize"),
         ("deep", "too-deep"),
         ("garbage", "undecodable"),
+        ("bad-batch", "bad-body"),
     ];
     for (i, (attack, code)) in cases.iter().enumerate() {
         e.ctl(&format!("attack {attack}"));

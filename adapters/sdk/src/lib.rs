@@ -13,6 +13,7 @@
 //! The same API is exported as a C ABI (`ffi`, header
 //! `include/vibesync.h`) for Python `ctypes` and C# `DllImport`.
 
+mod batch;
 mod ffi;
 mod net;
 mod verify;
@@ -94,9 +95,16 @@ pub enum Attack {
     DeepNesting,
     /// 64 random bytes as a frame.
     Garbage,
+    /// A correctly signed `replies` frame whose two replies share an id
+    /// (the honest sender skips the sequence number it uses up).
+    BadBatch,
 }
 
 pub(crate) enum Outbound {
+    /// The ids of a `commands` frame, queued by the reader before the
+    /// commands reach the engine, so their replies are held for one
+    /// `replies` frame (`batch`).
+    Batch(Vec<u64>),
     Reply(Reply),
     Event(Event),
     #[cfg(feature = "fault-injection")]

@@ -10,10 +10,11 @@ use std::time::Duration;
 use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 use vibesync_protocol::{
-    AdapterHandshake, Bye, Channel, CommandBody, Direction, Heartbeat, KeyRing, Message, Pairing,
-    Receiver, Reply, Sender,
+    AdapterHandshake, Budget, Bye, Channel, CommandBody, Direction, Heartbeat, KeyRing, Message,
+    Pairing, Receiver, Reply, Sender, pack_replies,
 };
 
+use crate::batch::ReplyBatcher;
 use crate::{Outbound, Shared, now_ms};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -279,6 +280,13 @@ async fn serve(
                         on_command(&shared, c, &self_tx);
                         continue;
                     }
+                    Read::Frame(Message::Commands(cs)) => {
+                        let _ = self_tx.send(Outbound::Batch(cs.iter().map(|c| c.id).collect()));
+                        for c in cs {
+                            on_command(&shared, c, &self_tx);
+                        }
+                        continue;
+                    }
                     other => other,
                 };
                 let end = matches!(r, Read::End | Read::Wedged(_));
@@ -297,6 +305,7 @@ async fn serve(
         send.write_all(&rec).await.map_err(w)?;
     }
     let mut bulk_tx = Sender::new(Channel::Bulk, Direction::AdapterToHost);
+    let mut batcher = ReplyBatcher::default();
     #[cfg(feature = "fault-injection")]
     let mut last_record: Vec<u8> = Vec::new();
     let result = loop {
@@ -313,6 +322,9 @@ async fn serve(
             let _ = tokio::time::timeout(Duration::from_millis(500), send.stopped()).await;
             break Ok(());
         }
+        let hold = batcher
+            .deadline_ms()
+            .map(|t| Duration::from_millis(t.saturating_sub(now_ms())));
         tokio::select! {
             r = in_rx.recv() => match r {
                 None | Some(Read::End) => break Err(conn.close_reason().map_or("host closed the control stream".to_string(), |r| format!("connection lost: {r}"))),
@@ -334,47 +346,44 @@ async fn serve(
                         Err(_) => break,
                     }
                 }
-                let mut bytes = Vec::new();
+                let now = now_ms();
+                let mut records = Vec::new();
                 #[cfg_attr(not(feature = "fault-injection"), allow(unused_mut))]
                 let mut end = None;
                 for o in batch {
                     match o {
+                        Outbound::Batch(ids) => batcher.expect(ids),
                         Outbound::Reply(r) => {
-                            let m = Message::Reply(r);
-                            let now = now_ms();
-                            let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
-                            if rec.len() > BULK_THRESHOLD {
-                                // The reply goes on a bulk stream: give its control seq back.
-                                tx = Sender::resume(Channel::Control, Direction::AdapterToHost, tx.next_seq() - 1);
-                                let rec = bulk_tx.seal(Some(&mut ring.lock().expect("ring")), now, &m);
-                                let mut s = conn.open_uni().await.map_err(|e| format!("cannot open a bulk stream: {e}"))?;
-                                s.write_all(&[STREAM_BULK]).await.map_err(w)?;
-                                s.write_all(&rec).await.map_err(w)?;
-                                let _ = s.finish();
-                            } else {
-                                #[cfg(feature = "fault-injection")]
-                                { last_record = rec.clone(); }
-                                bytes.extend(rec);
-                            }
+                            let group = batcher.offer(r, now);
+                            records.extend(seal_replies(&group, &mut tx, &mut bulk_tx, &ring, conn).await?);
                         }
                         Outbound::Event(e) => {
-                            let rec = tx.seal(Some(&mut ring.lock().expect("ring")), now_ms(), &Message::Event(e));
-                            #[cfg(feature = "fault-injection")]
-                            { last_record = rec.clone(); }
-                            bytes.extend(rec);
+                            records.push(tx.seal(Some(&mut ring.lock().expect("ring")), now, &Message::Event(e)));
                         }
                         #[cfg(feature = "fault-injection")]
                         Outbound::Drop => end = Some("connection dropped by fault injection".to_string()),
                         #[cfg(feature = "fault-injection")]
-                        Outbound::Attack(a) => bytes.extend(crate::net::attack(a, &tx, &ring, &last_record)),
+                        Outbound::Attack(a) => {
+                            if let Some(r) = records.last() { last_record.clone_from(r); }
+                            records.push(crate::net::attack(a, &mut tx, &ring, &last_record));
+                        }
                     }
                 }
-                if !bytes.is_empty() {
-                    send.write_all(&bytes).await.map_err(w)?;
-                }
+                #[cfg(feature = "fault-injection")]
+                if let Some(r) = records.last() { last_record.clone_from(r); }
+                write_records(&mut send, records).await.map_err(w)?;
                 if let Some(e) = end {
                     break Err(e);
                 }
+            }
+            _ = tokio::time::sleep(hold.unwrap_or_default()), if hold.is_some() => {
+                let mut records = Vec::new();
+                for group in batcher.due(now_ms()) {
+                    records.extend(seal_replies(&group, &mut tx, &mut bulk_tx, &ring, conn).await?);
+                }
+                #[cfg(feature = "fault-injection")]
+                if let Some(r) = records.last() { last_record.clone_from(r); }
+                write_records(&mut send, records).await.map_err(w)?;
             }
             _ = shared.wake.notified() => {}
         }
@@ -382,6 +391,49 @@ async fn serve(
     hb_task.abort();
     reader.abort();
     result
+}
+
+/// Seals one group the batcher released for the control stream: a lone
+/// reply as `reply`, the replies of one `commands` frame packed into
+/// `replies` frames. A lone reply too large for the control stream goes on
+/// a bulk stream of its own. Returns the control records, in order.
+async fn seal_replies(
+    replies: &[Reply],
+    tx: &mut Sender,
+    bulk_tx: &mut Sender,
+    ring: &Mutex<KeyRing>,
+    conn: &quinn::Connection,
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut records = Vec::new();
+    let now = now_ms();
+    for p in pack_replies(replies, Budget::default()) {
+        if p.count == 1 && p.body.len() > BULK_THRESHOLD {
+            let rec = bulk_tx.seal_packed(Some(&mut ring.lock().expect("ring")), now, &p);
+            let mut s = conn
+                .open_uni()
+                .await
+                .map_err(|e| format!("cannot open a bulk stream: {e}"))?;
+            let w = |e: quinn::WriteError| format!("bulk stream write failed: {e}");
+            s.write_all(&[STREAM_BULK]).await.map_err(w)?;
+            s.write_all(&rec).await.map_err(w)?;
+            let _ = s.finish();
+        } else {
+            records.push(tx.seal_packed(Some(&mut ring.lock().expect("ring")), now, &p));
+        }
+    }
+    Ok(records)
+}
+
+/// Writes control records with one stream write.
+async fn write_records(
+    send: &mut SendStream,
+    records: Vec<Vec<u8>>,
+) -> Result<(), quinn::WriteError> {
+    match records.len() {
+        0 => Ok(()),
+        1 => send.write_all(&records[0]).await,
+        _ => send.write_all(&records.concat()).await,
+    }
 }
 
 /// A command from the host: track PANIC, refuse new mutations while frozen
@@ -460,8 +512,22 @@ async fn heartbeats(shared: Arc<Shared>, mut hb: SendStream, ring: Arc<Mutex<Key
 /// Crafts one hostile frame with the session's real key (tests only). None
 /// of them consumes a sequence number of the honest sender.
 #[cfg(feature = "fault-injection")]
-pub(crate) fn attack(a: crate::Attack, tx: &Sender, ring: &Mutex<KeyRing>, last: &[u8]) -> Vec<u8> {
+pub(crate) fn attack(
+    a: crate::Attack,
+    tx: &mut Sender,
+    ring: &Mutex<KeyRing>,
+    last: &[u8],
+) -> Vec<u8> {
     use crate::Attack::*;
+    if a == BadBatch {
+        // Authentic and in order, so it uses up its number (bad-body).
+        let dup = [
+            Reply::ok(0, serde_json::json!({})),
+            Reply::ok(0, serde_json::json!({})),
+        ];
+        let packed = pack_replies(&dup, Budget::default());
+        return tx.seal_packed(Some(&mut ring.lock().expect("ring")), now_ms(), &packed[0]);
+    }
     let r = ring.lock().expect("ring");
     let (kid, key) = (
         r.current_id(),
@@ -507,5 +573,6 @@ pub(crate) fn attack(a: crate::Attack, tx: &Sender, ring: &Mutex<KeyRing>, last:
             rec.extend_from_slice(&g);
             rec
         }
+        BadBatch => unreachable!("sealed above"),
     }
 }

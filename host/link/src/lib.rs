@@ -54,6 +54,10 @@ pub struct LinkConfig {
     pub deadman_ms: u64,
     /// How long [`Link::send`] waits for a reply.
     pub command_timeout: Duration,
+    /// Send commands queued together to an engine as one `commands` frame
+    /// when its adapter advertised `batch` (docs/protocol.md, section 4).
+    /// `false` keeps one `command` frame per command.
+    pub batch_frames: bool,
 }
 
 impl LinkConfig {
@@ -65,6 +69,7 @@ impl LinkConfig {
             rotation: RotationPolicy::default(),
             deadman_ms: vibesync_protocol::DEADMAN_MS,
             command_timeout: Duration::from_secs(10),
+            batch_frames: true,
         }
     }
 }
@@ -451,7 +456,9 @@ impl Link {
     }
 
     /// Sends several commands to one engine back to back, in this order,
-    /// with one stream write, without waiting for any reply; each returned
+    /// with one stream write (in one `commands` frame when the adapter takes
+    /// them, see [`LinkConfig::batch_frames`]), without waiting for any
+    /// reply; each returned
     /// [`PendingReply`] then waits for its own. Adapters run an engine's
     /// commands in the order received, so a `verify` written right behind
     /// an `apply` reads the applied state. Checks as [`Link::send`].
@@ -461,7 +468,7 @@ impl Link {
         bodies: Vec<CommandBody>,
     ) -> Vec<Result<PendingReply, LinkError>> {
         let mut out: Vec<Result<PendingReply, LinkError>> = Vec::with_capacity(bodies.len());
-        let mut msgs = Vec::with_capacity(bodies.len());
+        let mut cmds = Vec::with_capacity(bodies.len());
         let mut ids = Vec::new();
         let mut session = None;
         {
@@ -476,7 +483,7 @@ impl Link {
                         s.pending.lock().expect("pending lock").insert(id, tx);
                         session.get_or_insert_with(|| (s.pending.clone(), s.writer.clone()));
                         ids.push(id);
-                        msgs.push(vibesync_protocol::Message::Command(Command { id, body }));
+                        cmds.push(Command { id, body });
                         out.push(Ok(PendingReply {
                             engine: engine.into(),
                             command,
@@ -490,7 +497,7 @@ impl Link {
             }
         }
         if let Some((pending, writer)) = session
-            && writer.lock().await.write_many(&msgs).await.is_err()
+            && writer.lock().await.write_many(cmds).await.is_err()
         {
             let mut p = pending.lock().expect("pending lock");
             for id in ids {

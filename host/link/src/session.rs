@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use vibesync_protocol::{
-    B32, Channel, Direction, Health, HostHandshake, KeyRing, Message, Receiver, RefusalCounts,
-    Refused, Rekey, Sender,
+    B32, Budget, Channel, Command, Direction, Health, HostHandshake, KeyRing, Message, Receiver,
+    RefusalCounts, Refused, Rekey, Reply, Sender, pack_commands,
 };
 
 use crate::wire::{self, Read};
@@ -145,6 +145,7 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
         ring: ring.clone(),
         inner: inner.clone(),
         engine: engine.clone(),
+        batch: inner.config.batch_frames && hello.batch,
     }));
 
     // Register (replacing an older session of the same engine).
@@ -232,11 +233,8 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
             Read::Frame(o) => {
                 note_accepted(&inner, &engine, &session_id);
                 match o.msg {
-                    Message::Reply(r) => {
-                        if let Some(tx) = pending.lock().expect("pending lock").remove(&r.id) {
-                            let _ = tx.send(r);
-                        }
-                    }
+                    Message::Reply(r) => answer(&pending, [r]),
+                    Message::Replies(rs) => answer(&pending, rs),
                     Message::Event(event) => inner.emit(LinkEvent::Change {
                         engine: engine.clone(),
                         event,
@@ -280,6 +278,20 @@ pub async fn run(inner: Arc<Inner>, incoming: quinn::Incoming) {
         inner.emit(LinkEvent::Disconnected { engine, reason });
     }
 }
+
+/// Hands replies to the commands waiting for them (an unknown id, e.g. of
+/// a command that timed out, is dropped).
+fn answer(pending: &Pending, replies: impl IntoIterator<Item = Reply>) {
+    let mut p = pending.lock().expect("pending lock");
+    for r in replies {
+        if let Some(tx) = p.remove(&r.id) {
+            let _ = tx.send(r);
+        }
+    }
+}
+
+/// The commands of a session waiting for their replies, by id.
+type Pending = Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Reply>>>;
 
 /// Why a session ends when one of its strict streams can accept no more
 /// frames (see `Receiver::is_wedged`).
@@ -342,64 +354,79 @@ pub struct Writer {
     ring: Arc<Mutex<KeyRing>>,
     inner: Arc<Inner>,
     engine: String,
+    /// Commands written together go in `commands` frames (the adapter
+    /// advertised `batch` and the link is configured to use it).
+    batch: bool,
 }
 
 impl Writer {
     /// Seals (after a rotation, if one is due) and writes `msg`.
     pub async fn write(&mut self, msg: Option<&Message>) -> Result<(), quinn::WriteError> {
         let now = now_ms();
-        let mut bytes = Vec::new();
-        {
-            let mut r = self.ring.lock().expect("key ring lock");
-            if r.should_rotate(now) {
-                let (id, key) = (r.next_id(), crate::random_key());
-                bytes.extend(self.tx.seal(
-                    Some(&mut r),
-                    now,
-                    &Message::Rekey(Rekey {
-                        key_id: id,
-                        key: B32(key),
-                    }),
-                ));
-                r.install(id, key, now);
-                let mut st = self.inner.lock();
-                if let Some(e) = st.engines.get_mut(&self.engine) {
-                    e.info.key_id = id;
-                    e.info.rotations += 1;
-                }
-            }
+        let bytes = {
+            let ring = self.ring.clone();
+            let mut r = ring.lock().expect("key ring lock");
+            let mut bytes = self.rotate_if_due(&mut r, now);
             if let Some(m) = msg {
                 bytes.extend(self.tx.seal(Some(&mut r), now, m));
             }
-        }
+            bytes
+        };
         if bytes.is_empty() {
             return Ok(());
         }
         wire::write(&mut self.send, &bytes).await
     }
 
-    /// Seals every message, in order, and writes them with one stream
-    /// write (one rotation check first, as [`Writer::write`] does).
-    pub async fn write_many(&mut self, msgs: &[Message]) -> Result<(), quinn::WriteError> {
-        let Some((first, rest)) = msgs.split_first() else {
+    /// Seals the commands, in order, and writes them with one stream write
+    /// (one rotation check first, as [`Writer::write`] does): packed into
+    /// `commands` frames within the batch limits when the session batches,
+    /// else one `command` frame each.
+    pub async fn write_many(&mut self, cmds: Vec<Command>) -> Result<(), quinn::WriteError> {
+        if cmds.is_empty() {
             return Ok(());
-        };
-        let now = now_ms();
-        let rotate = self.ring.lock().expect("key ring lock").should_rotate(now);
-        if rotate {
-            // The rekey goes first, exactly as a single write does it.
-            self.write(Some(first)).await?;
-            return Box::pin(self.write_many(rest)).await;
         }
+        let now = now_ms();
         let bytes = {
-            let mut r = self.ring.lock().expect("key ring lock");
-            let mut bytes = Vec::new();
-            for m in msgs {
-                bytes.extend(self.tx.seal(Some(&mut r), now, m));
+            let ring = self.ring.clone();
+            let mut r = ring.lock().expect("key ring lock");
+            let mut bytes = self.rotate_if_due(&mut r, now);
+            if self.batch {
+                for p in pack_commands(&cmds, Budget::default()) {
+                    bytes.extend(self.tx.seal_packed(Some(&mut r), now, &p));
+                }
+            } else {
+                for c in cmds {
+                    bytes.extend(self.tx.seal(Some(&mut r), now, &Message::Command(c)));
+                }
             }
             bytes
         };
         wire::write(&mut self.send, &bytes).await
+    }
+
+    /// The sealed `rekey` frame when the key is due for rotation (the new
+    /// key is installed: everything sealed after it uses it), else nothing.
+    fn rotate_if_due(&mut self, r: &mut KeyRing, now: u64) -> Vec<u8> {
+        if !r.should_rotate(now) {
+            return Vec::new();
+        }
+        let (id, key) = (r.next_id(), crate::random_key());
+        let rec = self.tx.seal(
+            Some(r),
+            now,
+            &Message::Rekey(Rekey {
+                key_id: id,
+                key: B32(key),
+            }),
+        );
+        r.install(id, key, now);
+        let mut st = self.inner.lock();
+        if let Some(e) = st.engines.get_mut(&self.engine) {
+            e.info.key_id = id;
+            e.info.rotations += 1;
+        }
+        rec
     }
 }
 
@@ -431,7 +458,7 @@ async fn accept_uni(
     session_id: String,
     conn: quinn::Connection,
     ring: Arc<Mutex<KeyRing>>,
-    pending: Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<vibesync_protocol::Reply>>>>,
+    pending: Arc<Pending>,
 ) {
     let bulk_rx = Arc::new(tokio::sync::Mutex::new(Receiver::new(
         Channel::Bulk,
@@ -470,11 +497,8 @@ async fn accept_uni(
                     match wire::read(&mut rs, &mut rx, Some(&ring), &mut buf).await {
                         Read::Frame(o) => {
                             note_accepted(&inner, &engine, &session_id);
-                            if let Message::Reply(r) = o.msg
-                                && let Some(tx) =
-                                    pending.lock().expect("pending lock").remove(&r.id)
-                            {
-                                let _ = tx.send(r);
+                            if let Message::Reply(r) = o.msg {
+                                answer(&pending, [r]);
                             }
                         }
                         Read::Refused(r) => note_refusal(&inner, &engine, &session_id, r.code()),

@@ -84,6 +84,14 @@ pub struct LoadArgs {
     /// for comparison).
     #[arg(long)]
     pub policy_block_in_place: bool,
+    /// One `command` frame per command to an engine (the way before
+    /// batched frames; for comparison).
+    #[arg(long)]
+    pub single_command_frames: bool,
+    /// Commit notices leave at once, alone (the way before; for
+    /// comparison), not with the next command to that engine.
+    #[arg(long)]
+    pub commit_notices_alone: bool,
     /// Also print every run's JSON.
     #[arg(long)]
     pub json: bool,
@@ -558,6 +566,12 @@ fn serve_and_load(
     }
     if args.policy_block_in_place {
         serve.arg("--policy-block-in-place");
+    }
+    if args.single_command_frames {
+        serve.arg("--single-command-frames");
+    }
+    if args.commit_notices_alone {
+        serve.arg("--commit-notices-alone");
     }
     let log = std::fs::File::create(dir.join("serve.log"))?;
     let mut serve = Proc(

@@ -90,6 +90,15 @@ pub struct ServeArgs {
     /// `tokio::task::block_in_place` (as before), not only long intents'.
     #[arg(long, hide = true)]
     pub policy_block_in_place: bool,
+    /// For comparison only: one `command` frame per command to an engine
+    /// (as before batched frames), not one `commands` frame for the
+    /// commands queued together.
+    #[arg(long, hide = true)]
+    pub single_command_frames: bool,
+    /// For comparison only: commit notices leave at once, alone, instead
+    /// of waiting (up to 5 ms) to ride with the next command to the engine.
+    #[arg(long, hide = true)]
+    pub commit_notices_alone: bool,
     /// Bench only: measured seconds of the load.
     #[arg(long, hide = true, default_value_t = 10)]
     pub bench_seconds: u64,
@@ -160,6 +169,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             sequencing.wal_inline = args.wal_inline;
             sequencing.policy_block_in_place = args.policy_block_in_place;
+            sequencing.batch_frames = !args.single_command_frames;
+            sequencing.hold_commit_notices = !args.commit_notices_alone;
             let parts = boot::open(&config, metrics.clone(), sequencing).await?;
             let (handle, inbox) = crate::core_api::channel(1024);
             tokio::spawn(async move {

@@ -90,6 +90,12 @@ pub struct Sequencing {
     /// For comparison only: every policy evaluation inside
     /// `block_in_place` (`Parts::policy_block_in_place`).
     pub policy_block_in_place: bool,
+    /// Commands queued together to an engine leave in one `commands` frame
+    /// (`vibesync_link::LinkConfig::batch_frames`); `false`, for comparison
+    /// only, sends one `command` frame each.
+    pub batch_frames: bool,
+    /// `Parts::hold_commit_notices`.
+    pub hold_commit_notices: bool,
 }
 
 impl Sequencing {
@@ -101,6 +107,8 @@ impl Sequencing {
         verify_with_apply: true,
         wal_inline: false,
         policy_block_in_place: false,
+        batch_frames: true,
+        hold_commit_notices: true,
     };
     /// One transaction at a time, any commit makes older reads stale,
     /// read-back after the provisional commit (the sequencer's defaults;
@@ -111,6 +119,8 @@ impl Sequencing {
         verify_with_apply: false,
         wal_inline: false,
         policy_block_in_place: false,
+        batch_frames: true,
+        hold_commit_notices: true,
     };
 }
 
@@ -163,6 +173,7 @@ pub async fn open(
 
     let mut link_cfg = LinkConfig::new(config.link.listen, state);
     link_cfg.deadman_ms = config.health.deadman_ms;
+    link_cfg.batch_frames = sequencing.batch_frames;
     for engine in &config.engines {
         let path = pairing_path(state, &engine.name);
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -187,6 +198,7 @@ pub async fn open(
     Ok(Parts {
         wal_inline: sequencing.wal_inline,
         policy_block_in_place: sequencing.policy_block_in_place,
+        hold_commit_notices: sequencing.hold_commit_notices,
         wal,
         sequencer,
         recovery,

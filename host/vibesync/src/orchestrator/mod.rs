@@ -74,6 +74,10 @@ pub struct Parts {
     /// evaluation runs inside `tokio::task::block_in_place`, as it did
     /// before, instead of only the long ones (see [`Core::evaluate`]).
     pub policy_block_in_place: bool,
+    /// Commit notices wait in the outbox (up to [`NOTICE_HOLD`]) to leave
+    /// with the next command to that engine instead of alone (see
+    /// [`outbox`]); `false`, for comparison only, sends them at once.
+    pub hold_commit_notices: bool,
 }
 
 /// Messages the core sends itself from the tasks it spawns.
@@ -118,6 +122,8 @@ struct Core {
     inline: Option<mpsc::UnboundedReceiver<Internal>>,
     /// `Parts::policy_block_in_place`.
     policy_block_in_place: bool,
+    /// `Parts::hold_commit_notices`.
+    hold_commit_notices: bool,
     /// The state the durable journal describes (scene, version, locks,
     /// PANIC): what reads answer from. The sequencer's own state may be
     /// ahead of it by the batches in flight.
@@ -151,22 +157,53 @@ struct Outgoing {
     to_input: Option<ToInput>,
 }
 
+/// Longest a commit notice waits in an outbox for a command to leave with.
+const NOTICE_HOLD: Duration = Duration::from_millis(5);
+
 /// An engine's outbox: writes each batch of commands back to back with
 /// one stream write ([`Link::send_many`]), in queue order, without waiting
 /// for replies; the replies of a batch are awaited, in order, by a task of
 /// their own and come back to the core as inputs. So an `apply` and the
 /// `verify` behind it are on the wire together, and commands to one engine
 /// never overtake each other.
+///
+/// With `hold_notices`, a batch of nothing but commit notices (no reply
+/// awaited: the engine only drops its undo token) is held until the next
+/// command to that engine or [`NOTICE_HOLD`], whichever comes first, and
+/// then leaves first in that write: under load the notice rides in the
+/// next intent's frame instead of costing a round trip of its own.
 async fn outbox(
     link: Link,
     engine: String,
     mut rx: mpsc::UnboundedReceiver<Vec<Outgoing>>,
     internal: mpsc::UnboundedSender<Internal>,
+    hold_notices: bool,
 ) {
-    while let Some(mut batch) = rx.recv().await {
+    let mut held: Vec<Outgoing> = Vec::new();
+    let mut held_until = tokio::time::Instant::now();
+    loop {
+        let next = if held.is_empty() {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                b = rx.recv() => b,
+                _ = tokio::time::sleep_until(held_until) => Some(Vec::new()),
+            }
+        };
+        let Some(mut batch) = next else { break };
         while let Ok(more) = rx.try_recv() {
             batch.extend(more);
         }
+        if hold_notices && !batch.is_empty() && batch.iter().all(|o| o.to_input.is_none()) {
+            if held.is_empty() {
+                held_until = tokio::time::Instant::now() + NOTICE_HOLD;
+            }
+            held.extend(batch);
+            continue;
+        }
+        // Held notices are older: they go first.
+        held.extend(batch);
+        let batch = std::mem::take(&mut held);
         let (bodies, inputs): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|o| (o.body, o.to_input)).unzip();
         let sent = link.send_many(&engine, bodies).await;
@@ -248,6 +285,7 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
         next_batch: 0,
         inline: parts.wal_inline.then_some(inline_rx),
         policy_block_in_place: parts.policy_block_in_place,
+        hold_commit_notices: parts.hold_commit_notices,
         durable,
         views,
         pipeline: parts.pipeline,
@@ -424,6 +462,7 @@ impl Core {
                 engine.clone(),
                 rx,
                 self.internal.clone(),
+                self.hold_commit_notices,
             ));
             tx
         });
