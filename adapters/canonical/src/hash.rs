@@ -270,6 +270,9 @@ impl Encoder {
 }
 
 #[cfg(test)]
+// 0.70711 in these tests is a quantised value (5 decimals), not an
+// approximation of 1/sqrt(2).
+#[allow(clippy::approx_constant)]
 mod tests {
 
     #[test]

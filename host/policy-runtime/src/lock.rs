@@ -90,18 +90,24 @@ pub enum LockError {
         lock: PathBuf,
     },
     #[error(
-        "policy module {file} was changed since it was approved: sha256 found {found}, expected {expected} \
-         (approved by {reviewer} at {approved_at} in {lock}); review it with `vibesync policy inspect {file}` \
-         and re-approve it with `vibesync policy lock DIR --reviewer NAME`"
+        "policy module {} was changed since it was approved: sha256 found {}, expected {} \
+         (approved by {} at {} in {}); review it with `vibesync policy inspect {}` \
+         and re-approve it with `vibesync policy lock DIR --reviewer NAME`",
+        .0.file.display(), .0.found, .0.expected, .0.reviewer, .0.approved_at, .0.lock.display(), .0.file.display()
     )]
-    HashMismatch {
-        file: PathBuf,
-        found: Sha256,
-        expected: Sha256,
-        reviewer: String,
-        approved_at: String,
-        lock: PathBuf,
-    },
+    HashMismatch(Box<HashMismatch>),
+}
+
+/// The details of [`LockError::HashMismatch`] (boxed: they would make every
+/// `Result` that can carry a `LockError` four times larger).
+#[derive(Debug)]
+pub struct HashMismatch {
+    pub file: PathBuf,
+    pub found: Sha256,
+    pub expected: Sha256,
+    pub reviewer: String,
+    pub approved_at: String,
+    pub lock: PathBuf,
 }
 
 impl Lockfile {
@@ -146,14 +152,14 @@ impl Lockfile {
             lock: lock_path.to_owned(),
         })?;
         if &entry.sha256 != found {
-            return Err(LockError::HashMismatch {
+            return Err(LockError::HashMismatch(Box::new(HashMismatch {
                 file: file.to_owned(),
                 found: found.clone(),
                 expected: entry.sha256.clone(),
                 reviewer: entry.reviewer.clone(),
                 approved_at: entry.approved_at.clone(),
                 lock: lock_path.to_owned(),
-            });
+            })));
         }
         Ok(entry)
     }

@@ -960,7 +960,8 @@ mod tests {
         assert_eq!(run(&honest).verdict, t::Verdict::Allow);
 
         let text = honest.leaves.kinds.iter().position(|&k| k == 4).unwrap();
-        let breakages: [(&str, fn(&mut wit::Intent, usize)); 4] = [
+        type Break = fn(&mut wit::Intent, usize);
+        let breakages: [(&str, Break); 4] = [
             ("a text range past its list", |i, at| {
                 i.leaves.values[at] = 1 << 32 | 4096
             }),

@@ -217,7 +217,7 @@ impl DirWatcher {
                     on_reload(pipeline.reload());
                 }
             })
-            .map_err(|e| notify::Error::io(e))?;
+            .map_err(notify::Error::io)?;
         Ok(Self {
             watcher: Some(watcher),
             thread: Some(thread),

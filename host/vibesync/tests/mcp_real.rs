@@ -63,7 +63,7 @@ fn run_agent(scenario: &str) -> Option<Value> {
     Some(serde_json::from_str(stdout.lines().last().expect("agent output")).expect("agent JSON"))
 }
 
-fn cube<'a>(scene: &'a Value) -> &'a Value {
+fn cube(scene: &Value) -> &Value {
     scene["objects"]
         .as_array()
         .unwrap()

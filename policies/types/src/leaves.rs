@@ -589,12 +589,13 @@ mod tests {
         let leaves: Leaves = sample().iter().collect();
         let p = leaves.parts();
         let text_at = p.kinds.iter().position(|&k| k == kind::TEXT).unwrap();
-        let build = |f: &dyn Fn(&mut Vec<u32>, &mut Vec<u8>, &mut Vec<u64>)| {
+        type Break<'f> = &'f dyn Fn(&mut Vec<u32>, &mut Vec<u8>, &mut Vec<u64>);
+        let build = |f: Break| {
             let (mut e, mut k, mut v) = (p.path_ends.to_vec(), p.kinds.to_vec(), p.values.to_vec());
             f(&mut e, &mut k, &mut v);
             Leaves::from_parts(p.paths.into(), e, k, v, p.texts.into(), p.bytes.into())
         };
-        let cases: [(&str, &dyn Fn(&mut Vec<u32>, &mut Vec<u8>, &mut Vec<u64>)); 6] = [
+        let cases: [(&str, Break); 6] = [
             ("short kinds", &|_, k, _| {
                 k.pop();
             }),
