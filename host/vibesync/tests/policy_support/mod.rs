@@ -182,7 +182,12 @@ pub fn build_rust(crate_dir: &Path, out: &Path, target_dir: &str) -> PathBuf {
         crate_dir.display(),
         both(&o)
     );
-    std::fs::copy(target.join("wasm32-wasip2/release/team_protect.wasm"), out).unwrap();
+    // Copy, then rename into place: other tests of this binary may be
+    // reading `out` (a plain copy truncates it first, and a reader then
+    // saw an empty module).
+    let tmp = out.with_extension(format!("tmp{}.wasm", std::process::id()));
+    std::fs::copy(target.join("wasm32-wasip2/release/team_protect.wasm"), &tmp).unwrap();
+    std::fs::rename(&tmp, out).unwrap();
     out.to_owned()
 }
 
