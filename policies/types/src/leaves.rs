@@ -183,8 +183,7 @@ impl std::fmt::Debug for LeafRef<'_> {
 /// [`Leaves::from_parts`] checks, so reading never fails.
 #[derive(Clone, Default, PartialEq)]
 pub struct Leaves {
-    paths: String,
-    path_ends: Vec<u32>,
+    paths: StringList,
     kinds: Vec<u8>,
     values: Vec<u64>,
     texts: String,
@@ -208,12 +207,6 @@ pub struct LeafParts<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Where entry `i` starts: where the one before it ends.
-#[inline]
-fn start(ends: &[u32], i: usize) -> usize {
-    if i == 0 { 0 } else { ends[i - 1] as usize }
-}
-
 #[inline]
 fn range(v: u64) -> (usize, usize) {
     ((v >> 32) as usize, (v & 0xffff_ffff) as usize)
@@ -233,8 +226,7 @@ impl Leaves {
 
     /// Append a leaf.
     pub fn push(&mut self, path: &str, value: ScalarRef<'_>) {
-        self.paths.push_str(path);
-        self.path_ends.push(offset(self.paths.len()));
+        self.paths.push(path);
         let (k, v) = match value {
             ScalarRef::Null => (kind::NULL, 0),
             ScalarRef::Bool(b) => (kind::BOOL, b as u64),
@@ -269,17 +261,14 @@ impl Leaves {
         if kinds.len() != path_ends.len() || values.len() != path_ends.len() {
             return bad(0, "the paths, kinds and values lists differ in length");
         }
-        let mut start = 0usize;
-        for (index, (&end, (&k, &v))) in path_ends.iter().zip(kinds.iter().zip(&values)).enumerate()
-        {
-            let end = end as usize;
-            if end < start || end > paths.len() || !paths.is_char_boundary(end) {
-                return bad(
-                    index,
-                    "path end out of order, past the text or inside a character",
-                );
-            }
-            start = end;
+        let paths = StringList::from_parts(paths, path_ends).map_err(|e| match e {
+            WireError::Strings { index, .. } => WireError::Leaves {
+                index,
+                reason: "path end out of order, past the text or inside a character",
+            },
+            other => other,
+        })?;
+        for (index, (&k, &v)) in kinds.iter().zip(&values).enumerate() {
             let (s, e) = range(v);
             let ok = match k {
                 kind::NULL | kind::BOOL | kind::INT | kind::FLOAT => true,
@@ -298,7 +287,6 @@ impl Leaves {
         }
         Ok(Leaves {
             paths,
-            path_ends,
             kinds,
             values,
             texts,
@@ -308,9 +296,10 @@ impl Leaves {
 
     /// The arrays, borrowed.
     pub fn parts(&self) -> LeafParts<'_> {
+        let (paths, path_ends) = self.paths.parts();
         LeafParts {
-            paths: &self.paths,
-            path_ends: &self.path_ends,
+            paths,
+            path_ends,
             kinds: &self.kinds,
             values: &self.values,
             texts: &self.texts,
@@ -321,12 +310,12 @@ impl Leaves {
     /// Number of leaves.
     #[inline]
     pub fn len(&self) -> usize {
-        self.path_ends.len()
+        self.paths.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.path_ends.is_empty()
+        self.paths.is_empty()
     }
 
     // `path` and `value` are the hot loop of every rule (a 1000-leaf op is
@@ -334,26 +323,17 @@ impl Leaves {
     // merely skipping a text leaf cost ~10 ns, 15x the same loop over owned
     // leaves, because the compiler must keep each slice's panic path.
     //
-    // SAFETY (both): `i < self.len()`, since a `LeafRef` is only made from
-    // `0..len` (`iter`, `get`); the three per-leaf arrays have one length;
-    // and every constructor keeps what `from_parts` checks (path ends
-    // ascending within `paths` on character boundaries; text and bytes
-    // ranges ordered, within their lists, texts cut on character
-    // boundaries). So every index and range below is in bounds and every
-    // `str` range cuts whole characters.
+    // SAFETY (`value`; `StringList::at` for the path): `i < self.len()`,
+    // since a `LeafRef` is only made from `0..len` (`iter`, `get`); the
+    // per-leaf lists have one length; and every constructor keeps what
+    // `from_parts` checks (text and bytes ranges ordered, within their
+    // lists, texts cut on character boundaries). So every index and range
+    // below is in bounds and every `str` range cuts whole characters.
 
     /// The path of leaf `i` (`i < len`).
     #[inline]
     fn path(&self, i: usize) -> &str {
-        debug_assert!(i < self.len());
-        unsafe {
-            let end = *self.path_ends.get_unchecked(i) as usize;
-            let start = match i {
-                0 => 0,
-                _ => *self.path_ends.get_unchecked(i - 1) as usize,
-            };
-            self.paths.get_unchecked(start..end)
-        }
+        self.paths.at(i)
     }
 
     /// The value of leaf `i` (`i < len`).
@@ -477,10 +457,34 @@ impl StringList {
         self.ends.is_empty()
     }
 
+    /// String `i` (`i < len`), read without checks: `Leaves` reads every
+    /// path through here in its rules' hot loops.
+    #[inline]
+    fn at(&self, i: usize) -> &str {
+        debug_assert!(i < self.len());
+        // SAFETY: callers pass `i < len`, and every constructor keeps what
+        // `from_parts` checks (ends ascending, within `text`, on character
+        // boundaries), so the range is in bounds and cuts whole characters.
+        unsafe {
+            let end = *self.ends.get_unchecked(i) as usize;
+            let start = match i {
+                0 => 0,
+                _ => *self.ends.get_unchecked(i - 1) as usize,
+            };
+            self.text.get_unchecked(start..end)
+        }
+    }
+
+    /// Append a string.
+    pub fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(offset(self.text.len()));
+    }
+
     /// Every string, in order.
     #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        (0..self.len()).map(|i| &self.text[start(&self.ends, i)..self.ends[i] as usize])
+        (0..self.len()).map(|i| self.at(i))
     }
 
     /// Whether `s` is in the list.
@@ -493,8 +497,7 @@ impl<S: AsRef<str>> FromIterator<S> for StringList {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> StringList {
         let mut out = StringList::default();
         for s in iter {
-            out.text.push_str(s.as_ref());
-            out.ends.push(offset(out.text.len()));
+            out.push(s.as_ref());
         }
         out
     }
