@@ -99,28 +99,60 @@ fn pipeline(c: &mut Criterion) {
                 b.iter(|| black_box(before.evaluate(black_box(&intent), &ctx)))
             });
         }
-        // Latency with a pause (PACE) before each evaluation rather than
-        // back to back: closer to `serve`, where intents arrive apart and
-        // the preparer has the gap to restock its shelf, but where caches
-        // are colder too.
-        for (name, pipeline) in [("wasm-pipeline", &p), ("wasm-pipeline-inline", &inline)] {
-            let mut samples: Vec<u64> = (0..2000)
-                .map(|_| {
-                    paced(|| black_box(pipeline.evaluate(black_box(&intent), &ctx))).as_nanos()
-                        as u64
-                })
-                .collect();
+        // Per-evaluation latency. Criterion's estimates are means of
+        // batches, which a few slow evaluations pull up; the goals are p50s.
+        // Back to back, and with a pause (PACE) before each: closer to
+        // `serve`, where intents arrive apart and the preparer has the gap
+        // to restock its shelf, but where caches are colder too. The
+        // variants take turns in rounds, so a noisy neighbour hits them alike.
+        let wasm = |pipeline: &Pipeline| {
+            black_box(pipeline.evaluate(black_box(&intent), &ctx));
+        };
+        let native = || {
+            black_box(vibesync_policies::native_pipeline(black_box(&intent), &ctx));
+        };
+        let runs: [(&str, bool, &dyn Fn()); 5] = [
+            ("wasm-pipeline", false, &|| wasm(&p)),
+            ("wasm-pipeline-inline", false, &|| wasm(&inline)),
+            ("native", false, &native),
+            ("wasm-pipeline", true, &|| wasm(&p)),
+            ("wasm-pipeline-inline", true, &|| wasm(&inline)),
+        ];
+        let mut samples = vec![Vec::new(); runs.len()];
+        let per_round = if label == "transform" { 400 } else { 60 };
+        for _round in 0..10 {
+            for ((_, pause, f), samples) in runs.iter().zip(&mut samples) {
+                for _ in 0..per_round {
+                    if *pause {
+                        std::thread::sleep(PACE);
+                    }
+                    let start = std::time::Instant::now();
+                    f();
+                    samples.push(start.elapsed().as_nanos() as u64);
+                }
+            }
+        }
+        let mut native_p50 = 0.0;
+        for ((name, pause, _), mut samples) in runs.iter().zip(samples) {
             samples.sort_unstable();
             let pct = |q: f64| {
                 samples[((q * samples.len() as f64) as usize).min(samples.len() - 1)] as f64
                     / 1000.0
             };
-            println!(
-                "paced-latency {label}/{name} ({} µs pause before each): p50 {:.1} µs, p99 {:.1} µs",
-                PACE.as_micros(),
-                pct(0.50),
-                pct(0.99)
-            );
+            let (p50, p99) = (pct(0.50), pct(0.99));
+            let how = match pause {
+                false => "back to back".to_owned(),
+                true => format!("{} µs pause before each", PACE.as_micros()),
+            };
+            let ratio = match *name {
+                "native" => {
+                    native_p50 = p50;
+                    String::new()
+                }
+                _ if !pause => format!(", {:.2}x native", p50 / native_p50),
+                _ => String::new(),
+            };
+            println!("latency {label}/{name} ({how}): p50 {p50:.1} µs, p99 {p99:.1} µs{ratio}");
         }
         g.bench_function("native", |b| {
             b.iter(|| black_box(vibesync_policies::native_pipeline(black_box(&intent), &ctx)))
@@ -131,14 +163,6 @@ fn pipeline(c: &mut Criterion) {
 
 /// Pause before each paced evaluation.
 const PACE: std::time::Duration = std::time::Duration::from_micros(200);
-
-/// Sleep [`PACE`], then time `f` alone.
-fn paced<R>(f: impl FnOnce() -> R) -> std::time::Duration {
-    std::thread::sleep(PACE);
-    let start = std::time::Instant::now();
-    black_box(f());
-    start.elapsed()
-}
 
 /// CPU time used so far by every thread of this process, in nanoseconds
 /// (`/proc/self/task/*/schedstat`, first field; 0 where unavailable). The

@@ -214,17 +214,12 @@ impl Pipeline {
         let set = self.current.load_full();
         let wit_intent = bindings::intent(intent);
         let wit_ctx = bindings::context(ctx);
-        let mut runs = Vec::with_capacity(set.policies.len());
-        for (policy, config) in &set.policies {
-            let run = self
-                .runtime
-                .evaluate_wit(policy, intent.tid, &wit_intent, &wit_ctx, config);
-            let deny = run.verdict.is_deny();
-            runs.push(run);
-            if deny {
-                break;
-            }
-        }
+        let runs = self.runtime.evaluate_in_order(
+            set.policies.iter().map(|(p, c)| (&**p, c.as_slice())),
+            intent.tid,
+            &wit_intent,
+            &wit_ctx,
+        );
         Decision {
             verdict: combine(&runs),
             runs,

@@ -22,7 +22,13 @@
 //! instances prepared (each used by exactly one evaluation) and drops used
 //! stores; see [`crate::prepare`] for why that keeps isolation intact.
 //!
-//! Each evaluation gets a new `Store` whose WASI context grants nothing: no preopened directories, no network (TCP, UDP and name lookup
+//! A pipeline evaluation instantiates its policies, one fresh instance each,
+//! into one new `Store` that it owns and drops at the end, with the store's
+//! data and budgets renewed before each policy
+//! ([`Runtime::evaluate_in_order`]); [`Runtime::evaluate`] makes a store for
+//! its one policy.
+//!
+//! Each policy's store data holds a WASI context that grants nothing: no preopened directories, no network (TCP, UDP and name lookup
 //! off, every address denied), no environment or arguments, no stdio,
 //! clocks frozen at the Unix epoch and randomness that is a fixed stream.
 //! Components built for `wasm32-wasip2` import WASI interfaces even when
@@ -110,9 +116,10 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Period of the epoch ticker; the deadline is rounded up to it.
     pub epoch_tick: Duration,
-    /// Instance slots of the pooling allocator: the most evaluations that can
-    /// run at the same moment, across every thread (prepared instances take
-    /// slots too, at most a quarter of them).
+    /// Instance slots of the pooling allocator: the most instances alive at
+    /// the same moment, across every thread. A pipeline evaluation holds one
+    /// per policy it has run until it ends; prepared instances take slots
+    /// too, at most a quarter of them.
     pub max_concurrent_instances: u32,
     /// Fresh instances kept prepared per policy by a background thread, so
     /// that instantiation and teardown are off the evaluation's path (each
@@ -457,13 +464,25 @@ pub(crate) struct StoreFactory {
 }
 
 impl StoreFactory {
-    pub(crate) fn store(
-        &self,
-        (policy, module): (Arc<str>, Arc<str>),
-        tid: u64,
-    ) -> Store<StoreData> {
+    pub(crate) fn store(&self, ids: (Arc<str>, Arc<str>), tid: u64) -> Store<StoreData> {
+        let mut store = Store::new(&self.engine, self.data(ids, tid));
+        store.limiter(|d| &mut d.limits);
+        self.arm(&mut store);
+        store
+    }
+
+    /// Give `store` to the next policy of the same evaluation: new data
+    /// (WASI context, resource table, limits, log sink) and full budgets, as
+    /// a new store would have. Instances already in it stay there, unused,
+    /// until it is dropped.
+    pub(crate) fn rearm(&self, store: &mut Store<StoreData>, ids: (Arc<str>, Arc<str>), tid: u64) {
+        *store.data_mut() = self.data(ids, tid);
+        self.arm(store);
+    }
+
+    fn data(&self, (policy, module): (Arc<str>, Arc<str>), tid: u64) -> StoreData {
         let b = &self.budgets;
-        let data = StoreData {
+        StoreData {
             wasi: None,
             table: ResourceTable::new(),
             limits: Limits {
@@ -479,15 +498,15 @@ impl StoreFactory {
                 max_messages: b.log_max_messages,
                 max_bytes: b.log_max_message_bytes,
             },
-        };
-        let mut store = Store::new(&self.engine, data);
-        store.limiter(|d| &mut d.limits);
+        }
+    }
+
+    fn arm(&self, store: &mut Store<StoreData>) {
         store
-            .set_fuel(b.fuel)
+            .set_fuel(self.budgets.fuel)
             .expect("fuel is enabled on this engine");
         store.set_epoch_deadline(self.deadline_ticks);
         store.epoch_deadline_trap();
-        store
     }
 }
 
@@ -822,11 +841,72 @@ impl Runtime {
     ) -> PolicyRun {
         let start = Instant::now();
         let (mut store, instance) = self.fresh_instance(policy, tid);
+        let run = self.call(&mut store, instance, policy, tid, (intent, context, config));
+        match &self.inner.preparer {
+            Some(p) => p.retire(store),
+            None => drop(store),
+        }
+        run.finish(start)
+    }
+
+    /// Evaluate `policies` in order on one op, stopping after the first
+    /// deny: the pipeline's loop. Without prepared instances, every policy
+    /// gets a fresh instance in one store that the evaluation owns, rearmed
+    /// with full budgets and new data before each policy (see
+    /// [`StoreFactory::rearm`]); making and dropping one store instead of
+    /// one per policy is a tenth of the fixed cost of a transform. Policies
+    /// still share nothing: each instance is new and has its own memory,
+    /// tables and resource handles, none of them imports another, and a
+    /// fault in one leaves the next one's instance untouched.
+    pub(crate) fn evaluate_in_order<'p>(
+        &self,
+        policies: impl IntoIterator<Item = (&'p Policy, &'p [wit::Leaf])>,
+        tid: u64,
+        intent: &wit::Intent,
+        context: &wit::Context,
+    ) -> Vec<PolicyRun> {
+        let mut runs = Vec::new();
+        let mut shared: Option<Store<StoreData>> = None;
+        for (policy, config) in policies {
+            let run = if self.inner.preparer.is_some() {
+                self.evaluate_wit(policy, tid, intent, context, config)
+            } else {
+                let start = Instant::now();
+                let ids = policy.shelf.log_ids.clone();
+                let store = match &mut shared {
+                    Some(store) => {
+                        self.inner.factory.rearm(store, ids, tid);
+                        store
+                    }
+                    None => shared.insert(self.store(ids, tid)),
+                };
+                let instance = policy.shelf.pre.instantiate(&mut *store);
+                let run = self.call(store, instance, policy, tid, (intent, context, config));
+                run.finish(start)
+            };
+            let deny = run.verdict.is_deny();
+            runs.push(run);
+            if deny {
+                break;
+            }
+        }
+        runs
+    }
+
+    /// Call `evaluate` on a fresh instance and judge what came back.
+    fn call(
+        &self,
+        store: &mut Store<StoreData>,
+        instance: wasmtime::Result<wasmtime::component::Instance>,
+        policy: &Policy,
+        tid: u64,
+        (intent, context, config): (&wit::Intent, &wit::Context, &[wit::Leaf]),
+    ) -> Called {
         let result = instance.and_then(|instance| {
             policy
                 .shelf
                 .evaluate
-                .call(&mut store, &instance, intent, context, config)
+                .call(&mut *store, &instance, intent, context, config)
         });
         let outcome = match result {
             Ok(v) => fault::check_verdict(bindings::verdict(v), self.inner.budgets.max_findings),
@@ -835,12 +915,6 @@ impl Runtime {
                 format!("{e:#}"),
             )),
         };
-        let fuel_used = self.inner.budgets.fuel - store.get_fuel().unwrap_or(0);
-        let logs_dropped = store.data().log.dropped;
-        match &self.inner.preparer {
-            Some(p) => p.retire(store),
-            None => drop(store),
-        }
         let (verdict, fault) = match outcome {
             Ok(v) => (v, None),
             Err((kind, detail)) => {
@@ -855,14 +929,38 @@ impl Runtime {
                 (t::Verdict::Deny(vec![finding]), Some(kind))
             }
         };
-        PolicyRun {
+        Called {
             policy: policy.name.clone(),
             module_sha256: policy.hash.clone(),
             verdict,
-            duration_ns: start.elapsed().as_nanos() as u64,
-            fuel_used,
+            fuel_used: self.inner.budgets.fuel - store.get_fuel().unwrap_or(0),
             fault,
-            logs_dropped,
+            logs_dropped: store.data().log.dropped,
+        }
+    }
+}
+
+/// A [`PolicyRun`] but for its duration, which ends after the store is
+/// disposed of.
+struct Called {
+    policy: String,
+    module_sha256: Sha256,
+    verdict: t::Verdict,
+    fuel_used: u64,
+    fault: Option<fault::FaultKind>,
+    logs_dropped: u32,
+}
+
+impl Called {
+    fn finish(self, start: Instant) -> PolicyRun {
+        PolicyRun {
+            policy: self.policy,
+            module_sha256: self.module_sha256,
+            verdict: self.verdict,
+            duration_ns: start.elapsed().as_nanos() as u64,
+            fuel_used: self.fuel_used,
+            fault: self.fault,
+            logs_dropped: self.logs_dropped,
         }
     }
 }

@@ -49,3 +49,53 @@ fn builtin_corpora_pass_through_the_components() {
         failures.len()
     );
 }
+
+/// Nested code through the firewall's parser and AST walk: a Python
+/// expression nested 100 deep is judged like any other script (allowed);
+/// one nested far deeper than code anyone writes overflows the stack and is
+/// denied as a stack fault, never allowed.
+#[test]
+fn deeply_nested_scripts_are_judged_or_fail_closed() {
+    let rt = common::runtime(Budgets::default());
+    let b = vibesync_policies::BUILTINS
+        .iter()
+        .find(|b| b.name == "firewall")
+        .expect("firewall is a built-in");
+    let firewall = rt.load_for_review(b.name, b.wasm).expect("firewall loads");
+    let run = |depth: usize| {
+        let code = format!(
+            "import bpy\nx = {}1{}\nbpy.context.object.location.x = len(x)\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let args = serde_json::json!({ "language": "python", "code": code });
+        let intent = vibesync_policy_types::Intent::for_op(
+            1,
+            vibesync_policy_types::Source::Agent,
+            "run_script",
+            &args,
+            0,
+            1,
+            vec!["blender".into()],
+            vec![],
+            "Nudge the selected object along x by one unit".into(),
+            7,
+        );
+        rt.evaluate(&firewall, &intent, &common::empty_context(), &[])
+    };
+    for depth in [10, 100] {
+        let r = run(depth);
+        assert_eq!(
+            r.verdict,
+            vibesync_policy_types::Verdict::Allow,
+            "depth {depth}: {r:#?}"
+        );
+    }
+    let r = run(5000);
+    assert!(r.verdict.is_deny(), "{r:#?}");
+    assert_eq!(
+        r.fault,
+        Some(vibesync_policy_runtime::FaultKind::StackOverflow),
+        "{r:#?}"
+    );
+}

@@ -5,7 +5,9 @@
 mod common;
 
 use common::*;
-use vibesync_policy_runtime::{FAULT_RULE, FaultKind, LoadError, PolicyRun, Runtime, inspect};
+use vibesync_policy_runtime::{
+    FAULT_RULE, FaultKind, LoadError, Pipeline, PolicyConfigs, PolicyRun, Runtime, inspect,
+};
 use vibesync_policy_types::Verdict;
 
 /// The run is a deny carrying exactly one fault finding of `kind`.
@@ -197,6 +199,30 @@ fn globals_do_not_survive_an_evaluation() {
             "state leaked into evaluation {tid}"
         );
     }
+}
+
+/// A pipeline evaluation instantiates all its policies into one store it
+/// owns: the second `counter` still gets a fresh instance (it allows), and
+/// the second `slow` gets a whole fuel budget again, not what the policies
+/// before it left (the budget is under twice what one `slow` needs).
+#[test]
+fn policies_of_one_evaluation_share_no_state_or_budget() {
+    let config = serde_json::json!({"rounds": 2000});
+    let probe = runtime(budgets(u64::MAX / 2, 10_000));
+    let one = eval_with(&probe, &load(&probe, "slow"), 1, config.clone()).fuel_used;
+
+    let rt = runtime(budgets(one + one / 2, 10_000));
+    let policies = ["counter", "counter", "slow", "slow"].map(|name| load(&rt, name));
+    let configs = PolicyConfigs::from_json(&serde_json::json!({ "slow": config }).to_string())
+        .expect("a valid configuration");
+    let pipeline = Pipeline::new(rt.clone(), policies.into(), configs);
+    for tid in 1..=20 {
+        let d = pipeline.evaluate(&transform_intent(tid), &empty_context());
+        let verdicts: Vec<_> = d.runs.iter().map(|r| &r.verdict).collect();
+        assert_eq!(verdicts, [&Verdict::Allow; 4], "{d:#?}");
+        assert_eq!(d.runs[3].fuel_used, one, "{d:#?}");
+    }
+    assert_still_serving(&rt);
 }
 
 /// The same isolation with instances prepared ahead by the background

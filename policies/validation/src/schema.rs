@@ -201,7 +201,10 @@ fn check_fields(fields: &[Field], prefix: &str, args: &Args, findings: &mut Find
         }
     }
     for field in fields {
-        let path = format!("{prefix}/{}", field.name);
+        let mut path = String::with_capacity(prefix.len() + 1 + field.name.len());
+        path.push_str(prefix);
+        path.push('/');
+        path.push_str(field.name);
         if !args.has(&path) {
             if field.required {
                 findings.error(
