@@ -239,7 +239,7 @@ impl World {
         let msg = self.engines[i].inbox.pop_front()?;
         let engine = ENGINES[i].to_string();
         let eng = &mut self.engines[i];
-        let reply = match msg {
+        match msg {
             Effect::Apply { tid, ops, .. } => {
                 let ack = if matches!(fault, Fault::Refuse) {
                     AckOutcome::Failed {
@@ -314,8 +314,7 @@ impl World {
                 None
             }
             Effect::Answer { .. } => unreachable!(),
-        };
-        reply
+        }
     }
 
     fn submit(&mut self, obj: u8, what: u8, stale: bool, decision: u8, key: Option<u8>) {

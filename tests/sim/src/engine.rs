@@ -197,10 +197,10 @@ impl World {
     }
 
     pub fn engine_conn_down(&mut self, conn: u64, why: &str) {
-        for e in 0..self.engines.len() {
+        for (e, (name, _)) in ENGINES.iter().enumerate() {
             if self.engines[e].conn.as_ref().is_some_and(|c| c.id == conn) {
                 self.engines[e].conn = None;
-                self.log(format!("{}: connection lost ({why})", ENGINES[e].0));
+                self.log(format!("{}: connection lost ({why})", name));
                 if self.engines[e].alive {
                     let t = self.rng.range(200, 1_500);
                     self.after(t, Ev::EngineConnect(e));

@@ -938,7 +938,7 @@ impl World {
         let now = self.hclock();
         self.host_input(Input::Tick);
         let mut tripped = false;
-        for e in 0..ENGINES.len() {
+        for (e, (name, _)) in ENGINES.iter().enumerate() {
             if self.host.info[e].sessions == 0 {
                 continue;
             }
@@ -953,9 +953,9 @@ impl World {
                 last_pump_ms: i.last_pump_ms,
                 pending_work: pending || i.queue_depth > 0,
             };
-            let h = judge(ENGINES[e].0, o, now, DEADMAN_MS);
+            let h = judge(name, o, now, DEADMAN_MS);
             if h != self.host.info[e].health {
-                self.log(format!("host: {} health {:?}", ENGINES[e].0, h));
+                self.log(format!("host: {} health {:?}", name, h));
                 self.host.info[e].health = h.clone();
             }
             if let Health::Tripped { engine, reason } = h {
@@ -1143,14 +1143,14 @@ impl World {
         }
         self.flush();
         let mut restarted = false;
-        for e in 0..ENGINES.len() {
+        for (e, (name, _)) in ENGINES.iter().enumerate() {
             let i = &self.host.info[e];
             let unreconciled =
                 i.reconcile_failed && !self.host.jobs.values().any(|j| j.engine == e);
             if unreconciled && self.engines[e].alive {
                 self.log(format!(
                     "operator: restarts the {} adapter: it could not be reconciled",
-                    ENGINES[e].0
+                    name
                 ));
                 self.host.info[e].reconcile_failed = false;
                 self.engine_crash(e, 200);

@@ -679,7 +679,7 @@ impl World {
                         _ => None,
                     })
                     .collect();
-                for e in 0..self.engines.len() {
+                for (e, (name, _)) in ENGINES.iter().enumerate() {
                     let scene = self.engines[e].engine.canonical_scene();
                     let got = scene.hash();
                     if got == want {
@@ -689,7 +689,7 @@ impl World {
                         if scene.get(id) != host_scene.get(id) {
                             self.log(format!(
                                 "{} differs on {id}: host {:?}, engine {:?}",
-                                ENGINES[e].0,
+                                name,
                                 host_scene.get(id),
                                 scene.get(id)
                             ));
@@ -700,7 +700,7 @@ impl World {
                         if scene.hash_of(ids.iter()) != host_scene.hash_of(ids.iter()) {
                             self.fail(
                                 "rolled-back-change-absent",
-                                format!("{} still differs from the canonical scene on {:?}, which rolled-back tid {tid} touched", ENGINES[e].0, ids),
+                                format!("{} still differs from the canonical scene on {:?}, which rolled-back tid {tid} touched", name, ids),
                             );
                             break;
                         }

@@ -190,11 +190,21 @@ async fn outbox(
                 _ = tokio::time::sleep_until(held_until) => Some(Vec::new()),
             }
         };
-        let Some(mut batch) = next else { break };
+        // The core is gone: notices still held leave now, so the engines
+        // can drop their undo tokens, and the outbox ends.
+        let (mut batch, closing) = match next {
+            Some(batch) => (batch, false),
+            None if held.is_empty() => break,
+            None => (Vec::new(), true),
+        };
         while let Ok(more) = rx.try_recv() {
             batch.extend(more);
         }
-        if hold_notices && !batch.is_empty() && batch.iter().all(|o| o.to_input.is_none()) {
+        if hold_notices
+            && !closing
+            && !batch.is_empty()
+            && batch.iter().all(|o| o.to_input.is_none())
+        {
             if held.is_empty() {
                 held_until = tokio::time::Instant::now() + NOTICE_HOLD;
             }
@@ -227,6 +237,9 @@ async fn outbox(
                 }
             }
         });
+        if closing {
+            break;
+        }
     }
 }
 

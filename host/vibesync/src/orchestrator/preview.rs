@@ -71,20 +71,19 @@ pub fn plan(
                 .with_rule("host.preview-engine")
             })?,
     };
-    if let Some(ids) = &request.ids {
-        if let Some((i, id)) = ids
+    if let Some(ids) = &request.ids
+        && let Some((i, id)) = ids
             .iter()
             .enumerate()
             .find(|(_, id)| scene.get(id).is_none())
-        {
-            return Err(CoreError::new(
-                ErrorCode::NotFound,
-                format!("/ids/{i}"),
-                format!("no object `{id}` in the canonical scene"),
-                "frame objects read_scene lists, or leave `ids` out to use the scene camera",
-            )
-            .with_rule("host.preview-ids"));
-        }
+    {
+        return Err(CoreError::new(
+            ErrorCode::NotFound,
+            format!("/ids/{i}"),
+            format!("no object `{id}` in the canonical scene"),
+            "frame objects read_scene lists, or leave `ids` out to use the scene camera",
+        )
+        .with_rule("host.preview-ids"));
     }
     Ok((
         engine,
