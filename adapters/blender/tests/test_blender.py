@@ -324,6 +324,26 @@ class Rollback(unittest.TestCase):
         self.assertEqual(d.cmd("snapshot")["result"]["hash"], before_hash)
         self.assertNotIn("VibeSync ball", bpy.data.materials, "a material created by the rolled-back tx is gone")
 
+    def test_rollback_after_a_resync_is_refused_not_replayed(self):
+        # A resync since the apply replaced the scene, so the token's `before`
+        # may hold values of a change the host rolled back (the reference
+        # engine's case, simulator seed 387): refused, and the resynced
+        # scene stands until the host resyncs again.
+        d = Driver(fresh())
+        _, r = d.apply([op("create_object", id="box", name="Box", kind="mesh", primitive="cube")])
+        self.assertTrue(r["ok"], r)
+        d.cmd("commit", tid=d.tid)
+        tid, r = d.apply([op("set_transform", id="box", translation=[1, 1, 1])])
+        self.assertTrue(r["ok"], r)
+        token = json.loads(json.dumps(r["result"]["undo_token"]))
+        snap = d.cmd("snapshot")["result"]
+        self.assertTrue(d.cmd("resync", objects=snap["objects"])["ok"])
+        rb = d.cmd("rollback", tid=tid, undo_token=token)
+        self.assertFalse(rb["ok"], rb)
+        self.assertEqual(rb["error"]["code"], "undo-token-lost")
+        self.assertIn("resync", rb["error"]["message"])
+        self.assertEqual(d.cmd("snapshot")["result"]["hash"], snap["hash"], "the resynced scene stands")
+
     def test_failing_op_leaves_blender_untouched_and_script_errors_roll_back(self):
         d = Driver(fresh())
         d.apply([op("create_object", id="a", name="A", kind="mesh")])

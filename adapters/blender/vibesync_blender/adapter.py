@@ -321,6 +321,15 @@ class Adapter:
 
     def cmd_rollback(self, cmd):
         tid, token = cmd["tid"], cmd.get("undo_token")
+        # Only an apply this adapter still remembers can be undone from its
+        # token: a resync (or a restart) since then replaced the scene, and
+        # the token's `before` may hold what a later-rolled-back apply left
+        # behind. The host resyncs on `undo-token-lost`.
+        if tid not in self.tokens:
+            raise CommandFailed(
+                "undo-token-lost",
+                f"no undo record for tid {tid} here (the engine was resynced or restarted since it applied); "
+                "resync this engine from the host")
         if not isinstance(token, dict) or "before" not in token:
             raise CommandFailed("undo-token-lost", f"undo token of tid {tid} has no `before` list")
         self._restore(token)

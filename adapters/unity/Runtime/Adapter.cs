@@ -26,6 +26,9 @@ namespace VibeSync
         readonly uint steps;
         /// <summary>tid -> engine undo group of applied, not yet committed transactions (this domain only).</summary>
         readonly Dictionary<long, long> pending = new Dictionary<long, long>();
+        /// <summary>tids that were pending when a resync replaced the scene: their tokens may hold what a
+        /// later-rolled-back transaction left behind, so a rollback of one is refused (this domain only).</summary>
+        readonly HashSet<long> superseded = new HashSet<long>();
         readonly List<string> recent = new List<string>();
 
         /// <summary>Told about every state the adapter itself wrote, so it is not echoed as an artist edit.</summary>
@@ -120,6 +123,7 @@ namespace VibeSync
                     // (vibesync_protocol::CommandBody::is_new_mutation).
                     RefuseIfFrozen("commit of tid " + tid);
                     pending.Remove(tid);
+                    superseded.Remove(tid);
                     Note("commit tid " + tid);
                     return new Dictionary<string, object>();
                 }
@@ -418,6 +422,8 @@ namespace VibeSync
             // allowed while frozen (PANIC rolls back in-flight transactions);
             // it still cannot run while the engine is busy.
             RefuseIfBusy("rollback of tid " + tid);
+            if (superseded.Remove(tid))
+                throw new AdapterException(ErrorCode.UndoTokenLost, "tid " + tid + " was applied before the engine was resynced; its undo token no longer describes this scene; resync this engine from the host");
             Before before;
             try
             {
@@ -482,6 +488,9 @@ namespace VibeSync
             if (err == null && SetHash(desired.Order) != StateHash.ObjectSetHash(desired.Order, desired.Lookup, steps))
                 err = "the engine's state differs from the requested one after writing it";
             if (err != null) throw new AdapterException(ErrorCode.Internal, "resync failed: " + err);
+            // The scene is now the host's: nothing applied before this is undone from its token.
+            superseded.UnionWith(pending.Keys);
+            pending.Clear();
             Note("resync: " + given.Count + " object(s)");
             return new Dictionary<string, object> { { "hash", StateHash.SceneHash(ReadAll(), steps) } };
         }

@@ -179,6 +179,24 @@ namespace VibeSync.Tests
         }
 
         [Test]
+        public void RollbackAfterAResyncIsRefusedNotReplayed()
+        {
+            // A resync since the apply replaced the scene, so the token may hold values of a change the
+            // host rolled back (the reference engine's case, simulator seed 387): refused, and the
+            // resynced scene stands until the host resyncs again.
+            Ok(Apply(1, Create("a")));
+            Ok(Send("commit", "\"tid\":1"));
+            var r = Ok(Apply(2, "{\"op\":\"rename_object\",\"args\":{\"id\":\"a\",\"name\":\"New\"}}"));
+            var snap = Ok(Send("snapshot", ""));
+            Ok(Send("resync", "\"objects\":" + Json.Write(snap["objects"])));
+            var resynced = scene.Dump();
+            var reply = Send("rollback", "\"tid\":2,\"undo_token\":" + Json.Write(r["undo_token"]));
+            Assert.Equal("undo-token-lost", Code(reply), "rollback after a resync");
+            Assert.Equal(resynced, scene.Dump(), "the resynced scene stands");
+            Assert.Equal(0, adapter.PendingCount, "nothing applied before the resync is pending");
+        }
+
+        [Test]
         public void StaleNativeUndoFallsBackToRecordedState()
         {
             scene.NativeUndo = true;
