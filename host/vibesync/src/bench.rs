@@ -455,12 +455,6 @@ impl Drop for Proc {
     }
 }
 
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -489,7 +483,7 @@ fn one_run(
 ) -> anyhow::Result<LoadResult> {
     std::fs::create_dir_all(dir)?;
     let state = dir.join("state");
-    let port = free_udp_port()?;
+    let port = crate::ports::free_loopback_udp_port()?;
     let blender_kind = if args.blender_engine.is_some() {
         EngineKind::Blender
     } else {

@@ -76,16 +76,10 @@ fn step(title: &str) {
     println!("\n\x1b[1m== {title}\x1b[0m");
 }
 
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 async fn demo(dir: &Path) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let state = dir.join("state");
-    let port = free_udp_port()?;
+    let port = crate::ports::free_loopback_udp_port()?;
     let config_path = dir.join("vibesync.toml");
     std::fs::write(
         &config_path,

@@ -18,4 +18,5 @@ pub mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod orchestrator;
+pub mod ports;
 pub mod serve;

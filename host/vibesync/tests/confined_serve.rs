@@ -17,11 +17,7 @@ fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
 fn serve_is_confined_on_every_thread() {
     let exe = env!("CARGO_BIN_EXE_vibesync");
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = vibesync::ports::free_loopback_udp_port().unwrap();
     let config = dir.path().join("vibesync.toml");
     std::fs::write(
         &config,

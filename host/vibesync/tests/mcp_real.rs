@@ -12,11 +12,7 @@ use serde_json::Value;
 
 /// A fresh project with two paired reference engines; returns its config.
 fn project(dir: &std::path::Path) -> std::path::PathBuf {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = vibesync::ports::free_loopback_udp_port().unwrap();
     let config = dir.join("vibesync.toml");
     std::fs::write(
         &config,

@@ -109,11 +109,7 @@ fn team_policy_swaps_while_serving_and_the_next_intent_sees_it() {
     assert!(o.status.success(), "{}", both(&o));
 
     let state = project.join("state");
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = vibesync::ports::free_loopback_udp_port().unwrap();
     let config = project.join("vibesync.toml");
     std::fs::write(
         &config,

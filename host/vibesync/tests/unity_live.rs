@@ -274,11 +274,7 @@ async fn live(dir: &Path) {
 
     // Pair and serve.
     let state = dir.join("state");
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = vibesync::ports::free_loopback_udp_port().unwrap();
     let config = dir.join("vibesync.toml");
     std::fs::write(
         &config,
