@@ -841,12 +841,13 @@ impl Runtime {
     ) -> PolicyRun {
         let start = Instant::now();
         let (mut store, instance) = self.fresh_instance(policy, tid);
-        let run = self.call(&mut store, instance, policy, tid, (intent, context, config));
+        let mut run = self.call(&mut store, instance, policy, tid, (intent, context, config));
         match &self.inner.preparer {
             Some(p) => p.retire(store),
             None => drop(store),
         }
-        run.finish(start)
+        run.duration_ns = start.elapsed().as_nanos() as u64;
+        run
     }
 
     /// Evaluate `policies` in order on one op, stopping after the first
@@ -854,10 +855,11 @@ impl Runtime {
     /// gets a fresh instance in one store that the evaluation owns, rearmed
     /// with full budgets and new data before each policy (see
     /// [`StoreFactory::rearm`]); making and dropping one store instead of
-    /// one per policy is a tenth of the fixed cost of a transform. Policies
-    /// still share nothing: each instance is new and has its own memory,
-    /// tables and resource handles, none of them imports another, and a
-    /// fault in one leaves the next one's instance untouched.
+    /// one per policy saved ~5 % of a transform (`docs/PERFORMANCE.md`,
+    /// round 7). Policies still share nothing: each instance is new and has
+    /// its own memory, tables and resource handles, none imports another,
+    /// and a fault ends the evaluation (it is a deny), so no policy runs in
+    /// a store after a trap.
     pub(crate) fn evaluate_in_order<'p>(
         &self,
         policies: impl IntoIterator<Item = (&'p Policy, &'p [wit::Leaf])>,
@@ -881,8 +883,9 @@ impl Runtime {
                     None => shared.insert(self.store(ids, tid)),
                 };
                 let instance = policy.shelf.pre.instantiate(&mut *store);
-                let run = self.call(store, instance, policy, tid, (intent, context, config));
-                run.finish(start)
+                let mut run = self.call(store, instance, policy, tid, (intent, context, config));
+                run.duration_ns = start.elapsed().as_nanos() as u64;
+                run
             };
             let deny = run.verdict.is_deny();
             runs.push(run);
@@ -893,7 +896,8 @@ impl Runtime {
         runs
     }
 
-    /// Call `evaluate` on a fresh instance and judge what came back.
+    /// Call `evaluate` on a fresh instance and judge what came back. The
+    /// caller times the run (`duration_ns` is left 0 here).
     fn call(
         &self,
         store: &mut Store<StoreData>,
@@ -901,7 +905,7 @@ impl Runtime {
         policy: &Policy,
         tid: u64,
         (intent, context, config): (&wit::Intent, &wit::Context, &[wit::Leaf]),
-    ) -> Called {
+    ) -> PolicyRun {
         let result = instance.and_then(|instance| {
             policy
                 .shelf
@@ -929,38 +933,14 @@ impl Runtime {
                 (t::Verdict::Deny(vec![finding]), Some(kind))
             }
         };
-        Called {
+        PolicyRun {
             policy: policy.name.clone(),
             module_sha256: policy.hash.clone(),
             verdict,
+            duration_ns: 0,
             fuel_used: self.inner.budgets.fuel - store.get_fuel().unwrap_or(0),
             fault,
             logs_dropped: store.data().log.dropped,
-        }
-    }
-}
-
-/// A [`PolicyRun`] but for its duration, which ends after the store is
-/// disposed of.
-struct Called {
-    policy: String,
-    module_sha256: Sha256,
-    verdict: t::Verdict,
-    fuel_used: u64,
-    fault: Option<fault::FaultKind>,
-    logs_dropped: u32,
-}
-
-impl Called {
-    fn finish(self, start: Instant) -> PolicyRun {
-        PolicyRun {
-            policy: self.policy,
-            module_sha256: self.module_sha256,
-            verdict: self.verdict,
-            duration_ns: start.elapsed().as_nanos() as u64,
-            fuel_used: self.fuel_used,
-            fault: self.fault,
-            logs_dropped: self.logs_dropped,
         }
     }
 }

@@ -54,6 +54,15 @@ impl Engine {
         stdin.flush().await?;
         Ok(())
     }
+
+    /// [`Engine::control`], then wait until the engine has acted on it:
+    /// control lines are handled in order, so the answer to a `status` after
+    /// it proves it (else an intent sent right away can get there first).
+    async fn control_applied(&mut self, line: &str) -> anyhow::Result<()> {
+        self.control(line).await?;
+        self.control("status").await?;
+        self.wait_line("STATUS").await.map(drop)
+    }
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -208,7 +217,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     print_refusal(&out)?;
 
     step("an engine that lies about its state: the change is rolled back on both engines");
-    unity.control("wrong-hash on").await?;
+    unity.control_applied("wrong-hash on").await?;
     let out = call(&client, "submit_intent", json!({
         "ops": [{"op": "set_transform", "args": {"id": "cube", "translation": [3.0, 0.5, -2.0]}}],
         "rationale": "slide the cube to the right end of the table",

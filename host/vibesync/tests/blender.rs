@@ -415,6 +415,8 @@ async fn blender_adapter_end_to_end() {
     // A lying peer: the transaction rolls back on Blender too, exactly.
     let before = dump(&mut blender).await;
     unity.control("wrong-hash on").await;
+    unity.control("status").await;
+    unity.wait_line("STATUS").await; // control lines are handled in order
     let (tid, phase) = cl
         .intent(
             json!([{"op": "set_transform", "args": {"id": "cube", "translation": [5.0, 1.0, 1.0], "rotation": [0.5, 0.5, 0.5, 0.5]}},

@@ -380,6 +380,7 @@ async fn live(dir: &Path) {
     // 2. rollback: the reference engine lies about its hash, so the host
     //    rolls the transaction back on both engines, the Unity core included.
     blender.control("wrong-hash on").await;
+    sdk_status(&mut blender).await; // control lines are handled in order
     let out = submit(
         &client,
         json!([{"op": "set_transform", "args": {"id": "cube", "translation": [3.0, 0.5, -2.0]}}]),

@@ -200,11 +200,7 @@ async fn outbox(
         while let Ok(more) = rx.try_recv() {
             batch.extend(more);
         }
-        if hold_notices
-            && !closing
-            && !batch.is_empty()
-            && batch.iter().all(|o| o.to_input.is_none())
-        {
+        if hold_notices && !batch.is_empty() && batch.iter().all(|o| o.to_input.is_none()) {
             if held.is_empty() {
                 held_until = tokio::time::Instant::now() + NOTICE_HOLD;
             }

@@ -44,6 +44,14 @@ class Engine:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
+    def control_applied(self, line):
+        """`control`, then wait until the engine has acted on it: control lines
+        are handled in order, so the answer to a `status` after it proves it
+        (otherwise an intent submitted right away can reach the engine first)."""
+        self.control(line)
+        self.control("status")
+        self.wait_line("STATUS")
+
     def wait_line(self, prefix, timeout=20.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -133,7 +141,7 @@ async def main_scenario(session, engines, out):
     # on both engines.
     version = await version_of(session)
     before = (await session.call_tool("read_scene", {})).structuredContent
-    unity.control("wrong-hash on")
+    unity.control_applied("wrong-hash on")
     lied = await session.call_tool(
         "set_transform", {"id": "cube", "translation": [3.0, 0.5, -2.0], "rationale": "slide the cube to the end of the table",
                           "scene_version": version})
