@@ -232,7 +232,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     );
     let phase = wait_final(&client, tid).await?;
     println!("tid {tid} -> {phase}: {}", why(&client, tid).await?);
-    unity.control("wrong-hash off").await?;
+    unity.control_applied("wrong-hash off").await?;
 
     step("a hung engine trips PANIC; nothing is mutated until an operator resumes");
     let hung_at = Instant::now();

@@ -69,6 +69,15 @@ impl Proc {
             .expect("write control line");
         stdin.flush().await.expect("flush");
     }
+
+    /// `control` a reference engine, then wait until it has acted on the
+    /// line: control lines are handled in order, so its answer to a `status`
+    /// after it proves it (else an intent sent right away can get there first).
+    async fn control_applied(&mut self, line: &str) {
+        self.control(line).await;
+        self.control("status").await;
+        self.wait_line("STATUS").await;
+    }
 }
 
 struct Cluster {
@@ -414,9 +423,7 @@ async fn blender_adapter_end_to_end() {
 
     // A lying peer: the transaction rolls back on Blender too, exactly.
     let before = dump(&mut blender).await;
-    unity.control("wrong-hash on").await;
-    unity.control("status").await;
-    unity.wait_line("STATUS").await; // control lines are handled in order
+    unity.control_applied("wrong-hash on").await;
     let (tid, phase) = cl
         .intent(
             json!([{"op": "set_transform", "args": {"id": "cube", "translation": [5.0, 1.0, 1.0], "rotation": [0.5, 0.5, 0.5, 0.5]}},
@@ -429,9 +436,7 @@ async fn blender_adapter_end_to_end() {
             "a change the unity engine will misreport",
         )
         .await;
-    unity.control("wrong-hash off").await;
-    unity.control("status").await;
-    unity.wait_line("STATUS").await; // control lines are handled in order
+    unity.control_applied("wrong-hash off").await;
     assert_eq!(phase, "rolled_back", "tid {tid}");
     let after = dump(&mut blender).await;
     assert_eq!(

@@ -391,6 +391,7 @@ async fn live(dir: &Path) {
     let (phase, t) = wait_final(&client, tid).await;
     assert_eq!(phase, "rolled_back", "{t}");
     blender.control("wrong-hash off").await;
+    sdk_status(&mut blender).await; // control lines are handled in order
     handled(&unity, "rollback").await;
     // The canonical scene is the pre-transaction one: Unity's hash matching it proves its rollback.
     all_match(&client).await;

@@ -147,7 +147,7 @@ async def main_scenario(session, engines, out):
                           "scene_version": version})
     out["lie"] = record(lied)
     out["lie_final"] = await final(session, lied.structuredContent["tid"])
-    unity.control("wrong-hash off")
+    unity.control_applied("wrong-hash off")
     out["scene_before_lie"] = before
     out["scene_after_lie"] = (await session.call_tool("read_scene", {})).structuredContent
     # Undo runs after the author's answer: wait until both engines read back
