@@ -44,10 +44,13 @@ const WATCHED: &[&str] = &[
     "sdk",
     "firewall/src",
     "firewall/Cargo.toml",
+    "firewall/build.rs",
     "nan-audit/src",
     "nan-audit/Cargo.toml",
+    "nan-audit/build.rs",
     "validation/src",
     "validation/Cargo.toml",
+    "validation/build.rs",
 ];
 
 fn main() {
