@@ -11,7 +11,9 @@
 //! [`Chain`] encodes records and advances the chain; [`scan`] walks a
 //! segment and tells an incomplete tail (a crash during a write: cut it) from
 //! corruption (anything wrong followed by more valid data, or a valid frame
-//! that breaks the chain: refuse it). See `docs/wal.md` for why.
+//! that breaks the chain: refuse it). Zeros from some offset to the end of
+//! a segment are the writer's reserve (`crate::log`): the records end
+//! there. See `docs/wal.md` for why.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -253,7 +255,8 @@ pub fn decode_body(body: &[u8], offset: u64) -> Result<Entry, Fault> {
 /// How a segment ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SegmentEnd {
-    /// Every byte belongs to a valid record.
+    /// Every byte belongs to a valid record, or to the zeros the writer
+    /// reserved after the last one.
     Clean,
     /// The bytes from `fault.offset()` on are an incomplete or unchecksummed
     /// final write with nothing valid after it; recovery cuts them.
@@ -264,7 +267,8 @@ pub enum SegmentEnd {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scanned {
     pub end: SegmentEnd,
-    /// Bytes of valid records (where a writer may append).
+    /// Bytes of valid records (where a writer may append); any zeros the
+    /// writer reserved follow them.
     pub valid_len: u64,
     pub records: u64,
 }
@@ -288,6 +292,11 @@ pub fn scan(
     while pos < buf.len() {
         let body = match frame_at(buf, pos) {
             Ok(body) => body,
+            Err(_) if buf[pos..].iter().all(|&b| b == 0) => {
+                // The writer's reserve (see `crate::log`): written zeros
+                // after the last record, where the next one will go.
+                break;
+            }
             Err(fault) => {
                 if !may_be_torn || valid_frame_from(buf, pos + 1).is_some() {
                     return Err(fault);
@@ -363,6 +372,34 @@ mod tests {
         let mut chain = Some(Chain::GENESIS);
         let s = scan(buf, &mut chain, torn_ok, |e| seen.push(e))?;
         Ok((s, seen))
+    }
+
+    #[test]
+    fn zeros_to_the_end_are_the_reserve_in_any_segment() {
+        let (mut buf, _, _) = log(5);
+        let records = buf.len() as u64;
+        buf.resize(buf.len() + 4096, 0);
+        for last in [false, true] {
+            let (s, seen) = scan_all(&buf, last).unwrap();
+            assert_eq!(
+                (s.end, s.valid_len, seen.len()),
+                (SegmentEnd::Clean, records, 5)
+            );
+        }
+        // Anything non-zero after the zeros: a torn tail in the last
+        // segment, corruption in a sealed one.
+        let n = buf.len();
+        buf[n - 1] = 1;
+        let (s, _) = scan_all(&buf, true).unwrap();
+        assert!(
+            matches!(s.end, SegmentEnd::TornTail { bytes: 4096, .. }),
+            "{s:?}"
+        );
+        assert_eq!(s.valid_len, records);
+        assert!(scan_all(&buf, false).is_err());
+        // Only zeros, no record yet: an empty segment.
+        let (s, seen) = scan_all(&[0; 100], false).unwrap();
+        assert_eq!((s.end, s.valid_len, seen.len()), (SegmentEnd::Clean, 0, 0));
     }
 
     #[test]

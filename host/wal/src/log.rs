@@ -5,10 +5,18 @@
 //! A segment is `<dir>/<first seq, 20 digits>.wal`. Segments are created
 //! with `create_new` (never overwritten) and only ever appended to; the only
 //! destructive operation is recovery cutting a torn tail of the last one.
+//!
+//! The writer keeps space *reserved* ahead of the records: it extends the
+//! file with `fallocate` [`RESERVE_STEP`] at a time (allocated blocks that
+//! read as zeros; made durable by the same `fdatasync` as the records that
+//! needed them). A record then goes into blocks the file already has, so
+//! most group commits' `fdatasync` need not journal a new file size
+//! (`docs/PERFORMANCE.md`, WAL). [`codec::scan`] reads an all-zero
+//! remainder of a segment as that reserve, not as a torn tail.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::codec::{self, Chain, EncodeError, Entry, Fault, SegmentEnd};
@@ -67,6 +75,9 @@ impl Default for WalOptions {
         }
     }
 }
+
+/// Bytes the writer reserves ahead of the records at a time.
+pub const RESERVE_STEP: u64 = 1 << 20;
 
 /// Proof that a record is on stable storage (written and `fdatasync`ed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,6 +315,8 @@ pub struct Wal {
     file: File,
     seg_path: PathBuf,
     seg_len: u64,
+    /// Length of the segment file: `seg_len` bytes of records, then zeros.
+    reserved: u64,
     chain: Chain,
     buf: Vec<u8>,
     poisoned: Option<String>,
@@ -397,7 +410,7 @@ impl Wal {
                 let p = segment_path(dir, 0);
                 File::options()
                     .create_new(true)
-                    .append(true)
+                    .write(true)
                     .open(&p)
                     .map_err(io("create segment", &p))?;
                 sync_dir(dir)?;
@@ -405,9 +418,14 @@ impl Wal {
             }
         };
         let file = OpenOptions::new()
-            .append(true)
+            .write(true)
             .open(&seg_path)
             .map_err(io("open segment", &seg_path))?;
+        let reserved = file
+            .metadata()
+            .map_err(io("stat segment", &seg_path))?
+            .len()
+            .max(seg_len);
         let recovered = Recovered {
             replay,
             start: replay_start,
@@ -421,6 +439,7 @@ impl Wal {
             file,
             seg_path,
             seg_len,
+            reserved,
             chain,
             buf: Vec::new(),
             poisoned: None,
@@ -498,34 +517,65 @@ impl Wal {
         let buf = std::mem::take(&mut self.buf);
         let mut from = 0;
         for &(at, seq) in cuts {
-            self.file
-                .write_all(&buf[from..at])
-                .map_err(io("write", &self.seg_path))?;
-            self.seg_len += (at - from) as u64;
-            self.file
-                .sync_data()
-                .map_err(io("fdatasync", &self.seg_path))?;
+            self.write_records(&buf[from..at])?;
             let path = segment_path(&self.dir, seq);
             let file = File::options()
                 .create_new(true)
-                .append(true)
+                .write(true)
                 .open(&path)
                 .map_err(io("create segment", &path))?;
             sync_dir(&self.dir)?;
             self.file = file;
             self.seg_path = path;
             self.seg_len = 0;
+            self.reserved = 0;
             from = at;
         }
-        self.file
-            .write_all(&buf[from..])
-            .map_err(io("write", &self.seg_path))?;
-        self.seg_len += (buf.len() - from) as u64;
-        self.file
-            .sync_data()
-            .map_err(io("fdatasync", &self.seg_path))?;
+        self.write_records(&buf[from..])?;
         self.buf = buf;
         Ok(())
+    }
+
+    /// Write `bytes` after the segment's records, reserving more space
+    /// first if they do not fit, and make both durable with one
+    /// `fdatasync`.
+    fn write_records(&mut self, bytes: &[u8]) -> Result<(), WalError> {
+        let end = self.seg_len + bytes.len() as u64;
+        if end > self.reserved {
+            // Never far past the size where the segment rotates.
+            let target = end
+                .next_multiple_of(RESERVE_STEP)
+                .min(self.opts.segment_bytes.max(end));
+            reserve(&self.file, self.reserved, target).map_err(io("reserve", &self.seg_path))?;
+            self.reserved = target;
+        }
+        self.file
+            .write_all_at(bytes, self.seg_len)
+            .map_err(io("write", &self.seg_path))?;
+        self.seg_len = end;
+        self.file
+            .sync_data()
+            .map_err(io("fdatasync", &self.seg_path))
+    }
+}
+
+/// Extend `file` from `from` to `to` bytes with allocated space that reads
+/// as zeros. Where the file system cannot (`EOPNOTSUPP`), the file is left
+/// as it is: records are then appended as before, each `fdatasync` also
+/// committing the new size.
+fn reserve(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(off), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    };
+    // SAFETY: a plain syscall on a descriptor this `File` owns.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, off, len) };
+    match rc {
+        0 => Ok(()),
+        _ => match std::io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(()),
+            e => Err(e),
+        },
     }
 }
 

@@ -160,23 +160,62 @@ fn a_torn_tail_is_cut_and_never_a_complete_record() {
     let dir = tempfile::tempdir().unwrap();
     write_log(dir.path(), 5, WalOptions::default());
     let (_, path) = segments(dir.path()).unwrap().pop().unwrap();
-    let good = fs::read(&path).unwrap();
-    // Append half of a copy of the last frame: a write cut short by a crash.
-    let mut torn = good.clone();
-    torn.extend_from_slice(&good[good.len() - 30..good.len() - 10]);
+    let file = fs::read(&path).unwrap();
+    let valid = verify(dir.path()).unwrap().segments[0].bytes as usize;
+    let good = &file[..valid];
+    // Half of a copy of the last frame written into the reserve: a write
+    // cut short by a crash.
+    let mut torn = file.clone();
+    torn[valid..valid + 20].copy_from_slice(&good[valid - 30..valid - 10]);
     fs::write(&path, &torn).unwrap();
     let report = verify(dir.path()).unwrap();
     assert!(report.is_intact());
     let t = report.torn_tail.unwrap();
-    assert_eq!((t.offset, t.bytes), (good.len() as u64, 20));
+    assert_eq!(
+        (t.offset, t.bytes),
+        (valid as u64, (file.len() - valid) as u64)
+    );
     let (_, rec) = Wal::open(dir.path(), WalOptions::default()).unwrap();
-    assert_eq!(rec.torn_tail.unwrap().offset, good.len() as u64);
+    assert_eq!(rec.torn_tail.unwrap().offset, valid as u64);
     assert_eq!(
         fs::read(&path).unwrap(),
         good,
-        "exactly the torn bytes were cut"
+        "the torn bytes (and the reserve behind them) were cut, nothing before"
     );
     assert_eq!(rec.replay.scene_version, 5);
+}
+
+/// The writer keeps written zeros ahead of its records (so that an
+/// `fdatasync` need not commit a new file size); they are neither a torn
+/// tail nor corruption, in the last segment or a sealed one, and appends
+/// after a restart go where the records end.
+#[test]
+fn the_reserved_zeros_after_the_records_are_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 40, small());
+    let report = verify(dir.path()).unwrap();
+    assert!(
+        report.is_intact() && report.torn_tail.is_none(),
+        "{report:?}"
+    );
+    let segs = segments(dir.path()).unwrap();
+    assert!(segs.len() > 2);
+    let mut reserved = 0;
+    for (seg, (_, path)) in report.segments.iter().zip(&segs) {
+        let file = fs::read(path).unwrap();
+        assert!(file[seg.bytes as usize..].iter().all(|&b| b == 0));
+        reserved += file.len() as u64 - seg.bytes;
+    }
+    assert!(reserved > 0, "the writer reserves zeros after its records");
+    let records = report.records;
+    let (mut wal, rec) = Wal::open(dir.path(), small()).unwrap();
+    assert!(rec.torn_tail.is_none());
+    wal.append(1, &intent(999, vec![create("after-restart")]))
+        .unwrap();
+    drop(wal);
+    let after = verify(dir.path()).unwrap();
+    assert!(after.is_intact() && after.torn_tail.is_none(), "{after:?}");
+    assert_eq!(after.records, records + 1);
 }
 
 #[test]
@@ -217,7 +256,7 @@ fn a_truncated_sealed_segment_is_corruption_not_a_torn_tail() {
     write_log(dir.path(), 40, small());
     let segs = segments(dir.path()).unwrap();
     let (_, mid) = &segs[1];
-    let len = fs::metadata(mid).unwrap().len();
+    let len = verify(dir.path()).unwrap().segments[1].bytes;
     let f = fs::OpenOptions::new().write(true).open(mid).unwrap();
     f.set_len(len - 5).unwrap();
     let report = verify(dir.path()).unwrap();
