@@ -293,8 +293,8 @@ pub fn scan(
         let body = match frame_at(buf, pos) {
             Ok(body) => body,
             Err(_) if buf[pos..].iter().all(|&b| b == 0) => {
-                // The writer's reserve (see `crate::log`): written zeros
-                // after the last record, where the next one will go.
+                // The writer's reserve (see `crate::log`): space after the
+                // last record that reads as zeros, where the next one goes.
                 break;
             }
             Err(fault) => {

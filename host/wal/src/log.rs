@@ -315,7 +315,8 @@ pub struct Wal {
     file: File,
     seg_path: PathBuf,
     seg_len: u64,
-    /// Length of the segment file: `seg_len` bytes of records, then zeros.
+    /// How far the segment is reserved: `seg_len` bytes of records, then
+    /// space that reads as zeros (see [`reserve`]).
     reserved: u64,
     chain: Chain,
     buf: Vec<u8>,
