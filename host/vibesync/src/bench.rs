@@ -92,6 +92,10 @@ pub struct LoadArgs {
     /// comparison), not with the next command to that engine.
     #[arg(long)]
     pub commit_notices_alone: bool,
+    /// The serve's tokio worker threads (`serve --worker-threads`; for
+    /// comparison with its default of one).
+    #[arg(long, value_name = "N")]
+    pub worker_threads: Option<u16>,
     /// Also print every run's JSON.
     #[arg(long)]
     pub json: bool,
@@ -563,6 +567,9 @@ fn serve_and_load(
     }
     if args.single_command_frames {
         serve.arg("--single-command-frames");
+    }
+    if let Some(n) = args.worker_threads {
+        serve.arg("--worker-threads").arg(n.to_string());
     }
     if args.commit_notices_alone {
         serve.arg("--commit-notices-alone");

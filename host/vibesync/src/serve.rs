@@ -99,6 +99,15 @@ pub struct ServeArgs {
     /// of waiting (up to 5 ms) to ride with the next command to the engine.
     #[arg(long, hide = true)]
     pub commit_notices_alone: bool,
+    /// Tokio worker threads (MCP, ctl, the core's task, the QUIC link).
+    /// The core is one task, and the WAL writer and the policy epoch ticker
+    /// have threads of their own, so one is the default: on a 2-core
+    /// machine shared with the engines a second worker measured 0.85× the
+    /// committed intents per second, through cross-thread wake-ups
+    /// (`docs/PERFORMANCE.md`, Load). Long policy evaluations still leave
+    /// the worker (`block_in_place`).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: u16,
     /// Bench only: measured seconds of the load.
     #[arg(long, hide = true, default_value_t = 10)]
     pub bench_seconds: u64,
@@ -134,7 +143,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !args.fake_core {
         confine(&config, &args)?;
     }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(args.worker_threads))
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let metrics = Metrics::new();
         let core = if args.fake_core {
