@@ -102,7 +102,7 @@ pub struct ServeArgs {
     /// Tokio worker threads (MCP, ctl, the core's task, the QUIC link).
     /// The core is one task, and the WAL writer and the policy epoch ticker
     /// have threads of their own, so one is the default: on a 2-core
-    /// machine shared with the engines a second worker measured 0.85× the
+    /// machine shared with the engines a second worker measured 0.87× the
     /// committed intents per second, through cross-thread wake-ups
     /// (`docs/PERFORMANCE.md`, Load). Long policy evaluations still leave
     /// the worker (`block_in_place`).
