@@ -316,7 +316,8 @@ pub struct Wal {
     seg_path: PathBuf,
     seg_len: u64,
     /// How far the segment is reserved: `seg_len` bytes of records, then
-    /// space that reads as zeros (see [`reserve`]).
+    /// space that reads as zeros (see [`reserve`]; where the file system
+    /// cannot reserve, the file just ends at `seg_len`).
     reserved: u64,
     chain: Chain,
     buf: Vec<u8>,
