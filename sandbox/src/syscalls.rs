@@ -288,7 +288,7 @@ fn groups() -> Vec<Group> {
                         SYS_pwrite64, SYS_lseek, SYS_close, SYS_fstat, SYS_newfstatat, SYS_statx,
                         SYS_fsync, SYS_fdatasync, SYS_renameat, SYS_renameat2, SYS_unlinkat,
                         SYS_mkdirat, SYS_getdents64, SYS_readlinkat, SYS_fcntl, SYS_flock,
-                        SYS_ftruncate, SYS_fallocate, SYS_faccessat, SYS_faccessat2, SYS_getcwd,
+                        SYS_ftruncate, SYS_faccessat, SYS_faccessat2, SYS_getcwd,
                         SYS_dup, SYS_dup3, SYS_fchmod, SYS_ioctl, SYS_inotify_init1, SYS_inotify_add_watch,
                         SYS_inotify_rm_watch, SYS_statfs, SYS_fstatfs] },
         Group { name: "process queries", verdict: Allow,

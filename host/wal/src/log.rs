@@ -7,12 +7,12 @@
 //! destructive operation is recovery cutting a torn tail of the last one.
 //!
 //! The writer keeps space *reserved* ahead of the records: it extends the
-//! file with `fallocate` [`RESERVE_STEP`] at a time (allocated blocks that
-//! read as zeros; made durable by the same `fdatasync` as the records that
-//! needed them). A record then goes into blocks the file already has, so
-//! most group commits' `fdatasync` need not journal a new file size
-//! (`docs/PERFORMANCE.md`, WAL). [`codec::scan`] reads an all-zero
-//! remainder of a segment as that reserve, not as a torn tail.
+//! file with written zeros, [`RESERVE_STEP`] at a time, made durable by the
+//! same `fdatasync` as the records that needed them. A record then
+//! overwrites blocks the file already has, written and with their final
+//! size, so most group commits' `fdatasync` is one data write and no inode
+//! write (`docs/wal.md`). [`codec::scan`] reads an all-zero remainder of a
+//! segment as that reserve, not as a torn tail.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -76,8 +76,10 @@ impl Default for WalOptions {
     }
 }
 
-/// Bytes the writer reserves ahead of the records at a time.
-pub const RESERVE_STEP: u64 = 1 << 20;
+/// Bytes of zeros the writer reserves ahead of the records at a time:
+/// one group commit in ~30 writes them (and the new file size) besides its
+/// records; small enough that it costs that commit tens of µs, not ms.
+pub const RESERVE_STEP: u64 = 64 << 10;
 
 /// Proof that a record is on stable storage (written and `fdatasync`ed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,8 +318,7 @@ pub struct Wal {
     seg_path: PathBuf,
     seg_len: u64,
     /// How far the segment is reserved: `seg_len` bytes of records, then
-    /// space that reads as zeros (see [`reserve`]; where the file system
-    /// cannot reserve, the file just ends at `seg_len`).
+    /// written zeros up to here (the file's size).
     reserved: u64,
     chain: Chain,
     buf: Vec<u8>,
@@ -538,7 +539,7 @@ impl Wal {
         Ok(())
     }
 
-    /// Write `bytes` after the segment's records, reserving more space
+    /// Write `bytes` after the segment's records, reserving more zeros
     /// first if they do not fit, and make both durable with one
     /// `fdatasync`.
     fn write_records(&mut self, bytes: &[u8]) -> Result<(), WalError> {
@@ -548,7 +549,11 @@ impl Wal {
             let target = end
                 .next_multiple_of(RESERVE_STEP)
                 .min(self.opts.segment_bytes.max(end));
-            reserve(&self.file, self.reserved, target).map_err(io("reserve", &self.seg_path))?;
+            // Zeros only where the records will not go: they cover the rest.
+            let zeros = vec![0; (target - end) as usize];
+            self.file
+                .write_all_at(&zeros, end)
+                .map_err(io("reserve", &self.seg_path))?;
             self.reserved = target;
         }
         self.file
@@ -558,26 +563,6 @@ impl Wal {
         self.file
             .sync_data()
             .map_err(io("fdatasync", &self.seg_path))
-    }
-}
-
-/// Extend `file` from `from` to `to` bytes with allocated space that reads
-/// as zeros. Where the file system cannot (`EOPNOTSUPP`), the file is left
-/// as it is: records are then appended as before, each `fdatasync` also
-/// committing the new size.
-fn reserve(file: &File, from: u64, to: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let (Ok(off), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
-        return Err(std::io::ErrorKind::InvalidInput.into());
-    };
-    // SAFETY: a plain syscall on a descriptor this `File` owns.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, off, len) };
-    match rc {
-        0 => Ok(()),
-        _ => match std::io::Error::last_os_error() {
-            e if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(()),
-            e => Err(e),
-        },
     }
 }
 

@@ -185,8 +185,8 @@ fn a_torn_tail_is_cut_and_never_a_complete_record() {
     assert_eq!(rec.replay.scene_version, 5);
 }
 
-/// The writer reserves space that reads as zeros ahead of its records (so
-/// that an `fdatasync` need not commit a new file size); it is neither a torn
+/// The writer reserves written zeros ahead of its records (so that an
+/// `fdatasync` is a data write, without an inode write); they are neither a torn
 /// tail nor corruption, in the last segment or a sealed one, and appends
 /// after a restart go where the records end.
 #[test]
