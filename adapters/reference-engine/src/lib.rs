@@ -172,6 +172,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if args.crash_after.is_some_and(|n| commands >= n) {
                 std::process::abort();
             }
+            if args.reply_burst_ms == 0 && delay.is_zero() {
+                // What is already waiting (a batch frame's commands arrive
+                // together) is handled in order and answered back to back,
+                // so the network thread wakes once for the replies, not
+                // once per reply.
+                let mut replies = vec![engine.handle(c)];
+                for c in session.poll_many(usize::MAX) {
+                    commands += 1;
+                    if args.crash_after.is_some_and(|n| commands >= n) {
+                        std::process::abort();
+                    }
+                    replies.push(engine.handle(c));
+                }
+                for r in replies {
+                    session.reply(r)?;
+                }
+                continue;
+            }
             if args.reply_burst_ms == 0 {
                 handle(&session, &mut engine, c, delay)?;
                 continue;
