@@ -297,7 +297,8 @@ async fn final_phase(core: &CoreHandle, tid: u64) -> anyhow::Result<Phase> {
             return Ok(p.phase);
         }
     }
-    // Already final when subscribed (or the stream ended): read the record.
+    // The stream ended before a final phase (the core stopped following
+    // it): read the record.
     let t = core.get_transaction(Caller::Agent, tid).await?;
     if !t.is_final {
         bail!("tid {tid}: progress stream ended in phase {:?}", t.phase);

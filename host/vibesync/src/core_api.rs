@@ -759,7 +759,8 @@ pub enum CoreCall {
         reply: Reply<Vec<VerificationView>>,
     },
     /// Progress of one transaction until it is final. The receiver ends
-    /// after the final phase.
+    /// after the final phase; a transaction already final when subscribed
+    /// gets that one event.
     Subscribe {
         tid: u64,
         reply: Reply<mpsc::Receiver<TxProgress>>,

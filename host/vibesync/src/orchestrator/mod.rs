@@ -657,6 +657,8 @@ impl Core {
                         let _ = reply.send(Err(not_found_tid(tid)));
                     }
                     Some(t) if t.is_final => {
+                        // Already final: the one event left is the last.
+                        let _ = tx.try_send(progress_of(t));
                         let _ = reply.send(Ok(rx));
                     }
                     Some(_) => {
@@ -1014,17 +1016,7 @@ impl Core {
         let Some(view) = self.views.transaction(tid) else {
             return;
         };
-        let msg = TxProgress {
-            tid,
-            phase: view.phase,
-            progress: view.phases.len() as f64,
-            total: None,
-            message: view
-                .phases
-                .last()
-                .and_then(|p| p.detail.clone())
-                .unwrap_or_else(|| format!("{:?}", view.phase)),
-        };
+        let msg = progress_of(view);
         subs.retain(|s| s.try_send(msg.clone()).is_ok());
         if view.is_final {
             self.subscribers.remove(&tid);
@@ -1289,6 +1281,21 @@ impl Core {
                 rules: p.info().rules.iter().map(|r| r.id.clone()).collect(),
             })
             .collect()
+    }
+}
+
+/// A transaction's progress as its subscribers see it.
+fn progress_of(view: &crate::core_api::TransactionView) -> TxProgress {
+    TxProgress {
+        tid: view.tid,
+        phase: view.phase,
+        progress: view.phases.len() as f64,
+        total: None,
+        message: view
+            .phases
+            .last()
+            .and_then(|p| p.detail.clone())
+            .unwrap_or_else(|| format!("{:?}", view.phase)),
     }
 }
 
