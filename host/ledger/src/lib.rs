@@ -13,5 +13,5 @@ pub mod sequencer;
 
 pub use sequencer::{
     Answer, Config, Decision, Effect, Input, Sequencer, SequencerError, StaleRule, Step,
-    Submission, footprint,
+    Submission, footprint, settle_provisional_answers,
 };

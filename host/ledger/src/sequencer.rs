@@ -176,7 +176,9 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Answer {
     /// Every engine applied it; verification follows. `scene_version` is the
-    /// version it will have if it commits.
+    /// version it will have if it commits: the commit's own when it is
+    /// journaled with the answer ([`settle_provisional_answers`]), else a
+    /// prediction made at the last ack.
     Provisional {
         scene_version: u64,
     },
@@ -235,6 +237,39 @@ pub struct Step {
     pub effects: Vec<Effect>,
     /// For `Submit`: the tid the intent got (or, for a retry, had).
     pub tid: Option<Tid>,
+}
+
+/// Give provisional answers still waiting in `effects` the version their
+/// transaction's commit in `journal` got.
+///
+/// [`Answer::Provisional`] predicts the version at the last ack; when
+/// transactions commit out of tid order the prediction is off, and an author
+/// who passes it on as its next read (as the tools tell agents to) would be
+/// refused as stale. A shell that stages several steps into one group commit
+/// (the serve's core: an engine's ack and its read-back arrive together)
+/// calls this on everything staged with each step's records, so an answer
+/// that leaves with its commit names the committed version. Answers already
+/// given keep their prediction.
+pub fn settle_provisional_answers(effects: &mut [Effect], journal: &[Record]) {
+    for r in journal {
+        let Record::Commit {
+            tid, scene_version, ..
+        } = r
+        else {
+            continue;
+        };
+        for e in effects.iter_mut() {
+            if let Effect::Answer {
+                tid: t,
+                answer: Answer::Provisional { scene_version: v },
+                ..
+            } = e
+                && t == tid
+            {
+                *v = *scene_version;
+            }
+        }
+    }
 }
 
 /// A refused input (operator mistakes, messages about finished work).
@@ -1401,6 +1436,27 @@ impl Sequencer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_provisional_answer_staged_with_its_commit_names_the_committed_version() {
+        let answer = |tid, v| Effect::Answer {
+            tid,
+            author: "agent".into(),
+            answer: Answer::Provisional { scene_version: v },
+        };
+        let mut effects = vec![answer(3, 5), answer(4, 4)];
+        let journal = vec![
+            Record::Provisional { tid: 3 },
+            Record::Commit {
+                tid: 3,
+                scene_version: 4,
+                scene_hash: StateHash::default(),
+            },
+        ];
+        settle_provisional_answers(&mut effects, &journal);
+        // tid 3 committed first, to 4; tid 4's answer keeps its prediction.
+        assert_eq!(effects, vec![answer(3, 4), answer(4, 4)]);
+    }
 
     /// Seed 4787 of the cluster simulation: a resume outside PANIC
     /// resynced an engine to the scene read when the resume began, erasing

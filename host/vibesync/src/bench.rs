@@ -92,6 +92,10 @@ pub struct LoadArgs {
     /// comparison), not with the next command to that engine.
     #[arg(long)]
     pub commit_notices_alone: bool,
+    /// Every submitter reads the scene before each intent (the loop before;
+    /// for comparison) instead of passing the version the last answer gave.
+    #[arg(long)]
+    pub read_scene_each_intent: bool,
     /// The serve's tokio worker threads (`serve --worker-threads`; for
     /// comparison with its default of one).
     #[arg(long, value_name = "N")]
@@ -126,6 +130,10 @@ pub struct LoadOptions {
     pub submitters: usize,
     pub warmup: Duration,
     pub measure: Duration,
+    /// Read the scene before every intent (for comparison) instead of
+    /// passing the version the last answer gave, as the tools tell agents
+    /// to; a refused intent is always followed by a fresh read.
+    pub read_each_intent: bool,
 }
 
 /// Latency percentiles of one kind of event, in microseconds.
@@ -351,15 +359,20 @@ pub async fn load(
         })
     };
     let mut tasks = Vec::new();
+    let read_each_intent = opts.read_each_intent;
     for i in 0..opts.submitters {
         let core = core.clone();
         let samples = samples.clone();
         tasks.push(tokio::spawn(async move {
             let id = object_id(i);
             let mut k = 0u64;
+            let mut known = None;
             while Instant::now() < end {
                 k += 1;
-                let version = core.read_scene(Caller::Agent).await?.version;
+                let version = match known.filter(|_| !read_each_intent) {
+                    Some(v) => v,
+                    None => core.read_scene(Caller::Agent).await?.version,
+                };
                 let ops = vec![OpSpec {
                     op: "set_transform".into(),
                     args: json!({"id": id, "translation": [i as f64, (k % 1000) as f64 * 0.01, 0.0]}),
@@ -369,8 +382,16 @@ pub async fn load(
                 let answer = core.submit_intent(Caller::Agent, intent(ops, "nudge the load-test cube along y", version)).await;
                 let t_prov = t0.elapsed();
                 let (outcome, prov) = match answer {
-                    Ok(o) => (Ok(final_phase(&core, o.tid).await?), Some(t_prov)),
-                    Err(e) => (Err(e.rule.unwrap_or_else(|| e.code.as_str().to_owned())), None),
+                    Ok(o) => {
+                        let phase = final_phase(&core, o.tid).await?;
+                        // The version the answer named exists only if it committed.
+                        known = (phase == Phase::Committed).then_some(o.scene_version);
+                        (Ok(phase), Some(t_prov))
+                    }
+                    Err(e) => {
+                        known = None;
+                        (Err(e.rule.unwrap_or_else(|| e.code.as_str().to_owned())), None)
+                    }
                 };
                 let t_final = t0.elapsed();
                 if !measured {
@@ -574,6 +595,9 @@ fn serve_and_load(
     }
     if args.commit_notices_alone {
         serve.arg("--commit-notices-alone");
+    }
+    if args.read_scene_each_intent {
+        serve.arg("--bench-read-each-intent");
     }
     let log = std::fs::File::create(dir.join("serve.log"))?;
     let mut serve = Proc(

@@ -111,6 +111,10 @@ pub struct ServeArgs {
     /// Bench only: measured seconds of the load.
     #[arg(long, hide = true, default_value_t = 10)]
     pub bench_seconds: u64,
+    /// Bench only: every submitter reads the scene before each intent
+    /// (`bench::LoadOptions::read_each_intent`).
+    #[arg(long, hide = true)]
+    pub bench_read_each_intent: bool,
 }
 
 /// The configuration with the command-line overrides applied and checked.
@@ -200,6 +204,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 submitters,
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs(args.bench_seconds),
+                read_each_intent: args.bench_read_each_intent,
             };
             let result = crate::bench::load(
                 core,

@@ -505,8 +505,9 @@ impl Core {
     }
 
     fn stage(&mut self, step: Step) {
-        self.journal.extend(step.journal);
         self.effects.extend(step.effects);
+        vibesync_ledger::settle_provisional_answers(&mut self.effects, &step.journal);
+        self.journal.extend(step.journal);
     }
 
     /// Run `f` once everything staged so far is durable (at once when
