@@ -195,6 +195,12 @@ pub struct LoadResult {
     /// (absent when it could not read their clocks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engines_cpu_us_per_commit: Option<f64>,
+    /// Share of the whole machine's CPU time (every core, every process,
+    /// the kernel's too) that was busy in the measured window, 0–1; filled
+    /// in by the driver from `/proc/stat`. Well below 1 means the run was
+    /// bound by latency (the closed loop's waits), not by CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_busy: Option<f64>,
 }
 
 /// Counters of the serve process over the measured window.
@@ -434,6 +440,7 @@ pub async fn load(
         to_commit: Latencies::of(&s.commit),
         pipeline: Some(PipelineStats::between(a, b, s.committed, s.submitted)),
         engines_cpu_us_per_commit: None,
+        machine_busy: None,
     })
 }
 
@@ -641,12 +648,15 @@ fn serve_and_load(
         .collect::<anyhow::Result<_>>()?;
     let pids: Vec<u32> = engines.iter().map(|p| p.0.id()).collect();
     let (mut open, mut close) = (None, None);
+    let (mut machine_open, mut machine_close) = (None, None);
     loop {
         let line = next_line()?;
         if line == WINDOW_OPEN {
             open = children_cpu(&pids);
+            machine_open = machine_jiffies();
         } else if line == WINDOW_CLOSE {
             close = children_cpu(&pids);
+            machine_close = machine_jiffies();
         } else if let Some(json) = line.strip_prefix(RESULT) {
             let mut r: LoadResult =
                 serde_json::from_str(json).context("parsing the bench result")?;
@@ -654,9 +664,31 @@ fn serve_and_load(
                 (r.committed > 0)
                     .then(|| b.saturating_sub(a).as_secs_f64() * 1e6 / r.committed as f64)
             });
+            r.machine_busy = machine_open.zip(machine_close).and_then(|(a, b)| {
+                let total = b.1.saturating_sub(a.1);
+                (total > 0).then(|| b.0.saturating_sub(a.0) as f64 / total as f64)
+            });
             return Ok(r);
         }
     }
+}
+
+/// Busy and total CPU time of the whole machine so far, in clock ticks
+/// summed over every core (the `cpu` line of `/proc/stat`: idle and
+/// iowait are not busy); `None` when it cannot be read.
+fn machine_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .take(8) // user nice system idle iowait irq softirq steal
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3)? + fields.get(4)?;
+    Some((total - idle, total))
 }
 
 /// User + system CPU time of these processes together (all their
@@ -752,6 +784,12 @@ fn drive(args: LoadArgs) -> anyhow::Result<ExitCode> {
                 }
                 if let Some(e) = r.engines_cpu_us_per_commit {
                     eprintln!("    engines' CPU (both together) {e:.0} µs per commit");
+                }
+                if let Some(b) = r.machine_busy {
+                    eprintln!(
+                        "    machine busy {:.0} % (all cores, every process)",
+                        b * 100.0
+                    );
                 }
                 if args.json {
                     println!("{}", serde_json::to_string(&r)?);
@@ -878,6 +916,15 @@ mod tests {
         let one = Latencies::of(&[Duration::from_micros(7)]);
         assert_eq!((one.p50_us, one.p99_us, one.max_us), (7, 7, 7));
         assert_eq!(Latencies::of(&[]), Latencies::default());
+    }
+
+    #[test]
+    fn the_machine_clock_counts_busy_ticks_within_all_ticks() {
+        let (busy, total) = machine_jiffies().expect("/proc/stat is readable");
+        assert!(total > 0 && busy <= total, "{busy} of {total}");
+        std::hint::black_box((0..2_000_000u64).sum::<u64>());
+        let (busy2, total2) = machine_jiffies().unwrap();
+        assert!(busy2 >= busy && total2 >= total);
     }
 
     #[test]
