@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use vibesync_canonical::{ObjectId, Op, Scene, StateHash};
+use vibesync_canonical::{ObjectId, Op, Scene, SceneObject, StateHash};
 use vibesync_wal::{
     AckOutcome, IntentRecord, LockEntry, Outcome, PolicyRecord, Record, Replay, SessionEvent,
     Source, Stage, Tid, UndoOutcome,
@@ -294,6 +294,51 @@ enum Phase {
     RollingBack { deadline: u64 },
 }
 
+/// Apply `ops` to `scene` (the committed one) on trial: the objects they touch
+/// (sorted), what they make of each (`None`: deleted) and the hash of
+/// those, or the first op that does not apply. The scene is left as it
+/// was. Each op changes only the objects `touched_by` names and checks
+/// before it changes anything, so putting those objects back undoes
+/// the trial without copying the rest of the scene.
+#[allow(clippy::type_complexity)]
+fn trial(
+    scene: &mut Scene,
+    ops: &[Op],
+) -> Result<
+    (Vec<ObjectId>, Vec<(ObjectId, Option<SceneObject>)>, StateHash),
+    (usize, vibesync_canonical::OpError),
+> {
+    let mut before: BTreeMap<ObjectId, Option<SceneObject>> = BTreeMap::new();
+    let mut result = Ok(());
+    for (i, op) in ops.iter().enumerate() {
+        for id in scene.touched_by(op) {
+            if let std::collections::btree_map::Entry::Vacant(v) = before.entry(id) {
+                let prior = scene.get(v.key()).cloned();
+                v.insert(prior);
+            }
+        }
+        if let Err(e) = scene.apply(op) {
+            result = Err((i, e));
+            break;
+        }
+    }
+    let touched: Vec<ObjectId> = before.keys().cloned().collect();
+    let trial = result.map(|()| {
+        let after = touched
+            .iter()
+            .map(|id| (id.clone(), scene.get(id).cloned()))
+            .collect();
+        (touched.clone(), after, scene.hash_of(&touched))
+    });
+    for (id, prior) in before {
+        match prior {
+            Some(o) => scene.objects.insert(id, o),
+            None => scene.objects.remove(&id),
+        };
+    }
+    trial
+}
+
 /// The objects an intent's ops read or write, as far as ordering goes: what
 /// they touch (a deleted object's descendants included), plus the parent a
 /// created object attaches to. `None` when the intent must run alone: an op
@@ -324,11 +369,11 @@ struct Txn {
     phase: Phase,
     /// Set at begin; `None` for an intent that runs alone.
     footprint: Option<BTreeSet<ObjectId>>,
-    /// The committed version `next` was computed from.
-    base_version: u64,
     touched: Vec<ObjectId>,
     expected: StateHash,
-    next: Option<Scene>,
+    /// What the ops make of each touched object (`None`: deleted),
+    /// computed at begin; the commit writes these into the scene.
+    after: Vec<(ObjectId, Option<SceneObject>)>,
     acks: BTreeMap<String, AckOutcome>,
     verified: BTreeSet<String>,
     /// Verifications that arrived while still applying
@@ -700,10 +745,9 @@ impl Sequencer {
             intent,
             phase: Phase::Queued,
             footprint: None,
-            base_version: 0,
             touched: Vec::new(),
             expected: StateHash::default(),
-            next: None,
+            after: Vec::new(),
             acks: BTreeMap::new(),
             verified: BTreeSet::new(),
             early: BTreeMap::new(),
@@ -846,15 +890,14 @@ impl Sequencer {
             self.refuse(tid, "engine-unavailable", msg, s);
             return true;
         }
-        let mut next = self.scene.clone();
-        let mut touched = BTreeSet::new();
-        for (i, op) in intent.ops.iter().enumerate() {
-            touched.extend(next.touched_by(op));
-            if let Err(e) = next.apply(op) {
-                self.refuse(tid, "op-invalid", format!("op {i} ({}): {e}", op.name()), s);
+        let (touched, after, expected) = match trial(&mut self.scene, &intent.ops) {
+            Ok(trial) => trial,
+            Err((i, e)) => {
+                let msg = format!("op {i} ({}): {e}", intent.ops[i].name());
+                self.refuse(tid, "op-invalid", msg, s);
                 return true;
             }
-        }
+        };
         if intent.source != Source::Operator
             && let Some(l) = touched
                 .iter()
@@ -874,8 +917,6 @@ impl Sequencer {
             self.refuse(tid, "object-locked", msg, s);
             return true;
         }
-        let touched: Vec<ObjectId> = touched.into_iter().collect();
-        let expected = next.hash_of(&touched);
         let engines = intent.engines.clone();
         let ops = intent.ops.clone();
         s.journal.push(Record::Begin {
@@ -901,9 +942,8 @@ impl Sequencer {
         let t = self.txns.get_mut(&tid).expect("open");
         t.touched = touched;
         t.expected = expected;
-        t.next = Some(next);
+        t.after = after;
         t.footprint = footprint;
-        t.base_version = self.version;
         t.phase = Phase::Applying {
             deadline: now + self.cfg.apply_timeout_ms,
         };
@@ -1065,29 +1105,27 @@ impl Sequencer {
             Ok(_) => {
                 t.verified.insert(engine);
                 if t.verified.len() == t.intent.engines.len() {
-                    self.commit(now, tid, s);
+                    self.commit(tid, s);
                 }
             }
         }
     }
 
-    fn commit(&mut self, now: u64, tid: Tid, s: &mut Step) {
-        let t = &self.txns[&tid];
-        let next = if t.base_version == self.version {
-            t.next.clone().expect("begun")
-        } else {
-            // Others committed since this one began; their footprints are
-            // disjoint from its own, so its ops apply to the scene as it is.
-            let mut next = self.scene.clone();
-            if let Err((i, e)) = next.apply_all(&t.intent.ops) {
-                // Cannot happen with disjoint footprints; fail closed.
-                let why = format!("op {i} no longer applies to the committed scene: {e}");
-                return self.rollback(now, tid, why, s);
-            }
-            next
-        };
+    fn commit(&mut self, tid: Tid, s: &mut Step) {
         let t = self.txns.remove(&tid).expect("active");
         self.active.remove(&tid);
+        // The ops change exactly the touched objects, and what they make
+        // of them depends only on the footprint. Transactions that
+        // committed since this one began had footprints disjoint from its
+        // own, so writing the states computed at begin is applying the ops
+        // to the committed scene of this moment (the journal replays them
+        // so, and recovery checks the hash) — without copying the scene.
+        for (id, obj) in t.after {
+            match obj {
+                Some(o) => self.scene.objects.insert(id, o),
+                None => self.scene.objects.remove(&id),
+            };
+        }
         self.version += 1;
         for id in t.footprint.iter().flatten().chain(&t.touched) {
             self.modified.insert(id.clone(), self.version);
@@ -1095,9 +1133,8 @@ impl Sequencer {
         s.journal.push(Record::Commit {
             tid,
             scene_version: self.version,
-            scene_hash: next.hash(),
+            scene_hash: self.scene.hash(),
         });
-        self.scene = next;
         for engine in &t.intent.engines {
             s.effects.push(Effect::Commit {
                 engine: engine.clone(),

@@ -96,6 +96,11 @@ pub struct LoadArgs {
     /// for comparison) instead of passing the version the last answer gave.
     #[arg(long)]
     pub read_scene_each_intent: bool,
+    /// Objects the scene holds besides the submitters' cubes (created
+    /// before the warm-up, never touched by the load): how the rate depends
+    /// on the size of the scene.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub scene_objects: usize,
     /// The serve's tokio worker threads (`serve --worker-threads`; for
     /// comparison with its default of one).
     #[arg(long, value_name = "N")]
@@ -134,6 +139,8 @@ pub struct LoadOptions {
     /// passing the version the last answer gave, as the tools tell agents
     /// to; a refused intent is always followed by a fresh read.
     pub read_each_intent: bool,
+    /// Untouched objects created before the load (`LoadArgs::scene_objects`).
+    pub scene_objects: usize,
 }
 
 /// Latency percentiles of one kind of event, in microseconds.
@@ -346,6 +353,24 @@ pub async fn load(
     let phase = final_phase(&core, setup.tid).await?;
     if phase != Phase::Committed {
         bail!("the setup transaction ended {phase:?}");
+    }
+    // The rest of the scene, in transactions of at most 100 creations.
+    for chunk in (0..opts.scene_objects).collect::<Vec<_>>().chunks(100) {
+        let version = core.read_scene(Caller::Agent).await?.version;
+        let ops = chunk
+            .iter()
+            .map(|i| OpSpec {
+                op: "create_object".into(),
+                args: json!({"id": format!("bench-prop-{i}"), "name": format!("BenchProp{i}"), "kind": "empty"}),
+            })
+            .collect();
+        let tx = core
+            .submit_intent(Caller::Agent, intent(ops, "fill the scene the load runs against", version))
+            .await?;
+        let phase = final_phase(&core, tx.tid).await?;
+        if phase != Phase::Committed {
+            bail!("a scene-filling transaction ended {phase:?}");
+        }
     }
 
     let samples = Arc::new(Mutex::new(Samples::default()));
@@ -605,6 +630,11 @@ fn serve_and_load(
     }
     if args.read_scene_each_intent {
         serve.arg("--bench-read-each-intent");
+    }
+    if args.scene_objects > 0 {
+        serve
+            .arg("--bench-scene-objects")
+            .arg(args.scene_objects.to_string());
     }
     let log = std::fs::File::create(dir.join("serve.log"))?;
     let mut serve = Proc(

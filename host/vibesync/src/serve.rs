@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// (`bench::LoadOptions::read_each_intent`).
     #[arg(long, hide = true)]
     pub bench_read_each_intent: bool,
+    /// Bench only: untouched objects created before the load
+    /// (`bench::LoadOptions::scene_objects`).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub bench_scene_objects: usize,
 }
 
 /// The configuration with the command-line overrides applied and checked.
@@ -205,6 +209,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs(args.bench_seconds),
                 read_each_intent: args.bench_read_each_intent,
+                scene_objects: args.bench_scene_objects,
             };
             let result = crate::bench::load(
                 core,
