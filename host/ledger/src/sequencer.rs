@@ -294,20 +294,22 @@ enum Phase {
     RollingBack { deadline: u64 },
 }
 
-/// Apply `ops` to `scene` (the committed one) on trial: the objects they touch
-/// (sorted), what they make of each (`None`: deleted) and the hash of
-/// those, or the first op that does not apply. The scene is left as it
-/// was. Each op changes only the objects `touched_by` names and checks
-/// before it changes anything, so putting those objects back undoes
-/// the trial without copying the rest of the scene.
-#[allow(clippy::type_complexity)]
-fn trial(
-    scene: &mut Scene,
-    ops: &[Op],
-) -> Result<
-    (Vec<ObjectId>, Vec<(ObjectId, Option<SceneObject>)>, StateHash),
-    (usize, vibesync_canonical::OpError),
-> {
+/// What an intent's ops make of the committed scene, found by [`trial`].
+struct Trial {
+    /// The objects they touch, sorted.
+    touched: Vec<ObjectId>,
+    /// What they make of each (`None`: deleted).
+    after: Vec<(ObjectId, Option<SceneObject>)>,
+    /// The hash of the touched objects afterwards.
+    expected: StateHash,
+}
+
+/// Apply `ops` to `scene` (the committed one) on trial, or name the first
+/// op that does not apply. The scene is left as it was. Each op changes
+/// only the objects `touched_by` names and checks before it changes
+/// anything, so putting those objects back undoes the trial without
+/// copying the rest of the scene.
+fn trial(scene: &mut Scene, ops: &[Op]) -> Result<Trial, (usize, vibesync_canonical::OpError)> {
     let mut before: BTreeMap<ObjectId, Option<SceneObject>> = BTreeMap::new();
     let mut result = Ok(());
     for (i, op) in ops.iter().enumerate() {
@@ -322,13 +324,16 @@ fn trial(
             break;
         }
     }
-    let touched: Vec<ObjectId> = before.keys().cloned().collect();
     let trial = result.map(|()| {
-        let after = touched
-            .iter()
-            .map(|id| (id.clone(), scene.get(id).cloned()))
-            .collect();
-        (touched.clone(), after, scene.hash_of(&touched))
+        let touched: Vec<ObjectId> = before.keys().cloned().collect();
+        Trial {
+            after: touched
+                .iter()
+                .map(|id| (id.clone(), scene.get(id).cloned()))
+                .collect(),
+            expected: scene.hash_of(&touched),
+            touched,
+        }
     });
     for (id, prior) in before {
         match prior {
@@ -890,7 +895,11 @@ impl Sequencer {
             self.refuse(tid, "engine-unavailable", msg, s);
             return true;
         }
-        let (touched, after, expected) = match trial(&mut self.scene, &intent.ops) {
+        let Trial {
+            touched,
+            after,
+            expected,
+        } = match trial(&mut self.scene, &intent.ops) {
             Ok(trial) => trial,
             Err((i, e)) => {
                 let msg = format!("op {i} ({}): {e}", intent.ops[i].name());

@@ -355,17 +355,19 @@ pub async fn load(
         bail!("the setup transaction ended {phase:?}");
     }
     // The rest of the scene, in transactions of at most 100 creations.
-    for chunk in (0..opts.scene_objects).collect::<Vec<_>>().chunks(100) {
+    for first in (0..opts.scene_objects).step_by(100) {
         let version = core.read_scene(Caller::Agent).await?.version;
-        let ops = chunk
-            .iter()
+        let ops = (first..opts.scene_objects.min(first + 100))
             .map(|i| OpSpec {
                 op: "create_object".into(),
                 args: json!({"id": format!("bench-prop-{i}"), "name": format!("BenchProp{i}"), "kind": "empty"}),
             })
             .collect();
         let tx = core
-            .submit_intent(Caller::Agent, intent(ops, "fill the scene the load runs against", version))
+            .submit_intent(
+                Caller::Agent,
+                intent(ops, "fill the scene the load runs against", version),
+            )
             .await?;
         let phase = final_phase(&core, tx.tid).await?;
         if phase != Phase::Committed {
