@@ -194,7 +194,9 @@ impl Phase {
 pub struct EngineAck {
     pub engine: String,
     pub applied: bool,
-    /// The engine's undo token, used for a rollback.
+    /// The engine's undo token, used for a rollback; shown while the
+    /// transaction is in flight (once it is final the engines have dropped
+    /// theirs; the WAL's `engine_ack` record keeps it).
     pub undo_token: Option<String>,
     /// Why it did not apply, when it did not.
     pub message: Option<String>,

@@ -266,7 +266,7 @@ pub async fn run(parts: Parts, mut inbox: CoreInbox) -> anyhow::Result<()> {
         tokio::task::block_in_place(|| wal.append_batch(recovery.journal.iter().map(|r| (at, r))))
             .context("journaling the recovery of in-doubt transactions")?;
         for r in &recovery.journal {
-            views.apply(at, r);
+            views.apply(at, r.clone());
         }
     }
     let seq = parts.sequencer;
@@ -420,12 +420,15 @@ impl Core {
             debug_assert_eq!(flight.id, batch.id, "batches come back in order");
             match &written.error {
                 None => {
-                    for r in &batch.records {
-                        self.views.apply(batch.at_ms, r);
-                        if let Err(e) = self.durable.apply(0, r) {
+                    for r in batch.records {
+                        if let Err(e) = self.durable.apply(0, &r) {
                             tracing::error!(error = %e, "the durable read model disagrees with the journal");
                         }
-                        self.progress(r);
+                        let tid = r.tid();
+                        self.views.apply(batch.at_ms, r);
+                        if let Some(tid) = tid {
+                            self.progress(tid);
+                        }
                     }
                     self.perform(flight.effects, flight.deferred, None);
                 }
@@ -631,7 +634,6 @@ impl Core {
                 let _ = reply.send(
                     self.views
                         .transaction(tid)
-                        .cloned()
                         .ok_or_else(|| not_found_tid(tid)),
                 );
             }
@@ -653,13 +655,13 @@ impl Core {
             }
             CoreCall::Subscribe { tid, reply } => {
                 let (tx, rx) = mpsc::channel(32);
-                match self.views.transaction(tid) {
+                match self.views.progress(tid) {
                     None => {
                         let _ = reply.send(Err(not_found_tid(tid)));
                     }
-                    Some(t) if t.is_final => {
+                    Some((last, true)) => {
                         // Already final: the one event left is the last.
-                        let _ = tx.try_send(progress_of(t));
+                        let _ = tx.try_send(last);
                         let _ = reply.send(Ok(rx));
                     }
                     Some(_) => {
@@ -856,8 +858,11 @@ impl Core {
                             tid,
                             engine: e,
                             ack: match r {
-                                Ok(v) => AckOutcome::Applied {
-                                    undo_token: v.get("undo_token").cloned().unwrap_or_default(),
+                                Ok(mut v) => AckOutcome::Applied {
+                                    undo_token: v
+                                        .get_mut("undo_token")
+                                        .map(serde_json::Value::take)
+                                        .unwrap_or_default(),
                                 },
                                 Err(e) => AckOutcome::Failed {
                                     error: e.to_string(),
@@ -951,11 +956,7 @@ impl Core {
             Answer::Queued { .. } | Answer::InProgress => {}
             Answer::Provisional { scene_version } => {
                 self.metrics.record_intent(IntentOutcomeLabel::Provisional);
-                let acks = self
-                    .views
-                    .transaction(tid)
-                    .map(|t| t.acks.clone())
-                    .unwrap_or_default();
+                let acks = self.views.acks(tid);
                 for w in self.waiting.remove(&tid).unwrap_or_default() {
                     let _ = w.reply.send(Ok(outcome(
                         Phase::Provisional,
@@ -981,11 +982,7 @@ impl Core {
                 if matches!(o, Outcome::RolledBack { .. }) {
                     self.metrics.inc_verification_failure();
                 }
-                let acks = self
-                    .views
-                    .transaction(tid)
-                    .map(|t| t.acks.clone())
-                    .unwrap_or_default();
+                let acks = self.views.acks(tid);
                 for w in self.waiting.remove(&tid).unwrap_or_default() {
                     let r = match &o {
                         Outcome::Committed { scene_version } => Ok(outcome(
@@ -1009,17 +1006,15 @@ impl Core {
     }
 
     /// Tell subscribers of a transaction about its journaled progress.
-    fn progress(&mut self, record: &Record) {
-        let Some(tid) = record.tid() else { return };
+    fn progress(&mut self, tid: Tid) {
         let Some(subs) = self.subscribers.get_mut(&tid) else {
             return;
         };
-        let Some(view) = self.views.transaction(tid) else {
+        let Some((msg, is_final)) = self.views.progress(tid) else {
             return;
         };
-        let msg = progress_of(view);
         subs.retain(|s| s.try_send(msg.clone()).is_ok());
-        if view.is_final {
+        if is_final {
             self.subscribers.remove(&tid);
         }
     }
@@ -1050,7 +1045,6 @@ impl Core {
                         None => core
                             .views
                             .transaction(tid)
-                            .cloned()
                             .ok_or_else(|| not_found_tid(tid)),
                     });
                 });
@@ -1282,21 +1276,6 @@ impl Core {
                 rules: p.info().rules.iter().map(|r| r.id.clone()).collect(),
             })
             .collect()
-    }
-}
-
-/// A transaction's progress as its subscribers see it.
-fn progress_of(view: &crate::core_api::TransactionView) -> TxProgress {
-    TxProgress {
-        tid: view.tid,
-        phase: view.phase,
-        progress: view.phases.len() as f64,
-        total: None,
-        message: view
-            .phases
-            .last()
-            .and_then(|p| p.detail.clone())
-            .unwrap_or_else(|| format!("{:?}", view.phase)),
     }
 }
 

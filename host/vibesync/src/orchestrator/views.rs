@@ -8,11 +8,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use vibesync_wal::{AckOutcome, Record, Tid};
+use vibesync_canonical::Op;
+use vibesync_wal::{AckOutcome, IntentRecord, PolicyRecord, Record, Tid};
 
 use crate::core_api::{
     EngineAck, Finding, JournalEntry, JournalFilter, OpSpec, Phase, PhaseStamp, PolicyVerdict,
-    Source, TransactionView, VerdictKind,
+    Source, TransactionView, TxProgress, VerdictKind,
 };
 
 /// Journal entries kept in memory for `get_operation_journal` (older ones
@@ -33,10 +34,65 @@ pub struct PolicyEvidence {
     pub fault: Option<String>,
 }
 
+/// A transaction as its records left it. The API's [`TransactionView`] is
+/// rendered from it only when asked for (`get_transaction`): the fold runs
+/// for every record the core journals, the rendering only for readers, so
+/// what is costly to render (ops as JSON, undo tokens as text) stays in
+/// the form the records carried.
+#[derive(Debug)]
+struct Txn {
+    intent: IntentRecord,
+    /// The objects the ops name (`id` and `ids`), for the journal's filter.
+    objects: Vec<String>,
+    phases: Vec<PhaseStamp>,
+    verdicts: Vec<PolicyVerdict>,
+    /// Each engine's ack; an undo token is kept until the transaction is
+    /// final (then the engines have dropped theirs too).
+    acks: Vec<(String, AckOutcome)>,
+    phase: Phase,
+    is_final: bool,
+    why: Option<String>,
+}
+
+impl Txn {
+    fn render(&self) -> TransactionView {
+        let i = &self.intent;
+        TransactionView {
+            tid: i.tid,
+            source: source(i.source),
+            author: i.author.clone(),
+            rationale: i.rationale.clone(),
+            ops: i.ops.iter().map(op_spec).collect(),
+            engines: i.engines.clone(),
+            scene_version_read: i.scene_version_read,
+            phases: self.phases.clone(),
+            verdicts: self.verdicts.clone(),
+            acks: self.acks.iter().map(engine_ack).collect(),
+            phase: self.phase,
+            is_final: self.is_final,
+            why: self.why.clone(),
+        }
+    }
+
+    fn progress(&self) -> TxProgress {
+        TxProgress {
+            tid: self.intent.tid,
+            phase: self.phase,
+            progress: self.phases.len() as f64,
+            total: None,
+            message: self
+                .phases
+                .last()
+                .and_then(|p| p.detail.clone())
+                .unwrap_or_else(|| format!("{:?}", self.phase)),
+        }
+    }
+}
+
 /// The projection. One owner: the core task.
 #[derive(Debug, Default)]
 pub struct Views {
-    txns: BTreeMap<Tid, TransactionView>,
+    txns: BTreeMap<Tid, Txn>,
     finished: VecDeque<Tid>,
     journal: VecDeque<JournalEntry>,
     /// Per engine: the hash it was last verified at and the scene version
@@ -48,15 +104,30 @@ pub struct Views {
 }
 
 impl Views {
-    pub fn transaction(&self, tid: Tid) -> Option<&TransactionView> {
-        self.txns.get(&tid)
+    /// Everything known about `tid`, as `get_transaction` shows it.
+    pub fn transaction(&self, tid: Tid) -> Option<TransactionView> {
+        self.txns.get(&tid).map(Txn::render)
+    }
+
+    /// The engines' acks of `tid` so far, as its answers carry them.
+    pub fn acks(&self, tid: Tid) -> Vec<EngineAck> {
+        self.txns
+            .get(&tid)
+            .map(|t| t.acks.iter().map(engine_ack).collect())
+            .unwrap_or_default()
+    }
+
+    /// What a subscriber of `tid` is told now, and whether it is the last
+    /// event (the transaction is final).
+    pub fn progress(&self, tid: Tid) -> Option<(TxProgress, bool)> {
+        self.txns.get(&tid).map(|t| (t.progress(), t.is_final))
     }
 
     pub fn pending_escalations(&self) -> Vec<u64> {
         self.txns
             .values()
             .filter(|t| t.phase == Phase::Escalated)
-            .map(|t| t.tid)
+            .map(|t| t.intent.tid)
             .collect()
     }
 
@@ -86,18 +157,16 @@ impl Views {
         out
     }
 
-    /// Fold one journaled record.
-    pub fn apply(&mut self, at_ms: u64, record: &Record) {
+    /// Fold one journaled record (taken: what the view keeps is moved out
+    /// of it, not copied).
+    pub fn apply(&mut self, at_ms: u64, record: Record) {
         match record {
             Record::Intent(i) => {
-                let view = TransactionView {
-                    tid: i.tid,
-                    source: source(i.source),
-                    author: i.author.clone(),
-                    rationale: i.rationale.clone(),
-                    ops: i.ops.iter().map(op_spec).collect(),
-                    engines: i.engines.clone(),
-                    scene_version_read: i.scene_version_read,
+                let tid = i.tid;
+                let summary = format!("{} op(s): {}", i.ops.len(), i.rationale);
+                let txn = Txn {
+                    objects: objects_of(&i.ops),
+                    intent: i,
                     phases: Vec::new(),
                     verdicts: Vec::new(),
                     acks: Vec::new(),
@@ -105,59 +174,26 @@ impl Views {
                     is_final: false,
                     why: None,
                 };
-                self.txns.insert(i.tid, view);
-                self.stamp(
-                    i.tid,
-                    at_ms,
-                    Phase::Submitted,
-                    None,
-                    format!("{} op(s): {}", i.ops.len(), i.rationale),
-                );
+                self.txns.insert(tid, txn);
+                self.stamp(tid, at_ms, Phase::Submitted, None, summary);
             }
             Record::Policy(p) => {
-                // Read in place: no copy of the JSON value.
-                let evidence =
-                    <PolicyEvidence as serde::Deserialize>::deserialize(&p.findings).ok();
-                let verdict = match p.verdict.as_str() {
-                    "allow" => VerdictKind::Allow,
-                    "escalate" => VerdictKind::Escalate,
-                    _ => VerdictKind::Deny,
-                };
                 if let Some(t) = self.txns.get_mut(&p.tid) {
-                    let e = evidence.unwrap_or(PolicyEvidence {
-                        op_index: 0,
-                        findings: Vec::new(),
-                        duration_ns: 0,
-                        fault: None,
-                    });
-                    t.verdicts.push(PolicyVerdict {
-                        policy: p.policy.clone(),
-                        op_index: e.op_index,
-                        verdict,
-                        findings: e.findings,
-                        latency_us: e.duration_ns / 1000,
-                    });
+                    t.verdicts.push(policy_verdict(p));
                 }
             }
             Record::Refused { tid, rule, message } => {
                 self.finish(
-                    *tid,
+                    tid,
                     at_ms,
                     Phase::Denied,
                     format!("refused by `{rule}`: {message}"),
                 );
             }
-            Record::Denied { tid, reason } => {
-                self.finish(*tid, at_ms, Phase::Denied, reason.clone())
-            }
+            Record::Denied { tid, reason } => self.finish(tid, at_ms, Phase::Denied, reason),
             Record::Escalated { tid, reason, .. } => {
-                self.stamp(
-                    *tid,
-                    at_ms,
-                    Phase::Escalated,
-                    Some(reason.clone()),
-                    format!("escalated: {reason}"),
-                );
+                let summary = format!("escalated: {reason}");
+                self.stamp(tid, at_ms, Phase::Escalated, Some(reason), summary);
             }
             Record::OperatorDecision {
                 tid,
@@ -165,38 +201,24 @@ impl Views {
                 approve,
                 note,
             } => {
-                let what = if *approve { "approved" } else { "denied" };
-                let detail = format!("{what} by {operator}: {note}");
-                if *approve {
-                    self.stamp(*tid, at_ms, Phase::Validated, Some(detail.clone()), detail);
-                }
                 // A denial is finished by the `denied` record that follows.
+                if approve {
+                    let detail = format!("approved by {operator}: {note}");
+                    self.stamp(tid, at_ms, Phase::Validated, Some(detail.clone()), detail);
+                }
             }
             Record::Begin { tid, engines, .. } => {
                 let detail = format!("applying on {}", engines.join(", "));
-                self.stamp(*tid, at_ms, Phase::Begun, Some(detail.clone()), detail);
+                self.stamp(tid, at_ms, Phase::Begun, Some(detail.clone()), detail);
             }
             Record::EngineAck { tid, engine, ack } => {
-                if let Some(t) = self.txns.get_mut(tid) {
-                    t.acks.push(match ack {
-                        AckOutcome::Applied { undo_token } => EngineAck {
-                            engine: engine.clone(),
-                            applied: true,
-                            undo_token: Some(undo_token.to_string()),
-                            message: None,
-                        },
-                        AckOutcome::Failed { error } => EngineAck {
-                            engine: engine.clone(),
-                            applied: false,
-                            undo_token: None,
-                            message: Some(error.clone()),
-                        },
-                    });
+                if let Some(t) = self.txns.get_mut(&tid) {
+                    t.acks.push((engine, ack));
                 }
             }
             Record::Provisional { tid } => {
                 self.stamp(
-                    *tid,
+                    tid,
                     at_ms,
                     Phase::Provisional,
                     None,
@@ -210,46 +232,46 @@ impl Views {
                 observed,
                 error,
             } => {
-                let ok = observed.as_ref() == Some(expected);
-                if ok {
-                    self.matched
-                        .entry(*tid)
-                        .or_default()
-                        .push((engine.clone(), expected.to_hex()));
-                }
-                if let Some(t) = self.txns.get_mut(tid) {
-                    let detail = match (ok, error) {
-                        (true, _) => format!("{engine}: hash matches"),
-                        (false, Some(e)) => format!("{engine}: {e}"),
-                        (false, None) => format!(
-                            "{engine}: expected {} observed {}",
-                            expected.to_hex(),
-                            observed.map_or("nothing".into(), |h| h.to_hex())
-                        ),
-                    };
+                let ok = observed == Some(expected);
+                let detail = match (ok, error) {
+                    (true, _) => format!("{engine}: hash matches"),
+                    (false, Some(e)) => format!("{engine}: {e}"),
+                    (false, None) => format!(
+                        "{engine}: expected {} observed {}",
+                        expected.to_hex(),
+                        observed.map_or("nothing".into(), |h| h.to_hex())
+                    ),
+                };
+                if let Some(t) = self.txns.get_mut(&tid) {
                     t.phases.push(PhaseStamp {
                         phase: Phase::Verified,
                         at_ms,
                         detail: Some(detail),
                     });
                 }
+                if ok {
+                    self.matched
+                        .entry(tid)
+                        .or_default()
+                        .push((engine, expected.to_hex()));
+                }
             }
             Record::Commit {
                 tid, scene_version, ..
             } => {
-                for (engine, hash) in self.matched.remove(tid).unwrap_or_default() {
-                    self.verified.insert(engine, (hash, *scene_version));
+                for (engine, hash) in self.matched.remove(&tid).unwrap_or_default() {
+                    self.verified.insert(engine, (hash, scene_version));
                 }
                 self.finish(
-                    *tid,
+                    tid,
                     at_ms,
                     Phase::Committed,
                     format!("committed at scene version {scene_version}"),
                 );
             }
             Record::Rollback { tid, reason } => {
-                self.matched.remove(tid);
-                self.finish(*tid, at_ms, Phase::RolledBack, reason.clone());
+                self.matched.remove(&tid);
+                self.finish(tid, at_ms, Phase::RolledBack, reason);
             }
             _ => {}
         }
@@ -272,15 +294,14 @@ impl Views {
             at_ms,
             detail,
         });
-        let objects = objects_of(&t.ops);
         let entry = JournalEntry {
             seq: self.next_seq,
             tid,
             at_ms,
             phase,
-            source: t.source,
-            author: t.author.clone(),
-            objects,
+            source: source(t.intent.source),
+            author: t.intent.author.clone(),
+            objects: t.objects.clone(),
             summary,
         };
         self.next_seq += 1;
@@ -298,6 +319,11 @@ impl Views {
         if let Some(t) = self.txns.get_mut(&tid) {
             t.is_final = true;
             t.why = Some(why);
+            for (_, ack) in &mut t.acks {
+                if let AckOutcome::Applied { undo_token } = ack {
+                    *undo_token = serde_json::Value::Null;
+                }
+            }
         }
         self.finished.push_back(tid);
         if self.finished.len() > FINISHED_KEEP
@@ -317,7 +343,7 @@ fn source(s: vibesync_wal::Source) -> Source {
 }
 
 /// An op as the agent wrote it (`{"op", "args"}`), from its parsed form.
-fn op_spec(op: &vibesync_canonical::Op) -> OpSpec {
+fn op_spec(op: &Op) -> OpSpec {
     let v = serde_json::to_value(op).unwrap_or_default();
     OpSpec {
         op: op.name().to_owned(),
@@ -325,16 +351,56 @@ fn op_spec(op: &vibesync_canonical::Op) -> OpSpec {
     }
 }
 
-fn objects_of(ops: &[OpSpec]) -> Vec<String> {
-    let mut ids = Vec::new();
-    for op in ops {
-        if let Some(id) = op.args.get("id").and_then(|v| v.as_str()) {
-            ids.push(id.to_owned());
-        }
-        if let Some(list) = op.args.get("ids").and_then(|v| v.as_array()) {
-            ids.extend(list.iter().filter_map(|v| v.as_str().map(str::to_owned)));
-        }
+/// A policy's verdict from its record (the evidence is read in place, no
+/// copy of the JSON value).
+fn policy_verdict(p: PolicyRecord) -> PolicyVerdict {
+    let e = <PolicyEvidence as serde::Deserialize>::deserialize(&p.findings).unwrap_or(
+        PolicyEvidence {
+            op_index: 0,
+            findings: Vec::new(),
+            duration_ns: 0,
+            fault: None,
+        },
+    );
+    PolicyVerdict {
+        policy: p.policy,
+        op_index: e.op_index,
+        verdict: match p.verdict.as_str() {
+            "allow" => VerdictKind::Allow,
+            "escalate" => VerdictKind::Escalate,
+            _ => VerdictKind::Deny,
+        },
+        findings: e.findings,
+        latency_us: e.duration_ns / 1000,
     }
+}
+
+fn engine_ack((engine, ack): &(String, AckOutcome)) -> EngineAck {
+    match ack {
+        AckOutcome::Applied { undo_token } => EngineAck {
+            engine: engine.clone(),
+            applied: true,
+            undo_token: (!undo_token.is_null()).then(|| undo_token.to_string()),
+            message: None,
+        },
+        AckOutcome::Failed { error } => EngineAck {
+            engine: engine.clone(),
+            applied: false,
+            undo_token: None,
+            message: Some(error.clone()),
+        },
+    }
+}
+
+/// The objects the ops name: each op's target and the ids it selects.
+fn objects_of(ops: &[Op]) -> Vec<String> {
+    let mut ids: Vec<String> = ops
+        .iter()
+        .flat_map(|op| match op {
+            Op::Select { ids, .. } => ids.clone(),
+            op => op.target_ids(),
+        })
+        .collect();
     ids.sort();
     ids.dedup();
     ids
@@ -365,7 +431,7 @@ mod tests {
     #[test]
     fn a_committed_transaction_reads_back_every_phase() {
         let mut v = Views::default();
-        v.apply(1, &intent(7));
+        v.apply(1, intent(7));
         let evidence = PolicyEvidence {
             op_index: 0,
             findings: vec![],
@@ -374,7 +440,7 @@ mod tests {
         };
         v.apply(
             2,
-            &Record::Policy(PolicyRecord {
+            Record::Policy(PolicyRecord {
                 tid: 7,
                 policy: "firewall".into(),
                 module_hash: "ab".into(),
@@ -384,17 +450,29 @@ mod tests {
         );
         v.apply(
             3,
-            &Record::Begin {
+            Record::Begin {
                 tid: 7,
                 touched: vec!["obj-1".into()],
                 engines: vec!["blender".into()],
                 expected: StateHash([1; 32]),
             },
         );
-        v.apply(4, &Record::Provisional { tid: 7 });
+        v.apply(
+            4,
+            Record::EngineAck {
+                tid: 7,
+                engine: "blender".into(),
+                ack: AckOutcome::Applied {
+                    undo_token: serde_json::json!({"before": []}),
+                },
+            },
+        );
+        let acks = v.acks(7);
+        assert_eq!(acks[0].undo_token.as_deref(), Some(r#"{"before":[]}"#));
+        v.apply(4, Record::Provisional { tid: 7 });
         v.apply(
             5,
-            &Record::Verification {
+            Record::Verification {
                 tid: 7,
                 engine: "blender".into(),
                 expected: StateHash([1; 32]),
@@ -404,7 +482,7 @@ mod tests {
         );
         v.apply(
             6,
-            &Record::Commit {
+            Record::Commit {
                 tid: 7,
                 scene_version: 4,
                 scene_hash: StateHash([2; 32]),
@@ -412,6 +490,8 @@ mod tests {
         );
         let t = v.transaction(7).unwrap();
         assert!(t.is_final);
+        assert!(t.acks[0].applied);
+        assert_eq!(t.acks[0].undo_token, None, "dropped once final");
         assert_eq!(t.phase, Phase::Committed);
         assert_eq!(t.verdicts[0].latency_us, 12);
         let phases: Vec<Phase> = t.phases.iter().map(|p| p.phase).collect();
@@ -442,10 +522,10 @@ mod tests {
     #[test]
     fn a_rollback_is_final_and_says_why() {
         let mut v = Views::default();
-        v.apply(1, &intent(9));
+        v.apply(1, intent(9));
         v.apply(
             2,
-            &Record::Rollback {
+            Record::Rollback {
                 tid: 9,
                 reason: "unity reported a different hash".into(),
             },
@@ -456,7 +536,7 @@ mod tests {
         // A late record does not reopen it.
         v.apply(
             3,
-            &Record::Denied {
+            Record::Denied {
                 tid: 9,
                 reason: "late".into(),
             },
