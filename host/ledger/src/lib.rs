@@ -12,6 +12,6 @@ pub mod policy_view;
 pub mod sequencer;
 
 pub use sequencer::{
-    Answer, Config, Decision, Effect, Input, Sequencer, SequencerError, StaleRule, Step,
-    Submission, footprint, settle_provisional_answers,
+    Answer, Config, Decision, Effect, Input, SCENE_HASH_BUDGET, Sequencer, SequencerError,
+    StaleRule, Step, Submission, footprint, settle_provisional_answers,
 };

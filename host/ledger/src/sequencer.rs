@@ -410,7 +410,21 @@ pub struct Sequencer {
     /// Engines with a live session.
     up: BTreeSet<String>,
     commits_since_checkpoint: u64,
+    /// Commits recorded without the whole scene's hash since the last one
+    /// recorded with it (see [`SCENE_HASH_BUDGET`]).
+    commits_since_scene_hash: u64,
 }
+
+/// Objects' worth of whole-scene hashing a commit may cost, amortised: a
+/// commit record carries the scene's hash when the commits since the last
+/// one that did, this one included, times this budget reach the scene's
+/// object count. A scene of up to this many objects is hashed at every
+/// commit; one of 5 000 at every 79th. Hashing the whole scene at every
+/// commit made a commit O(scene) — most of the serve's CPU at 5 000
+/// objects. Replay checks each recorded hash when it reaches it, and the
+/// verification hash of every transaction (over exactly what it touched)
+/// is in its `begin` record either way.
+pub const SCENE_HASH_BUDGET: u64 = 64;
 
 impl Sequencer {
     /// A fresh cluster (empty journal). Engines start disconnected.
@@ -475,6 +489,7 @@ impl Sequencer {
             panic: replay.panic,
             up: BTreeSet::new(),
             commits_since_checkpoint: 0,
+            commits_since_scene_hash: 0,
         };
         (seq, step)
     }
@@ -1139,10 +1154,17 @@ impl Sequencer {
         for id in t.footprint.iter().flatten().chain(&t.touched) {
             self.modified.insert(id.clone(), self.version);
         }
+        self.commits_since_scene_hash += 1;
+        let scene_hash = (self.commits_since_scene_hash * SCENE_HASH_BUDGET
+            >= self.scene.objects.len() as u64)
+            .then(|| {
+                self.commits_since_scene_hash = 0;
+                self.scene.hash()
+            });
         s.journal.push(Record::Commit {
             tid,
             scene_version: self.version,
-            scene_hash: self.scene.hash(),
+            scene_hash,
         });
         for engine in &t.intent.engines {
             s.effects.push(Effect::Commit {
@@ -1496,7 +1518,7 @@ mod tests {
             Record::Commit {
                 tid: 3,
                 scene_version: 4,
-                scene_hash: StateHash::default(),
+                scene_hash: Some(StateHash::default()),
             },
         ];
         settle_provisional_answers(&mut effects, &journal);

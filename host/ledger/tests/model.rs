@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, VecDeque};
 use proptest::prelude::*;
 use vibesync_canonical::{ObjectKind, Op, Scene, SceneObject, StateHash};
 use vibesync_ledger::{
-    Answer, Config, Decision, Effect, Input, Sequencer, StaleRule, Step, Submission,
+    Answer, Config, Decision, Effect, Input, SCENE_HASH_BUDGET, Sequencer, StaleRule, Step,
+    Submission,
 };
 use vibesync_wal::{AckOutcome, Outcome, Record, Replay, Source};
 
@@ -710,6 +711,53 @@ fn footprint_rule_still_refuses_future_and_changed_reads() {
     assert!(
         matches!(w.journal.last(), Some(Record::Refused { rule, .. }) if rule == "stale-scene-version")
     );
+}
+
+#[test]
+fn a_large_scene_records_its_hash_at_sparse_commits_and_replay_checks_them() {
+    let mut w = World::new();
+    for obj in 0..100 {
+        w.submit(obj, 0, false, 9, None);
+        w.drain();
+    }
+    for _ in 0..10 {
+        w.submit(7, 1, false, 9, None);
+        w.drain();
+    }
+    let hashed: Vec<bool> = w
+        .journal
+        .iter()
+        .filter_map(|r| match r {
+            Record::Commit { scene_hash, .. } => Some(scene_hash.is_some()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hashed.len(), 110);
+    // Up to SCENE_HASH_BUDGET objects, every commit; past it, one commit in
+    // ceil(objects / budget) (2 for 65..=128 objects).
+    let budget = SCENE_HASH_BUDGET as usize;
+    assert!(hashed[..budget].iter().all(|&h| h), "{hashed:?}");
+    let later = hashed[budget..].iter().filter(|&&h| h).count();
+    assert_eq!(later, (110 - budget) / 2, "{hashed:?}");
+    // Replay (in `check`) checks every recorded hash on the way.
+    check(&w, true);
+    // And refuses a journal whose recorded hash disagrees.
+    let mut journal = w.journal.clone();
+    let last = journal
+        .iter_mut()
+        .rev()
+        .find_map(|r| match r {
+            Record::Commit { scene_hash, .. } if scene_hash.is_some() => Some(scene_hash),
+            _ => None,
+        })
+        .unwrap();
+    *last = Some(StateHash::default());
+    let mut replay = Replay::default();
+    let refused = journal
+        .iter()
+        .enumerate()
+        .find_map(|(n, r)| replay.apply(n as u64, r).err());
+    assert!(refused.is_some(), "a wrong recorded scene hash is refused");
 }
 
 #[test]

@@ -110,7 +110,7 @@ fn build_log(dir: &std::path::Path, n: u64, checkpoint_tail: Option<u64>) {
         batch.push(Record::Commit {
             tid,
             scene_version: version,
-            scene_hash: scene.hash(),
+            scene_hash: Some(scene.hash()),
         });
         written += 4;
         tid += 1;

@@ -390,13 +390,6 @@ impl Wal {
         if let Some(e) = replay_err {
             return Err(e);
         }
-        let last = segs
-            .last()
-            .map_or_else(|| dir.to_path_buf(), |s| s.1.clone());
-        replay.check_scene().map_err(|source| WalError::Replay {
-            segment: last,
-            source,
-        })?;
         if let Some(t) = &walked.torn_tail {
             let f = OpenOptions::new()
                 .write(true)

@@ -264,7 +264,11 @@ pub enum Record {
     Commit {
         tid: Tid,
         scene_version: u64,
-        scene_hash: StateHash,
+        /// The whole scene's hash after this commit, when recorded: the
+        /// sequencer records it as often as an amortised budget of hashing
+        /// allows (every commit for small scenes), and replay checks it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scene_hash: Option<StateHash>,
     },
     /// Final: undo is about to be sent to every engine that applied.
     Rollback {

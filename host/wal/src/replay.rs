@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vibesync_canonical::{ObjectId, Scene, StateHash};
+use vibesync_canonical::{ObjectId, Scene};
 
 use crate::record::{AckOutcome, Checkpoint, IntentRecord, LockEntry, Outcome, Record, Tid};
 
@@ -72,9 +72,6 @@ pub struct Replay {
     /// Transactions finished since replay started, by outcome kind.
     pub committed: u64,
     pub ended_otherwise: u64,
-    /// Seq and scene hash of the last commit replayed (checked once, by
-    /// [`Replay::check_scene`], rather than hashing the scene per commit).
-    pub last_commit: Option<(u64, StateHash)>,
 }
 
 impl Replay {
@@ -113,22 +110,6 @@ impl Replay {
                 .collect(),
             locks: self.locks.values().cloned().collect(),
             panic: self.panic.clone(),
-        }
-    }
-
-    /// Does the rebuilt scene hash to what the last commit recorded?
-    pub fn check_scene(&self) -> Result<(), ReplayError> {
-        match self.last_commit {
-            Some((seq, recorded)) if self.scene.hash() != recorded => {
-                Err(ReplayError::Inconsistent {
-                    seq,
-                    what: format!(
-                        "the replayed scene hashes to {}, the last commit recorded {recorded}",
-                        self.scene.hash()
-                    ),
-                })
-            }
-            _ => Ok(()),
         }
     }
 
@@ -261,7 +242,17 @@ impl Replay {
                     })?;
                 }
                 self.scene_version = *scene_version;
-                self.last_commit = Some((seq, *scene_hash));
+                if let Some(recorded) = scene_hash
+                    && self.scene.hash() != *recorded
+                {
+                    return Err(ReplayError::Inconsistent {
+                        seq,
+                        what: format!(
+                            "the replayed scene hashes to {}, commit of tid {tid} recorded {recorded}",
+                            self.scene.hash()
+                        ),
+                    });
+                }
                 self.finish(
                     *tid,
                     Outcome::Committed {
@@ -308,7 +299,6 @@ impl Replay {
                         ),
                     });
                 }
-                self.check_scene()?;
                 let (committed, other) = (self.committed, self.ended_otherwise);
                 *self = Replay::from_checkpoint(c);
                 self.committed = committed;

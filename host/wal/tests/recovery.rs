@@ -51,7 +51,7 @@ fn write_log(dir: &Path, n: u64, opts: WalOptions) -> Scene {
             Record::Commit {
                 tid,
                 scene_version: tid + 1,
-                scene_hash: scene.hash(),
+                scene_hash: Some(scene.hash()),
             },
         ];
         wal.append_batch(recs.iter().map(|r| (tid, r))).unwrap();
@@ -331,12 +331,51 @@ fn a_replayed_scene_that_disagrees_with_the_commits_is_refused() {
         Record::Commit {
             tid: 0,
             scene_version: 1,
-            scene_hash: Scene::default().hash(),
+            scene_hash: Some(Scene::default().hash()),
         },
     ];
     wal.append_batch(recs.iter().map(|r| (0, r))).unwrap();
     drop(wal);
     let err = Wal::open(dir.path(), WalOptions::default()).unwrap_err();
     assert!(matches!(err, WalError::Replay { .. }), "{err}");
-    assert!(err.to_string().contains("last commit recorded"), "{err}");
+    assert!(
+        err.to_string().contains("commit of tid 0 recorded"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_commit_without_a_recorded_scene_hash_replays_and_a_later_one_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let begin = |tid| Record::Begin {
+        tid,
+        touched: vec![],
+        engines: vec![],
+        expected: Default::default(),
+    };
+    let mut scene = Scene::default();
+    scene.apply(&create("a")).unwrap();
+    scene.apply(&create("b")).unwrap();
+    let recs = [
+        intent(0, vec![create("a")]),
+        begin(0),
+        Record::Commit {
+            tid: 0,
+            scene_version: 1,
+            scene_hash: None,
+        },
+        intent(1, vec![create("b")]),
+        begin(1),
+        Record::Commit {
+            tid: 1,
+            scene_version: 2,
+            scene_hash: Some(scene.hash()),
+        },
+    ];
+    let (mut wal, _) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    wal.append_batch(recs.iter().map(|r| (0, r))).unwrap();
+    drop(wal);
+    let (_, rec) = Wal::open(dir.path(), WalOptions::default()).unwrap();
+    assert_eq!(rec.replay.scene_version, 2);
+    assert_eq!(rec.replay.scene.hash(), scene.hash());
 }

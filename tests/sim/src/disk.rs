@@ -140,9 +140,6 @@ impl Disk {
         if let Some(e) = replay_err {
             return Err(format!("replay refused the log: {e}"));
         }
-        replay
-            .check_scene()
-            .map_err(|e| format!("replayed scene does not match the last commit: {e}"))?;
         let mut torn_bytes = 0;
         if let SegmentEnd::TornTail { bytes, .. } = scanned.end {
             self.durable.truncate(scanned.valid_len as usize);

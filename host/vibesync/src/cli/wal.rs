@@ -186,10 +186,10 @@ fn describe(r: &Record) -> String {
             scene_version,
             scene_hash,
             ..
-        } => format!(
-            "COMMITTED scene v{scene_version} ({})",
-            &scene_hash.to_hex()[..16]
-        ),
+        } => match scene_hash {
+            Some(h) => format!("COMMITTED scene v{scene_version} ({})", &h.to_hex()[..16]),
+            None => format!("COMMITTED scene v{scene_version}"),
+        },
         Record::Rollback { reason, .. } => format!("ROLLED BACK: {reason}"),
         Record::Undo {
             engine,

@@ -485,7 +485,7 @@ mod tests {
             Record::Commit {
                 tid: 7,
                 scene_version: 4,
-                scene_hash: StateHash([2; 32]),
+                scene_hash: Some(StateHash([2; 32])),
             },
         );
         let t = v.transaction(7).unwrap();
