@@ -212,7 +212,7 @@ pub enum Effect {
     Undo {
         engine: String,
         tid: Tid,
-        token: serde_json::Value,
+        token: vibesync_wal::UndoToken,
     },
     /// The transaction committed: the engine may drop its undo token.
     Commit { engine: String, tid: Tid },

@@ -258,7 +258,9 @@ impl World {
                         serde_json::to_value(&eng.scene).unwrap()
                     };
                     match eng.scene.apply_all(&ops) {
-                        Ok(()) => AckOutcome::Applied { undo_token: token },
+                        Ok(()) => AckOutcome::Applied {
+                            undo_token: token.into(),
+                        },
                         Err((_, e)) => AckOutcome::Failed {
                             error: e.to_string(),
                         },
@@ -287,7 +289,7 @@ impl World {
                     })
                 } else if self.object_undo {
                     let before: Vec<(String, Option<SceneObject>)> =
-                        serde_json::from_value(token).unwrap();
+                        serde::Deserialize::deserialize(&*token).unwrap();
                     // Restore in reverse, so the oldest value of an id wins.
                     for (id, value) in before.into_iter().rev() {
                         match value {
@@ -301,7 +303,7 @@ impl World {
                         result: Ok(()),
                     })
                 } else {
-                    eng.scene = serde_json::from_value(token).unwrap();
+                    eng.scene = serde::Deserialize::deserialize(&*token).unwrap();
                     Some(Input::Undone {
                         tid,
                         engine,

@@ -26,7 +26,7 @@ fn ack(tid: u64) -> Record {
         tid,
         engine: "blender".into(),
         ack: AckOutcome::Applied {
-            undo_token: serde_json::json!({"undo": tid, "kind": "transform"}),
+            undo_token: serde_json::json!({"undo": tid, "kind": "transform"}).into(),
         },
     }
 }

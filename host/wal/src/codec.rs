@@ -430,7 +430,7 @@ mod tests {
             tid: 9,
             engine: "unity".into(),
             ack: crate::record::AckOutcome::Applied {
-                undo_token: serde_json::json!({"undo": [1, 2.5, "x"]}),
+                undo_token: serde_json::json!({"undo": [1, 2.5, "x"]}).into(),
             },
         };
         let mut chain = Chain::GENESIS;

@@ -20,6 +20,6 @@ pub use log::{
 };
 pub use record::{
     AckOutcome, ChainHash, Checkpoint, IntentRecord, LockEntry, Outcome, PolicyRecord, Record,
-    SessionEvent, Source, Tid, UndoOutcome,
+    SessionEvent, Source, Tid, UndoOutcome, UndoToken,
 };
 pub use replay::{OpenTxn, Replay, ReplayError, Stage};

@@ -154,12 +154,18 @@ impl Outcome {
     }
 }
 
+/// An engine's undo token: opaque, engine-defined JSON (for the reference
+/// engines and the add-ons, the touched objects as they were). Shared, not
+/// copied: the sequencer, the journal record and the read models hold the
+/// same one, and it can be as large as the objects it restores.
+pub type UndoToken = std::sync::Arc<serde_json::Value>;
+
 /// An engine's answer to "apply tid".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "ack", rename_all = "kebab-case")]
 pub enum AckOutcome {
-    /// Applied; the token undoes it (opaque, engine-defined).
-    Applied { undo_token: serde_json::Value },
+    /// Applied; the token undoes it.
+    Applied { undo_token: UndoToken },
     /// Not applied (the engine applies a transaction all-or-nothing).
     Failed { error: String },
 }

@@ -423,7 +423,7 @@ impl World {
                     e,
                     CommandBody::Rollback {
                         tid,
-                        undo_token: token,
+                        undo_token: std::sync::Arc::unwrap_or_clone(token),
                     },
                     Purpose::Undo { tid },
                 ) {
@@ -785,7 +785,7 @@ impl World {
             Purpose::Apply { tid } => {
                 let ack = match result {
                     Ok(v) => AckOutcome::Applied {
-                        undo_token: v.get("undo_token").cloned().unwrap_or_default(),
+                        undo_token: v.get("undo_token").cloned().unwrap_or_default().into(),
                     },
                     Err(error) => AckOutcome::Failed { error },
                 };

@@ -65,7 +65,9 @@ impl Driver {
                             .collect();
                         let token = serde_json::to_value(&prior).expect("objects serialize");
                         let ack = match self.engine.apply_all(&ops) {
-                            Ok(()) => AckOutcome::Applied { undo_token: token },
+                            Ok(()) => AckOutcome::Applied {
+                                undo_token: token.into(),
+                            },
                             Err((i, e)) => AckOutcome::Failed {
                                 error: format!("op {i}: {e}"),
                             },
@@ -91,7 +93,8 @@ impl Driver {
                     }
                     Effect::Undo { engine, tid, token } => {
                         let prior: Vec<(String, Option<vibesync_canonical::SceneObject>)> =
-                            serde_json::from_value(token).map_err(|e| e.to_string())?;
+                            serde::Deserialize::deserialize(&*token)
+                                .map_err(|e: serde_json::Error| e.to_string())?;
                         for (id, obj) in prior.into_iter().rev() {
                             match obj {
                                 Some(o) => self.engine.objects.insert(id, o),

@@ -862,7 +862,8 @@ impl Core {
                                     undo_token: v
                                         .get_mut("undo_token")
                                         .map(serde_json::Value::take)
-                                        .unwrap_or_default(),
+                                        .unwrap_or_default()
+                                        .into(),
                                 },
                                 Err(e) => AckOutcome::Failed {
                                     error: e.to_string(),
@@ -904,7 +905,7 @@ impl Core {
                     command(
                         CommandBody::Rollback {
                             tid,
-                            undo_token: token,
+                            undo_token: Arc::unwrap_or_clone(token),
                         },
                         Box::new(move |r| Input::Undone {
                             tid,

@@ -321,7 +321,7 @@ impl Views {
             t.why = Some(why);
             for (_, ack) in &mut t.acks {
                 if let AckOutcome::Applied { undo_token } = ack {
-                    *undo_token = serde_json::Value::Null;
+                    *undo_token = Default::default();
                 }
             }
         }
@@ -463,7 +463,7 @@ mod tests {
                 tid: 7,
                 engine: "blender".into(),
                 ack: AckOutcome::Applied {
-                    undo_token: serde_json::json!({"before": []}),
+                    undo_token: serde_json::json!({"before": []}).into(),
                 },
             },
         );
