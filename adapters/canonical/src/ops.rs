@@ -178,8 +178,15 @@ impl Scene {
         self.objects.get(id)
     }
 
+    /// [`hash::scene_hash`] of every object. The map is already in id
+    /// order, so the objects are encoded as they come (no sorted copy).
     pub fn hash(&self) -> StateHash {
-        hash::scene_hash(self.objects.values(), self.quantum)
+        let mut enc = hash::Encoder::new(self.quantum, self.objects.len());
+        for (id, obj) in &self.objects {
+            debug_assert_eq!(id, &obj.id, "a scene keys each object by its id");
+            enc.present(obj);
+        }
+        enc.finish()
     }
 
     /// Hash of the given ids, each present or absent.
@@ -378,6 +385,18 @@ mod tests {
             parent: parent.map(Into::into),
             transform: None,
         }
+    }
+
+    #[test]
+    fn the_scene_hash_is_the_shared_definition_over_its_objects() {
+        let mut scene = Scene::default();
+        for id in ["b", "a10", "a9", "c", "a"] {
+            scene.apply(&create(id, None)).unwrap();
+        }
+        scene.apply(&create("d", Some("a9"))).unwrap();
+        let mut shuffled: Vec<&SceneObject> = scene.objects.values().collect();
+        shuffled.reverse();
+        assert_eq!(scene.hash(), hash::scene_hash(shuffled, scene.quantum));
     }
 
     #[test]
