@@ -1,10 +1,11 @@
 //! What the front doors read about transactions, projected from the journal.
 //!
-//! The WAL is the record of truth; [`Views`] folds each record the core
-//! journals into the [`TransactionView`]s and [`JournalEntry`]s that
-//! `get_transaction` and `get_operation_journal` return, so those answers
-//! are exactly what a reviewer would find in `vibesync wal show`. Pure: no
-//! I/O, time comes in with each record.
+//! The WAL is the record of truth; [`Views`] folds each durable record the
+//! core journals into what `get_transaction` and `get_operation_journal`
+//! return (each transaction kept as its records left it, rendered as a
+//! [`TransactionView`] when asked for; one [`JournalEntry`] per phase), so
+//! those answers are exactly what a reviewer would find in `vibesync wal
+//! show`. Pure: no I/O, time comes in with each record.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -195,17 +196,15 @@ impl Views {
                 let summary = format!("escalated: {reason}");
                 self.stamp(tid, at_ms, Phase::Escalated, Some(reason), summary);
             }
+            // A denial is finished by the `denied` record that follows.
             Record::OperatorDecision {
                 tid,
                 operator,
-                approve,
+                approve: true,
                 note,
             } => {
-                // A denial is finished by the `denied` record that follows.
-                if approve {
-                    let detail = format!("approved by {operator}: {note}");
-                    self.stamp(tid, at_ms, Phase::Validated, Some(detail.clone()), detail);
-                }
+                let detail = format!("approved by {operator}: {note}");
+                self.stamp(tid, at_ms, Phase::Validated, Some(detail.clone()), detail);
             }
             Record::Begin { tid, engines, .. } => {
                 let detail = format!("applying on {}", engines.join(", "));
