@@ -10,7 +10,9 @@
 //! and recreates while the native library (and its session) stays loaded.
 //! It prints one `CMD <id> <kind> <domain>` line per command it handled.
 //!
-//! Shown, in order: apply + verify + commit on the Unity core; a rollback
+//! Shown, in order: apply + commit on the Unity core, verified by the
+//! read-back hash of its `apply` reply (which `serve` judges instead of
+//! sending a `verify` right behind; `docs/transactions.md`); a rollback
 //! command executed by the Unity core when the other engine lies about its
 //! hash; PANIC when the Unity main thread stops pumping with work pending,
 //! refusal during PANIC, operator resume; a domain reload with a command
@@ -361,7 +363,9 @@ async fn live(dir: &Path) {
     assert_eq!(first["state"], "connected", "{first}");
     assert_eq!(first["sessions"], 1, "{first}");
 
-    // 1. apply, verify, commit on the Unity core.
+    // 1. apply and commit on the Unity core: the transaction commits only if
+    //    the read-back hash of the Unity core's `apply` reply matches, over
+    //    exactly the objects the host expected (no `verify` command is sent).
     committed(
         &client,
         json!([
@@ -372,9 +376,14 @@ async fn live(dir: &Path) {
         "add a red metal cube to the table, turned so the camera sees two faces",
     )
     .await;
-    for k in ["apply", "verify", "commit"] {
+    for k in ["apply", "commit"] {
         handled(&unity, k).await;
     }
+    assert!(
+        !commands(&unity).iter().any(|c| c.1 == "verify"),
+        "the read-back came with the apply: {:?}",
+        commands(&unity)
+    );
     all_match(&client).await;
 
     // 2. rollback: the reference engine lies about its hash, so the host

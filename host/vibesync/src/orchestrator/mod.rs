@@ -147,9 +147,9 @@ struct Core {
     deferred: Vec<Deferred>,
 }
 
-/// What turns an engine's reply into a sequencer input (`None`: the reply
+/// What turns an engine's reply into sequencer inputs (`None`: the reply
 /// is only logged when it is an error).
-type ToInput = Box<dyn FnOnce(Result<serde_json::Value, LinkError>) -> Input + Send>;
+type ToInput = Box<dyn FnOnce(Result<serde_json::Value, LinkError>) -> Vec<Input> + Send>;
 
 /// One command for an engine's outbox.
 struct Outgoing {
@@ -223,7 +223,9 @@ async fn outbox(
                 };
                 match to_input {
                     Some(f) => {
-                        let _ = internal.send(Internal::Input(f(r)));
+                        for input in f(r) {
+                            let _ = internal.send(Internal::Input(input));
+                        }
                     }
                     None => {
                         if let Err(e) = r {
@@ -450,6 +452,22 @@ impl Core {
     fn perform(&mut self, effects: Vec<Effect>, deferred: Vec<Deferred>, error: Option<&str>) {
         let mut commands: Vec<(String, Vec<Outgoing>)> = Vec::new();
         for effect in effects {
+            // The read-back asked for right behind an apply of this batch
+            // is that apply's own reply (see [`read_back_with_apply`]).
+            if let Effect::Verify {
+                engine,
+                tid,
+                objects,
+            } = &effect
+                && let Some(apply) = commands
+                    .iter_mut()
+                    .find(|(e, _)| e == engine)
+                    .and_then(|(_, v)| v.last_mut())
+                    .filter(|o| matches!(o.body, CommandBody::Apply { tid: t, .. } if t == *tid))
+            {
+                read_back_with_apply(apply, engine, *tid, objects);
+                continue;
+            }
             if let Some((engine, out)) = self.effect(effect) {
                 match commands.iter_mut().find(|(e, _)| *e == engine) {
                     Some((_, v)) => v.push(out),
@@ -482,11 +500,9 @@ impl Core {
             // Cannot happen while the core runs; fail as a lost reply would.
             for o in batch {
                 if let Some(f) = o.to_input {
-                    let _ = self
-                        .internal
-                        .send(Internal::Input(f(Err(LinkError::Disconnected(
-                            engine.clone(),
-                        )))));
+                    for input in f(Err(LinkError::Disconnected(engine.clone()))) {
+                        let _ = self.internal.send(Internal::Input(input));
+                    }
                 }
             }
         }
@@ -854,10 +870,8 @@ impl Core {
                     engine,
                     command(
                         CommandBody::Apply { tid, ops },
-                        Box::new(move |r| Input::Applied {
-                            tid,
-                            engine: e,
-                            ack: match r {
+                        Box::new(move |r| {
+                            let ack = match r {
                                 Ok(mut v) => AckOutcome::Applied {
                                     undo_token: v
                                         .get_mut("undo_token")
@@ -868,7 +882,12 @@ impl Core {
                                 Err(e) => AckOutcome::Failed {
                                     error: e.to_string(),
                                 },
-                            },
+                            };
+                            vec![Input::Applied {
+                                tid,
+                                engine: e,
+                                ack,
+                            }]
                         }),
                     ),
                 ))
@@ -883,17 +902,15 @@ impl Core {
                     engine,
                     command(
                         CommandBody::Verify { tid, ids: objects },
-                        Box::new(move |r| Input::Verified {
-                            tid,
-                            engine: e,
-                            observed: r.map_err(|e| e.to_string()).and_then(|v| {
-                                v.get("hash")
-                                    .and_then(|h| h.as_str())
-                                    .and_then(StateHash::from_hex)
-                                    .ok_or_else(|| {
-                                        "the engine's verify reply has no valid `hash`".to_owned()
-                                    })
-                            }),
+                        Box::new(move |r| {
+                            let observed = r
+                                .map_err(|e| e.to_string())
+                                .and_then(|v| reply_hash(&v, "verify"));
+                            vec![Input::Verified {
+                                tid,
+                                engine: e,
+                                observed,
+                            }]
                         }),
                     ),
                 ))
@@ -907,10 +924,12 @@ impl Core {
                             tid,
                             undo_token: Arc::unwrap_or_clone(token),
                         },
-                        Box::new(move |r| Input::Undone {
-                            tid,
-                            engine: e,
-                            result: r.map(|_| ()).map_err(|e| e.to_string()),
+                        Box::new(move |r| {
+                            vec![Input::Undone {
+                                tid,
+                                engine: e,
+                                result: r.map(|_| ()).map_err(|e| e.to_string()),
+                            }]
                         }),
                     ),
                 ))
@@ -1280,6 +1299,65 @@ impl Core {
     }
 }
 
+/// The `hash` of an engine's `apply` or `verify` reply.
+fn reply_hash(reply: &serde_json::Value, command: &str) -> Result<StateHash, String> {
+    reply
+        .get("hash")
+        .and_then(|h| h.as_str())
+        .and_then(StateHash::from_hex)
+        .ok_or_else(|| format!("the engine's {command} reply has no valid `hash`"))
+}
+
+/// Make `apply`'s reply also the read-back of `objects` that the sequencer
+/// asked for right behind it (`verify_with_apply`), instead of sending a
+/// `verify` command.
+///
+/// An engine computes the `hash` of its `apply` reply the way it answers
+/// `verify`: by reading the touched objects back from the engine on the
+/// main thread, after applying (`docs/adapter-api.md`). A `verify` right
+/// behind it in the same frame runs in the same main-thread turn and
+/// reads the same state again, so its command, its reply and its decoding
+/// bought nothing but a second copy of the hash. The sequencer still gets
+/// the same inputs (the ack, then the read-back) and journals the same
+/// records. The reply's `touched` must be the ids the host would have
+/// named: if the engine hashed another set, the read-back is an error and
+/// the transaction rolls back.
+fn read_back_with_apply(apply: &mut Outgoing, engine: &str, tid: Tid, objects: &[String]) {
+    let Some(applied) = apply.to_input.take() else {
+        return;
+    };
+    let engine = engine.to_owned();
+    let mut want: Vec<String> = objects.to_vec();
+    want.sort();
+    want.dedup();
+    apply.to_input = Some(Box::new(move |r| {
+        let observed = r.as_ref().ok().map(|v| {
+            let mut touched: Vec<String> = v
+                .get("touched")
+                .and_then(|t| <Vec<String> as serde::Deserialize>::deserialize(t).ok())
+                .ok_or("the engine's apply reply has no `touched` list")?;
+            touched.sort();
+            touched.dedup();
+            if touched != want {
+                return Err(format!(
+                    "the engine hashed objects {touched:?} after applying, the host expected {want:?}"
+                ));
+            }
+            reply_hash(v, "apply")
+        });
+        let mut inputs = applied(r);
+        // A failed apply is rolled back by its ack: nothing to read back.
+        if let Some(observed) = observed {
+            inputs.push(Input::Verified {
+                tid,
+                engine,
+                observed,
+            });
+        }
+        inputs
+    }));
+}
+
 fn engine_view(e: &vibesync_link::EngineInfo) -> EngineView {
     let now = now_ms();
     EngineView {
@@ -1330,4 +1408,77 @@ fn wal_error(why: &str) -> CoreError {
         "the operator must check the state directory's disk and restart `vibesync serve`",
     )
     .with_rule("host.wal-unavailable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An outgoing `apply` for tid 7 whose reply becomes an ack, merged with
+    /// the read-back of `objects`.
+    fn merged(objects: &[&str]) -> ToInput {
+        let mut apply = Outgoing {
+            body: CommandBody::Apply {
+                tid: 7,
+                ops: vec![],
+            },
+            to_input: Some(Box::new(|r| {
+                vec![Input::Applied {
+                    tid: 7,
+                    engine: "blender".into(),
+                    ack: match r {
+                        Ok(_) => AckOutcome::Applied {
+                            undo_token: Default::default(),
+                        },
+                        Err(e) => AckOutcome::Failed {
+                            error: e.to_string(),
+                        },
+                    },
+                }]
+            })),
+        };
+        let objects: Vec<String> = objects.iter().map(|s| s.to_string()).collect();
+        read_back_with_apply(&mut apply, "blender", 7, &objects);
+        apply.to_input.unwrap()
+    }
+
+    fn observed(inputs: &[Input]) -> Option<&Result<StateHash, String>> {
+        inputs.iter().find_map(|i| match i {
+            Input::Verified { observed, .. } => Some(observed),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn an_apply_reply_is_the_read_back_of_exactly_the_objects_it_touched() {
+        let hash = StateHash([3; 32]);
+        let reply = json!({"undo_token": {}, "hash": hash.to_hex(), "touched": ["b", "a"]});
+        let inputs = merged(&["a", "b"])(Ok(reply));
+        assert!(matches!(inputs[0], Input::Applied { .. }), "the ack first");
+        assert_eq!(observed(&inputs), Some(&Ok(hash)));
+
+        // Another set hashed than the host would have named: an error, so
+        // the transaction rolls back.
+        let reply = json!({"undo_token": {}, "hash": hash.to_hex(), "touched": ["a"]});
+        let inputs = merged(&["a", "b"])(Ok(reply));
+        let err = observed(&inputs).unwrap().as_ref().unwrap_err();
+        assert!(err.contains("expected [\"a\", \"b\"]"), "{err}");
+
+        // No hash, or no touched list: an error too.
+        for reply in [json!({"touched": ["a"]}), json!({"hash": hash.to_hex()})] {
+            assert!(observed(&merged(&["a"])(Ok(reply))).unwrap().is_err());
+        }
+
+        // A failed apply is rolled back by its ack alone.
+        let inputs = merged(&["a"])(Err(LinkError::Disconnected("blender".into())));
+        assert_eq!(inputs.len(), 1);
+        assert!(matches!(
+            inputs[0],
+            Input::Applied {
+                ack: AckOutcome::Failed { .. },
+                ..
+            }
+        ));
+    }
 }
