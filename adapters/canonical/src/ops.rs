@@ -178,6 +178,19 @@ impl Scene {
         self.objects.get(id)
     }
 
+    /// Set `id` to `state`: that object, or absent (`None`) — how undo
+    /// tokens and a transaction's computed states name an object's state.
+    pub fn put(&mut self, id: ObjectId, state: Option<SceneObject>) {
+        match state {
+            Some(o) => {
+                self.objects.insert(id, o);
+            }
+            None => {
+                self.objects.remove(&id);
+            }
+        }
+    }
+
     /// [`hash::scene_hash`] of every object. The map is already in id
     /// order, so the objects are encoded as they come (no sorted copy).
     pub fn hash(&self) -> StateHash {

@@ -336,10 +336,7 @@ fn trial(scene: &mut Scene, ops: &[Op]) -> Result<Trial, (usize, vibesync_canoni
         }
     });
     for (id, prior) in before {
-        match prior {
-            Some(o) => scene.objects.insert(id, o),
-            None => scene.objects.remove(&id),
-        };
+        scene.put(id, prior);
     }
     trial
 }
@@ -1145,10 +1142,7 @@ impl Sequencer {
         // to the committed scene of this moment (the journal replays them
         // so, and recovery checks the hash) — without copying the scene.
         for (id, obj) in t.after {
-            match obj {
-                Some(o) => self.scene.objects.insert(id, o),
-                None => self.scene.objects.remove(&id),
-            };
+            self.scene.put(id, obj);
         }
         self.version += 1;
         for id in t.footprint.iter().flatten().chain(&t.touched) {

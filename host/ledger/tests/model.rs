@@ -292,10 +292,7 @@ impl World {
                         serde::Deserialize::deserialize(&*token).unwrap();
                     // Restore in reverse, so the oldest value of an id wins.
                     for (id, value) in before.into_iter().rev() {
-                        match value {
-                            Some(o) => eng.scene.objects.insert(id, o),
-                            None => eng.scene.objects.remove(&id),
-                        };
+                        eng.scene.put(id, value);
                     }
                     Some(Input::Undone {
                         tid,

@@ -327,6 +327,20 @@ async fn final_phase(core: &CoreHandle, tid: u64) -> anyhow::Result<Phase> {
     Ok(t.phase)
 }
 
+/// Submits one setup transaction (`ops`, against the current scene) and
+/// waits until it committed.
+async fn setup(core: &CoreHandle, ops: Vec<OpSpec>, rationale: &str) -> anyhow::Result<()> {
+    let version = core.read_scene(Caller::Agent).await?.version;
+    let tx = core
+        .submit_intent(Caller::Agent, intent(ops, rationale, version))
+        .await?;
+    let phase = final_phase(core, tx.tid).await?;
+    if phase != Phase::Committed {
+        bail!("the setup transaction `{rationale}` ended {phase:?}");
+    }
+    Ok(())
+}
+
 /// The load itself, against a running core whose engines are configured.
 pub async fn load(
     core: CoreHandle,
@@ -337,42 +351,23 @@ pub async fn load(
 ) -> anyhow::Result<LoadResult> {
     engines_up(&core, Duration::from_secs(30)).await?;
     // One object per submitter, created in one setup transaction.
-    let version = core.read_scene(Caller::Agent).await?.version;
-    let ops = (0..opts.submitters)
-        .map(|i| OpSpec {
-            op: "create_object".into(),
-            args: json!({"id": object_id(i), "name": format!("BenchCube{i}"), "kind": "mesh", "primitive": "cube"}),
-        })
-        .collect();
-    let setup = core
-        .submit_intent(
-            Caller::Agent,
-            intent(ops, "create one cube per load submitter", version),
-        )
-        .await?;
-    let phase = final_phase(&core, setup.tid).await?;
-    if phase != Phase::Committed {
-        bail!("the setup transaction ended {phase:?}");
-    }
+    let cubes = (0..opts.submitters).map(|i| OpSpec {
+        op: "create_object".into(),
+        args: json!({"id": object_id(i), "name": format!("BenchCube{i}"), "kind": "mesh", "primitive": "cube"}),
+    });
+    setup(&core, cubes.collect(), "create one cube per load submitter").await?;
     // The rest of the scene, in transactions of at most 100 creations.
     for first in (0..opts.scene_objects).step_by(100) {
-        let version = core.read_scene(Caller::Agent).await?.version;
-        let ops = (first..opts.scene_objects.min(first + 100))
-            .map(|i| OpSpec {
-                op: "create_object".into(),
-                args: json!({"id": format!("bench-prop-{i}"), "name": format!("BenchProp{i}"), "kind": "empty"}),
-            })
-            .collect();
-        let tx = core
-            .submit_intent(
-                Caller::Agent,
-                intent(ops, "fill the scene the load runs against", version),
-            )
-            .await?;
-        let phase = final_phase(&core, tx.tid).await?;
-        if phase != Phase::Committed {
-            bail!("a scene-filling transaction ended {phase:?}");
-        }
+        let props = (first..opts.scene_objects.min(first + 100)).map(|i| OpSpec {
+            op: "create_object".into(),
+            args: json!({"id": format!("bench-prop-{i}"), "name": format!("BenchProp{i}"), "kind": "empty"}),
+        });
+        setup(
+            &core,
+            props.collect(),
+            "fill the scene the load runs against",
+        )
+        .await?;
     }
 
     let samples = Arc::new(Mutex::new(Samples::default()));

@@ -96,10 +96,7 @@ impl Driver {
                             serde::Deserialize::deserialize(&*token)
                                 .map_err(|e: serde_json::Error| e.to_string())?;
                         for (id, obj) in prior.into_iter().rev() {
-                            match obj {
-                                Some(o) => self.engine.objects.insert(id, o),
-                                None => self.engine.objects.remove(&id),
-                            };
+                            self.engine.put(id, obj);
                         }
                         pending.push_back(Input::Undone {
                             tid,
