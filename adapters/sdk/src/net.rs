@@ -95,6 +95,11 @@ fn client_config(pairing: &Pairing) -> Result<quinn::ClientConfig, String> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(Duration::from_secs(1)));
     t.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("fits")));
+    // Fewer ACK-only packets, as the host asks too (`vibesync-link`).
+    let mut acks = quinn::AckFrequencyConfig::default();
+    acks.ack_eliciting_threshold(quinn::VarInt::from_u32(10))
+        .max_ack_delay(Some(Duration::from_millis(2)));
+    t.ack_frequency_config(Some(acks));
     c.transport_config(Arc::new(t));
     Ok(c)
 }

@@ -331,6 +331,15 @@ impl Link {
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(Some(Duration::from_secs(1)));
         transport.max_idle_timeout(Some(Duration::from_secs(30).try_into().expect("30 s fits")));
+        // Fewer ACK-only packets (the same on the adapters' side, in the
+        // SDK): every command is answered within milliseconds and the ACK
+        // rides in the answer or the next command, while a lone ACK costs a
+        // UDP send and a wake-up at both ends. 2 ms is under QUIC's default
+        // 25 ms `max_ack_delay`, so loss is detected no later than before.
+        let mut acks = quinn::AckFrequencyConfig::default();
+        acks.ack_eliciting_threshold(quinn::VarInt::from_u32(10))
+            .max_ack_delay(Some(Duration::from_millis(2)));
+        transport.ack_frequency_config(Some(acks));
         server.transport_config(Arc::new(transport));
         let endpoint =
             quinn::Endpoint::server(server, config.listen).map_err(|e| LinkError::Bind {
