@@ -22,6 +22,8 @@ use crate::core_api::{
 const JOURNAL_KEEP: usize = 10_000;
 /// Finished transactions kept in memory for `get_transaction`.
 const FINISHED_KEEP: usize = 10_000;
+// Journal entries are rendered from their transaction ([`Stamped`]).
+const _: () = assert!(JOURNAL_KEEP <= FINISHED_KEEP);
 
 /// How a policy run is stored in a WAL `policy` record's opaque `findings`
 /// field: enough to rebuild a [`PolicyVerdict`].
@@ -46,7 +48,7 @@ struct Txn {
     /// The objects the ops name (`id` and `ids`), for the journal's filter.
     objects: Vec<String>,
     phases: Vec<PhaseStamp>,
-    verdicts: Vec<PolicyVerdict>,
+    verdicts: Vec<PolicyRecord>,
     /// Each engine's ack; an undo token is kept until the transaction is
     /// final (then the engines have dropped theirs too).
     acks: Vec<(String, AckOutcome)>,
@@ -67,7 +69,7 @@ impl Txn {
             engines: i.engines.clone(),
             scene_version_read: i.scene_version_read,
             phases: self.phases.clone(),
-            verdicts: self.verdicts.clone(),
+            verdicts: self.verdicts.iter().map(policy_verdict).collect(),
             acks: self.acks.iter().map(engine_ack).collect(),
             phase: self.phase,
             is_final: self.is_final,
@@ -95,7 +97,9 @@ impl Txn {
 pub struct Views {
     txns: BTreeMap<Tid, Txn>,
     finished: VecDeque<Tid>,
-    journal: VecDeque<JournalEntry>,
+    /// `get_operation_journal`'s entries, rendered when asked for (see
+    /// [`Stamped`]).
+    journal: VecDeque<Stamped>,
     /// Per engine: the hash it was last verified at and the scene version
     /// that verification committed.
     verified: BTreeMap<String, (String, u64)>,
@@ -148,11 +152,12 @@ impl Views {
             .rev()
             .filter(|e| filter.after_seq.is_none_or(|s| e.seq > s))
             .filter(|e| filter.tid.is_none_or(|t| e.tid == t))
-            .filter(|e| filter.source.is_none_or(|s| e.source == s))
-            .filter(|e| filter.phase.is_none_or(|p| e.phase == p))
-            .filter(|e| filter.object.as_ref().is_none_or(|o| e.objects.contains(o)))
+            .filter_map(|e| Some((e, self.txns.get(&e.tid)?)))
+            .filter(|(_, t)| filter.source.is_none_or(|s| source(t.intent.source) == s))
+            .filter(|(e, t)| filter.phase.is_none_or(|p| t.phases[e.stamp].phase == p))
+            .filter(|(_, t)| filter.object.as_ref().is_none_or(|o| t.objects.contains(o)))
             .take(limit)
-            .cloned()
+            .map(|(e, t)| e.render(t))
             .collect();
         out.reverse();
         out
@@ -164,7 +169,6 @@ impl Views {
         match record {
             Record::Intent(i) => {
                 let tid = i.tid;
-                let summary = format!("{} op(s): {}", i.ops.len(), i.rationale);
                 let txn = Txn {
                     objects: objects_of(&i.ops),
                     intent: i,
@@ -176,11 +180,11 @@ impl Views {
                     why: None,
                 };
                 self.txns.insert(tid, txn);
-                self.stamp(tid, at_ms, Phase::Submitted, None, summary);
+                self.stamp(tid, at_ms, Phase::Submitted, None);
             }
             Record::Policy(p) => {
                 if let Some(t) = self.txns.get_mut(&p.tid) {
-                    t.verdicts.push(policy_verdict(p));
+                    t.verdicts.push(p);
                 }
             }
             Record::Refused { tid, rule, message } => {
@@ -193,8 +197,7 @@ impl Views {
             }
             Record::Denied { tid, reason } => self.finish(tid, at_ms, Phase::Denied, reason),
             Record::Escalated { tid, reason, .. } => {
-                let summary = format!("escalated: {reason}");
-                self.stamp(tid, at_ms, Phase::Escalated, Some(reason), summary);
+                self.stamp(tid, at_ms, Phase::Escalated, Some(reason));
             }
             // A denial is finished by the `denied` record that follows.
             Record::OperatorDecision {
@@ -204,11 +207,11 @@ impl Views {
                 note,
             } => {
                 let detail = format!("approved by {operator}: {note}");
-                self.stamp(tid, at_ms, Phase::Validated, Some(detail.clone()), detail);
+                self.stamp(tid, at_ms, Phase::Validated, Some(detail));
             }
             Record::Begin { tid, engines, .. } => {
                 let detail = format!("applying on {}", engines.join(", "));
-                self.stamp(tid, at_ms, Phase::Begun, Some(detail.clone()), detail);
+                self.stamp(tid, at_ms, Phase::Begun, Some(detail));
             }
             Record::EngineAck { tid, engine, ack } => {
                 if let Some(t) = self.txns.get_mut(&tid) {
@@ -216,13 +219,7 @@ impl Views {
                 }
             }
             Record::Provisional { tid } => {
-                self.stamp(
-                    tid,
-                    at_ms,
-                    Phase::Provisional,
-                    None,
-                    "applied on every engine; verifying".into(),
-                );
+                self.stamp(tid, at_ms, Phase::Provisional, None);
             }
             Record::Verification {
                 tid,
@@ -276,14 +273,9 @@ impl Views {
         }
     }
 
-    fn stamp(
-        &mut self,
-        tid: Tid,
-        at_ms: u64,
-        phase: Phase,
-        detail: Option<String>,
-        summary: String,
-    ) {
+    /// A phase change of `tid`: stamped on the transaction and entered in
+    /// the journal.
+    fn stamp(&mut self, tid: Tid, at_ms: u64, phase: Phase, detail: Option<String>) {
         let Some(t) = self.txns.get_mut(&tid) else {
             return;
         };
@@ -293,15 +285,10 @@ impl Views {
             at_ms,
             detail,
         });
-        let entry = JournalEntry {
+        let entry = Stamped {
             seq: self.next_seq,
             tid,
-            at_ms,
-            phase,
-            source: source(t.intent.source),
-            author: t.intent.author.clone(),
-            objects: t.objects.clone(),
-            summary,
+            stamp: t.phases.len() - 1,
         };
         self.next_seq += 1;
         self.journal.push_back(entry);
@@ -314,7 +301,7 @@ impl Views {
         if self.txns.get(&tid).is_none_or(|t| t.is_final) {
             return;
         }
-        self.stamp(tid, at_ms, phase, Some(why.clone()), why.clone());
+        self.stamp(tid, at_ms, phase, Some(why.clone()));
         if let Some(t) = self.txns.get_mut(&tid) {
             t.is_final = true;
             t.why = Some(why);
@@ -329,6 +316,46 @@ impl Views {
             && let Some(old) = self.finished.pop_front()
         {
             self.txns.remove(&old);
+        }
+    }
+}
+
+/// A journal entry as kept: which stamp of which transaction. Rendered
+/// into a [`JournalEntry`] only for a reader; the transaction outlives its
+/// entries (a finished one is dropped only after [`FINISHED_KEEP`] more
+/// have finished, each adding an entry, and [`JOURNAL_KEEP`] is no larger).
+#[derive(Debug)]
+struct Stamped {
+    seq: u64,
+    tid: Tid,
+    /// Index into the transaction's `phases`.
+    stamp: usize,
+}
+
+impl Stamped {
+    fn render(&self, t: &Txn) -> JournalEntry {
+        let PhaseStamp {
+            phase,
+            at_ms,
+            detail,
+        } = &t.phases[self.stamp];
+        let detail = detail.as_deref().unwrap_or_default();
+        JournalEntry {
+            seq: self.seq,
+            tid: self.tid,
+            at_ms: *at_ms,
+            phase: *phase,
+            source: source(t.intent.source),
+            author: t.intent.author.clone(),
+            objects: t.objects.clone(),
+            summary: match phase {
+                Phase::Submitted => {
+                    format!("{} op(s): {}", t.intent.ops.len(), t.intent.rationale)
+                }
+                Phase::Escalated => format!("escalated: {detail}"),
+                Phase::Provisional => "applied on every engine; verifying".into(),
+                _ => detail.to_owned(),
+            },
         }
     }
 }
@@ -352,7 +379,7 @@ fn op_spec(op: &Op) -> OpSpec {
 
 /// A policy's verdict from its record (the evidence is read in place, no
 /// copy of the JSON value).
-fn policy_verdict(p: PolicyRecord) -> PolicyVerdict {
+fn policy_verdict(p: &PolicyRecord) -> PolicyVerdict {
     let e = <PolicyEvidence as serde::Deserialize>::deserialize(&p.findings).unwrap_or(
         PolicyEvidence {
             op_index: 0,
@@ -362,7 +389,7 @@ fn policy_verdict(p: PolicyRecord) -> PolicyVerdict {
         },
     );
     PolicyVerdict {
-        policy: p.policy,
+        policy: p.policy.clone(),
         op_index: e.op_index,
         verdict: match p.verdict.as_str() {
             "allow" => VerdictKind::Allow,
@@ -509,6 +536,21 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(journal.len(), 4, "one entry per phase change: {journal:?}");
+        let summaries: Vec<&str> = journal.iter().map(|e| e.summary.as_str()).collect();
+        assert_eq!(
+            summaries,
+            [
+                "1 op(s): rename the lamp so the artist finds it",
+                "applying on blender",
+                "applied on every engine; verifying",
+                "committed at scene version 4",
+            ]
+        );
+        assert!(
+            journal
+                .iter()
+                .all(|e| e.author == "agent" && e.objects == ["obj-1"])
+        );
         assert!(
             v.journal(&JournalFilter {
                 object: Some("obj-2".into()),
