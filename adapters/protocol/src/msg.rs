@@ -143,15 +143,126 @@ pub struct Command {
 }
 
 /// Written by hand: serde's `flatten` would make an indefinite-length map,
-/// which vibesync/1 frames never contain.
+/// which vibesync/1 frames never contain. The body is written straight into
+/// a definite-length map with `id` first ([`IdFirst`]), with no JSON value
+/// built on the way.
 impl Serialize for Command {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut v = serde_json::to_value(&self.body).map_err(serde::ser::Error::custom)?;
-        let obj = v
-            .as_object_mut()
-            .ok_or_else(|| serde::ser::Error::custom("command body is not an object"))?;
-        obj.insert("id".into(), Value::from(self.id));
-        Json(&v).serialize(s)
+        self.body.serialize(IdFirst {
+            id: self.id,
+            inner: s,
+        })
+    }
+}
+
+/// A serializer for a [`CommandBody`] only: serde writes each variant of
+/// that internally tagged enum as a struct (its tag a field of it), which
+/// this turns into a map of one entry more, `id`, first. Anything else is
+/// an error, which the types rule out.
+struct IdFirst<S> {
+    id: u64,
+    inner: S,
+}
+
+/// The map [`IdFirst`] writes the body's fields into.
+struct IdFirstFields<M>(M);
+
+impl<M: serde::ser::SerializeMap> serde::ser::SerializeStruct for IdFirstFields<M> {
+    type Ok = M::Ok;
+    type Error = M::Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
+        self.0.serialize_entry(key, value)
+    }
+    fn end(self) -> Result<M::Ok, M::Error> {
+        self.0.end()
+    }
+}
+
+macro_rules! not_a_command_body {
+    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {$(
+        fn $method(self, $(_: $arg),*) -> Result<$ret, S::Error> {
+            Err(serde::ser::Error::custom("a command body serializes as a struct"))
+        }
+    )*};
+}
+
+impl<S: serde::Serializer> serde::Serializer for IdFirst<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeStruct = IdFirstFields<S::SerializeMap>;
+    type SerializeSeq = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeTuple = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeTupleStruct = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeTupleVariant = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeMap = serde::ser::Impossible<S::Ok, S::Error>;
+    type SerializeStructVariant = serde::ser::Impossible<S::Ok, S::Error>;
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = self.inner.serialize_map(Some(len + 1))?;
+        map.serialize_entry("id", &self.id)?;
+        Ok(IdFirstFields(map))
+    }
+
+    not_a_command_body! {
+        serialize_bool(bool) -> S::Ok;
+        serialize_i8(i8) -> S::Ok;
+        serialize_i16(i16) -> S::Ok;
+        serialize_i32(i32) -> S::Ok;
+        serialize_i64(i64) -> S::Ok;
+        serialize_u8(u8) -> S::Ok;
+        serialize_u16(u16) -> S::Ok;
+        serialize_u32(u32) -> S::Ok;
+        serialize_u64(u64) -> S::Ok;
+        serialize_f32(f32) -> S::Ok;
+        serialize_f64(f64) -> S::Ok;
+        serialize_char(char) -> S::Ok;
+        serialize_str(&str) -> S::Ok;
+        serialize_bytes(&[u8]) -> S::Ok;
+        serialize_none() -> S::Ok;
+        serialize_unit() -> S::Ok;
+        serialize_unit_struct(&'static str) -> S::Ok;
+        serialize_unit_variant(&'static str, u32, &'static str) -> S::Ok;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a command body serializes as a struct",
+        ))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a command body serializes as a struct",
+        ))
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a command body serializes as a struct",
+        ))
     }
 }
 
@@ -193,6 +304,10 @@ impl Serialize for Json<'_> {
     }
 }
 
+fn json<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+    Json(v).serialize(s)
+}
+
 fn json_opt<S: serde::Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => s.serialize_some(&Json(v)),
@@ -214,6 +329,7 @@ pub enum CommandBody {
     },
     Rollback {
         tid: u64,
+        #[serde(serialize_with = "json")]
         undo_token: Value,
     },
     Commit {
