@@ -1273,6 +1273,36 @@ mod tests {
             serde_json::json!({"objects": [{"parent": null, "x": [1.5, -2, 3]}]}),
         ));
         assert_eq!(Message::decode_body("reply", &r.encode_body()).unwrap(), r);
+        // Any key order reads the same (the host's own, `id` and `kind`
+        // first, is read without buffering); `id` is required.
+        let parse = |s: &str| serde_json::from_str::<crate::msg::Command>(s);
+        for text in [
+            r#"{"id":9,"kind":"commit","tid":4}"#,
+            r#"{"tid":4,"kind":"commit","id":9}"#,
+            r#"{"kind":"commit","id":9,"tid":4}"#,
+        ] {
+            let c = parse(text).unwrap();
+            assert_eq!(
+                (c.id, c.body),
+                (9, crate::msg::CommandBody::Commit { tid: 4 })
+            );
+        }
+        let apply =
+            r#"{"id":9,"kind":"apply","tid":4,"ops":[{"op":"delete_object","args":{"id":"a"}}]}"#;
+        assert!(
+            matches!(parse(apply).unwrap().body, crate::msg::CommandBody::Apply { tid: 4, ref ops } if ops.len() == 1)
+        );
+        assert!(
+            parse(r#"{"kind":"commit","tid":4}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("missing field `id`")
+        );
+        assert!(parse(r#"{"id":-1,"kind":"commit","tid":4}"#).is_err());
+        assert!(
+            parse(r#"{"id":9,"kind":"apply","tid":4}"#).is_err(),
+            "apply needs its ops"
+        );
         let snap = Message::Command(crate::msg::Command {
             id: 1,
             body: crate::msg::CommandBody::Snapshot,

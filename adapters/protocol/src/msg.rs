@@ -135,11 +135,85 @@ pub struct Heartbeat {
 }
 
 /// Host → engine command: `{"id": n, "kind": ..., ...}`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Command {
     pub id: u64,
-    #[serde(flatten)]
     pub body: CommandBody,
+}
+
+/// Read by hand: `flatten` and the body's `kind` tag would each buffer the
+/// whole map before reading it. The host writes `id` and `kind` first, so
+/// the hot kinds (`apply`, `commit`) are read straight into their fields;
+/// any other kind or order goes through a JSON map and the derived reader.
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(CommandVisitor)
+    }
+}
+
+struct CommandVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CommandVisitor {
+    type Value = Command;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a command: a map with `id`, `kind` and the kind's fields")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Command, A::Error> {
+        use serde::de::Error as _;
+        use serde::de::value::MapAccessDeserializer;
+        #[derive(Deserialize)]
+        struct Apply {
+            tid: u64,
+            ops: Vec<Op>,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            tid: u64,
+        }
+        let mut seen = serde_json::Map::new();
+        if let Some(key) = map.next_key::<String>()? {
+            let value: Value = map.next_value()?;
+            let id = (key == "id").then(|| value.as_u64()).flatten();
+            seen.insert(key, value);
+            if let Some(id) = id
+                && let Some(key) = map.next_key::<String>()?
+            {
+                let value: Value = map.next_value()?;
+                let body = match (key.as_str(), value.as_str()) {
+                    ("kind", Some("apply")) => {
+                        let Apply { tid, ops } =
+                            Apply::deserialize(MapAccessDeserializer::new(map))?;
+                        return Ok(Command {
+                            id,
+                            body: CommandBody::Apply { tid, ops },
+                        });
+                    }
+                    ("kind", Some("commit")) => {
+                        let Commit { tid } = Commit::deserialize(MapAccessDeserializer::new(map))?;
+                        return Ok(Command {
+                            id,
+                            body: CommandBody::Commit { tid },
+                        });
+                    }
+                    _ => (key, value),
+                };
+                seen.insert(body.0, body.1);
+            }
+        }
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            seen.insert(key, value);
+        }
+        let id = seen
+            .remove("id")
+            .ok_or_else(|| A::Error::missing_field("id"))?;
+        let id = id.as_u64().ok_or_else(|| {
+            A::Error::custom(format!("`id` must be an unsigned integer, not {id}"))
+        })?;
+        let body = CommandBody::deserialize(Value::Object(seen)).map_err(A::Error::custom)?;
+        Ok(Command { id, body })
+    }
 }
 
 /// Written by hand: serde's `flatten` would make an indefinite-length map,
