@@ -2,7 +2,7 @@
 //! native convention, with the conversions, undo tokens and hashes of
 //! docs/adapter-api.md. Pure: a command in, a reply out.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use vibesync_adapter_sdk::{Command, CommandBody, Reply};
@@ -34,7 +34,10 @@ pub struct Engine {
     /// Tracked objects, transforms in the native frame.
     native: Scene,
     frozen: Option<String>,
-    undo: BTreeMap<u64, Value>,
+    /// Transactions applied here and not yet committed or rolled back: a
+    /// rollback restores from the token the host sends back, and only for
+    /// these (the engine keeps no copy of the token itself).
+    undo: BTreeSet<u64>,
     pub wrong_hash: bool,
 }
 
@@ -53,7 +56,7 @@ impl Engine {
             frame: convention.frame(),
             native: Scene::new(Quantum::default()),
             frozen: None,
-            undo: BTreeMap::new(),
+            undo: BTreeSet::new(),
             wrong_hash: false,
         }
     }
@@ -177,7 +180,7 @@ impl Engine {
                     return Reply::err(id, code(&e), format!("op {i} ({}): {e}", ops[i].name()));
                 }
                 let token = json!({"tid": tid, "before": before});
-                self.undo.insert(tid, token.clone());
+                self.undo.insert(tid);
                 let h = self.canonical_subset(&touched).hash_of(touched.iter());
                 Reply::ok(
                     id,
@@ -198,7 +201,7 @@ impl Engine {
                 // replaced the scene, and the token's `before` objects may
                 // hold what a later-rolled-back apply left behind. The host
                 // resyncs on `undo-token-lost`.
-                if !self.undo.contains_key(&tid) {
+                if !self.undo.contains(&tid) {
                     return Reply::err(
                         id,
                         "undo-token-lost",
