@@ -150,20 +150,39 @@ pub fn check(buf: &[u8], max_depth: usize) -> Result<(), ScanError> {
 /// Byte spans of one map entry: (key, value).
 pub type Entry = (Range<usize>, Range<usize>);
 
-/// Splits a top-level map (already [`check`]ed) into (key, value) spans.
-/// Returns `None` if the item is not a map.
+/// Checks `buf` as [`check`] does and, if it is a map, splits it into
+/// (key, value) spans in the same walk; `None` if it is another item.
 pub fn map_entries(buf: &[u8], max_depth: usize) -> Result<Option<Vec<Entry>>, ScanError> {
     let (major, arg, n) = head(buf, 0)?;
-    if major != 5 {
-        return Ok(None);
+    if major != 5 || max_depth == 0 {
+        return check(buf, max_depth).map(|()| None);
     }
+    let left = buf.len() - n;
+    if arg.saturating_mul(2) > left as u64 {
+        return Err(ScanError::ImpossibleLength {
+            at: 0,
+            what: "map",
+            len: arg,
+            left,
+        });
+    }
+    // An entry is one level down; a refusal names the frame's limit.
+    let skip = |at| {
+        skip_item(buf, at, max_depth - 1).map_err(|e| match e {
+            ScanError::TooDeep { at, .. } => ScanError::TooDeep { max: max_depth, at },
+            e => e,
+        })
+    };
     let mut pos = n;
     let mut out = Vec::with_capacity(arg.min(16) as usize);
     for _ in 0..arg {
-        let k_end = skip_item(buf, pos, max_depth.saturating_sub(1))?;
-        let v_end = skip_item(buf, k_end, max_depth.saturating_sub(1))?;
+        let k_end = skip(pos)?;
+        let v_end = skip(k_end)?;
         out.push((pos..k_end, k_end..v_end));
         pos = v_end;
+    }
+    if pos != buf.len() {
+        return Err(ScanError::Trailing(buf.len() - pos));
     }
     Ok(Some(out))
 }
@@ -233,5 +252,19 @@ mod tests {
         assert_eq!(e.len(), 2);
         let keys: Vec<&[u8]> = e.iter().map(|(k, _)| &bytes[k.clone()]).collect();
         assert!(keys.contains(&&[0x61, b'k'][..]));
+        // It checks what it splits, with `check`'s verdicts.
+        assert_eq!(map_entries(&[0x01], 8), Ok(None));
+        for bad in [
+            [bytes.clone(), vec![0x00]].concat(),
+            bytes.clone(),
+            vec![0xb9, 0xff, 0xff, 0x01],
+            vec![0xa1, 0x61, b'k', 0x7f],
+        ] {
+            let depth = if bad == bytes { 2 } else { 8 };
+            assert_eq!(
+                map_entries(&bad, depth),
+                Err(check(&bad, depth).unwrap_err())
+            );
+        }
     }
 }

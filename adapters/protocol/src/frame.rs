@@ -213,7 +213,6 @@ pub fn decode(record: &[u8], max_depth: usize) -> Result<Decoded<'_>, Refusal> {
         )));
     }
     let (signed, tag) = record.split_at(record.len() - TAG_LEN);
-    cbor::check(signed, max_depth).map_err(scan_refusal)?;
     let entries = cbor::map_entries(signed, max_depth)
         .map_err(scan_refusal)?
         .ok_or_else(|| Refusal::Undecodable("frame is not a CBOR map".into()))?;
