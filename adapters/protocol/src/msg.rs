@@ -161,7 +161,6 @@ impl<'de> serde::de::Visitor<'de> for CommandVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Command, A::Error> {
-        use serde::de::Error as _;
         use serde::de::value::MapAccessDeserializer;
         #[derive(Deserialize)]
         struct Apply {
@@ -173,47 +172,52 @@ impl<'de> serde::de::Visitor<'de> for CommandVisitor {
             tid: u64,
         }
         let mut seen = serde_json::Map::new();
-        if let Some(key) = map.next_key::<String>()? {
-            let value: Value = map.next_value()?;
+        if let Some((key, value)) = map.next_entry::<String, Value>()? {
             let id = (key == "id").then(|| value.as_u64()).flatten();
             seen.insert(key, value);
             if let Some(id) = id
-                && let Some(key) = map.next_key::<String>()?
+                && let Some((key, value)) = map.next_entry::<String, Value>()?
             {
-                let value: Value = map.next_value()?;
                 let body = match (key.as_str(), value.as_str()) {
                     ("kind", Some("apply")) => {
                         let Apply { tid, ops } =
-                            Apply::deserialize(MapAccessDeserializer::new(map))?;
-                        return Ok(Command {
-                            id,
-                            body: CommandBody::Apply { tid, ops },
-                        });
+                            Deserialize::deserialize(MapAccessDeserializer::new(map))?;
+                        CommandBody::Apply { tid, ops }
                     }
                     ("kind", Some("commit")) => {
-                        let Commit { tid } = Commit::deserialize(MapAccessDeserializer::new(map))?;
-                        return Ok(Command {
-                            id,
-                            body: CommandBody::Commit { tid },
-                        });
+                        let Commit { tid } =
+                            Deserialize::deserialize(MapAccessDeserializer::new(map))?;
+                        CommandBody::Commit { tid }
                     }
-                    _ => (key, value),
+                    _ => {
+                        seen.insert(key, value);
+                        return rest(seen, map);
+                    }
                 };
-                seen.insert(body.0, body.1);
+                return Ok(Command { id, body });
             }
         }
-        while let Some((key, value)) = map.next_entry::<String, Value>()? {
-            seen.insert(key, value);
-        }
-        let id = seen
-            .remove("id")
-            .ok_or_else(|| A::Error::missing_field("id"))?;
-        let id = id.as_u64().ok_or_else(|| {
-            A::Error::custom(format!("`id` must be an unsigned integer, not {id}"))
-        })?;
-        let body = CommandBody::deserialize(Value::Object(seen)).map_err(A::Error::custom)?;
-        Ok(Command { id, body })
+        rest(seen, map)
     }
+}
+
+/// The long way: every entry into a JSON map, then the derived reader.
+fn rest<'de, A: serde::de::MapAccess<'de>>(
+    mut seen: serde_json::Map<String, Value>,
+    mut map: A,
+) -> Result<Command, A::Error> {
+    use serde::de::Error as _;
+    while let Some((key, value)) = map.next_entry::<String, Value>()? {
+        seen.insert(key, value);
+    }
+    let id = seen
+        .remove("id")
+        .ok_or_else(|| A::Error::missing_field("id"))?;
+    let id = id
+        .as_u64()
+        .ok_or_else(|| A::Error::custom(format!("`id` must be an unsigned integer, not {id}")))?;
+    let body = CommandBody::deserialize(Value::Object(seen)).map_err(A::Error::custom)?;
+    Ok(Command { id, body })
 }
 
 /// Written by hand: serde's `flatten` would make an indefinite-length map,
