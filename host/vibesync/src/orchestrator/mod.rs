@@ -1244,7 +1244,7 @@ impl Core {
                     let v = self.views.verified().get(name);
                     EngineSceneView {
                         engine: name.clone(),
-                        verified_hash: v.map(|(h, _)| h.clone()),
+                        verified_hash: v.map(|(h, _)| h.to_hex()),
                         verified_version: v.map(|(_, n)| *n),
                     }
                 })

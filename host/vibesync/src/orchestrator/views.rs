@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use vibesync_canonical::Op;
+use vibesync_canonical::{Op, StateHash};
 use vibesync_wal::{AckOutcome, IntentRecord, PolicyRecord, Record, Tid};
 
 use crate::core_api::{
@@ -102,9 +102,9 @@ pub struct Views {
     journal: VecDeque<Stamped>,
     /// Per engine: the hash it was last verified at and the scene version
     /// that verification committed.
-    verified: BTreeMap<String, (String, u64)>,
+    verified: BTreeMap<String, (StateHash, u64)>,
     /// Verifications that matched, waiting for their transaction's commit.
-    matched: BTreeMap<Tid, Vec<(String, String)>>,
+    matched: BTreeMap<Tid, Vec<(String, StateHash)>>,
     next_seq: u64,
 }
 
@@ -138,7 +138,7 @@ impl Views {
 
     /// The hash each engine was last verified at (touched objects only), and
     /// the scene version that commit produced.
-    pub fn verified(&self) -> &BTreeMap<String, (String, u64)> {
+    pub fn verified(&self) -> &BTreeMap<String, (StateHash, u64)> {
         &self.verified
     }
 
@@ -249,7 +249,7 @@ impl Views {
                     self.matched
                         .entry(tid)
                         .or_default()
-                        .push((engine, expected.to_hex()));
+                        .push((engine, expected));
                 }
             }
             Record::Commit {
